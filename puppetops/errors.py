@@ -1,0 +1,85 @@
+"""Exception hierarchy.
+
+Every error a user can cause carries a message that names what was wrong and where, and maps
+to a process exit code, so the CLI never shows a traceback for bad input.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .result import ResultSet
+
+EXIT_OK = 0
+EXIT_FAILED = 1          # some target failed
+EXIT_USAGE = 2           # bad command line, inventory or parameter
+EXIT_LOCKED = 75         # another run holds the lock (EX_TEMPFAIL: try again later)
+
+
+class PuppetopsError(Exception):
+    """Base class; ``exit_code`` is what the CLI exits with."""
+
+    exit_code = EXIT_FAILED
+
+
+class UsageError(PuppetopsError):
+    """Bad input from the user: arguments, parameters, names."""
+
+    exit_code = EXIT_USAGE
+
+
+class InventoryError(UsageError):
+    """An invalid inventory file; the message names the file, line and key."""
+
+    def __init__(self, message: str, path: str | None = None, line: int | None = None):
+        self.path, self.line, self.reason = path, line, message
+        where = path or "<inventory>"
+        if line is not None:
+            where += f":{line}"
+        super().__init__(f"{where}: {message}")
+
+
+class TargetNotFound(UsageError):
+    """A target selection names something the inventory lacks."""
+
+
+class LockHeld(PuppetopsError):
+    """Another puppetops run holds the run lock for this inventory."""
+
+    exit_code = EXIT_LOCKED
+
+
+class TransportError(PuppetopsError):
+    """A target could not be reached or talked to."""
+
+
+class TransientTransportError(TransportError):
+    """A fault worth retrying: connection refused/reset/timed out, SSH banner or negotiation."""
+
+
+class HostKeyError(TransportError):
+    """The target's host key is unknown or has changed. Never retried."""
+
+
+class AuthenticationError(TransportError):
+    """The target refused our credentials. Never retried."""
+
+
+class CommandTimeout(TransportError):
+    """A remote command outlived its timeout."""
+
+
+class StepError(PuppetopsError):
+    """A step failed on a target (its check, change or verify)."""
+
+    def __init__(self, message: str, *, exit_code: int | None = None, stdout: str = "", stderr: str = ""):
+        super().__init__(message)
+        self.command_exit_code, self.stdout, self.stderr = exit_code, stdout, stderr
+
+
+class PlanFailure(PuppetopsError):
+    """A step failed on some targets and the plan's policy says stop; carries the results."""
+
+    def __init__(self, message: str, results: "ResultSet"):
+        super().__init__(message)
+        self.results = results
