@@ -1,0 +1,70 @@
+"""Runs one CLI action inside a ``Run`` and turns its outcome into an exit code.
+
+Every task goes through here, so they all share the same output formats, lock, log file and
+exit codes: 0 all ok, 1 some target failed, 2 usage or inventory error, 75 lock held.
+"""
+from __future__ import annotations
+
+import sys
+from typing import Any, Callable
+
+from invoke.exceptions import Exit
+
+from ..errors import PlanFailure, PuppetopsError, UsageError
+from ..inventory import Inventory
+from ..output import make_output
+from ..run import Run
+from .options import inventory_path, validate
+
+
+def load_inventory(path: str | None, strict: bool = False) -> Inventory:
+    try:
+        inventory = Inventory.load(inventory_path(path), strict=strict)
+    except PuppetopsError as exc:
+        raise Exit(f"error: {exc}", code=exc.exit_code) from None
+    for warning in inventory.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return inventory
+
+
+def fail(exc: PuppetopsError) -> Exit:
+    return Exit(f"error: {exc}", code=exc.exit_code)
+
+
+def execute(action: Callable[[Run], Any], *, inventory: str | None = None, format: str = "human",
+            concurrency: Any = 100, attempts: Any = None, noop: bool = False,
+            log_file: str | None = None, strict: bool = False, timeout: Any = None,
+            prepare: Callable[[Inventory], Any] | None = None) -> None:
+    """Load the inventory, take the run lock, run ``action(run)``, report, exit.
+
+    ``prepare(inventory)`` runs before the lock and any output, for checks that must fail
+    cleanly (exit 2, nothing on stdout) such as resolving ``--targets``.
+    """
+    try:
+        opts = validate(format=format, concurrency=concurrency, attempts=attempts, timeout=timeout)
+    except UsageError as exc:
+        raise fail(exc) from None
+    inv = load_inventory(inventory, strict)
+    try:
+        if prepare:
+            prepare(inv)
+        run = Run(inv, output=make_output(opts["format"], log_file=log_file),
+                  concurrency=opts["concurrency"], attempts=opts["attempts"], noop=noop,
+                  timeout=opts["timeout"], lock=True)
+    except PuppetopsError as exc:
+        raise fail(exc) from None
+    error = ""
+    try:
+        action(run)
+    except PlanFailure as exc:
+        error = str(exc)
+    except UsageError as exc:  # bad plan parameter found once the plan started
+        run.pool.close()
+        run.close_lock()
+        raise fail(exc) from None
+    except PuppetopsError as exc:
+        error = str(exc)
+    run.close(**({"error": error} if error else {}))
+    if error and format == "human":
+        print(f"error: {error}", file=sys.stderr)
+    raise Exit(code=0 if run.ok and not error else 1)

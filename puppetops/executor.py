@@ -1,0 +1,251 @@
+"""Runs steps on many targets in parallel, with retries of transient faults and failure policies.
+
+Two schedules:
+- ``run_step``: one step on every target (in rolling batches if asked); the caller gets the
+  whole ResultSet before doing anything else — lockstep, for cross-host dependencies.
+- ``run_pipeline``: a sequence of steps per target, each target moving on as soon as its own
+  previous step is done (Ansible's ``free`` strategy): one slow host holds up nobody.
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Iterable, Protocol, Sequence
+
+from tenacity import (Retrying, retry_if_exception, stop_after_attempt, wait_exponential,
+                      wait_random)
+
+from . import secrets
+from .errors import CommandTimeout, PlanFailure, StepError, TransientTransportError, TransportError
+from .result import FAILED, SKIPPED, UNREACHABLE, Result, ResultSet
+from .step import Step, StepContext
+from .target import Target
+from .transport.pool import ConnectionPool
+
+DEFAULT_CONCURRENCY = 100
+DEFAULT_ATTEMPTS = 3
+
+
+class Events(Protocol):
+    """What the executor reports while it works (see ``puppetops.output``)."""
+
+    def step_start(self, step: str, targets: Sequence[Target]) -> None: ...
+    def target_done(self, result: Result, done: int, total: int, failed: int) -> None: ...
+    def step_end(self, results: ResultSet) -> None: ...
+
+
+class NoEvents:
+    def step_start(self, step, targets): pass
+    def target_done(self, result, done, total, failed): pass
+    def step_end(self, results): pass
+
+
+class _Progress:
+    """Thread-safe done/failed counters for one step's progress line."""
+
+    def __init__(self, events: Events, total: int):
+        self.events, self.total, self.done, self.failed = events, total, 0, 0
+        self._lock = threading.Lock()
+
+    def report(self, result: Result) -> None:
+        with self._lock:
+            self.done += 1
+            self.failed += not result.ok
+            self.events.target_done(result, self.done, self.total, self.failed)
+
+
+class Executor:
+    """Parallel step runner bound to one connection pool (one per run).
+
+    ``attempts`` overrides every target's ``attempts`` config; ``timeout`` is an overall
+    limit for the run in seconds: steps that would start after it are skipped and remote
+    calls are cut short at it.
+    """
+
+    def __init__(self, pool: ConnectionPool, events: Events | None = None, *,
+                 concurrency: int = DEFAULT_CONCURRENCY, attempts: int | None = None,
+                 noop: bool = False, timeout: float | None = None, backoff: float = 0.5):
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.pool, self.events = pool, events or NoEvents()
+        self.concurrency, self.attempts, self.noop, self.backoff = concurrency, attempts, noop, backoff
+        self.deadline = time.monotonic() + timeout if timeout else None
+
+    # -- public API ------------------------------------------------------------------------
+    def run_step(self, step: Step, targets: Sequence[Target], *, catch_errors: bool = False,
+                 max_fail_percentage: float | None = None,
+                 batch_size: int | None = None) -> ResultSet:
+        """Run ``step`` on ``targets``; see ``_enforce`` for the failure policies."""
+        results = ResultSet(name=step.name)
+        progress = self._start(step.name, targets)
+        batches = _batches(list(targets), batch_size)
+        for index, batch in enumerate(batches):
+            results.extend(self._parallel(batch, lambda t: self._one(step, t), progress))
+            if self._too_many_failures(results, len(targets), max_fail_percentage, catch_errors):
+                for rest in batches[index + 1:]:
+                    for target in rest:
+                        skipped = Result(target.name, step.name, SKIPPED,
+                                         "not run: too many failures in earlier batches")
+                        results.add(skipped)
+                        progress.report(skipped)
+                break
+        self.events.step_end(results)
+        self._enforce(results, len(targets), catch_errors, max_fail_percentage)
+        return results
+
+    def run_pipeline(self, steps: Sequence[Step], targets: Sequence[Target], *,
+                     lockstep: bool = False, catch_errors: bool = False,
+                     max_fail_percentage: float | None = None) -> list[ResultSet]:
+        """Run ``steps`` in order on each target; a target stops at its first failed step.
+
+        ``lockstep``: every target finishes step N before any starts step N+1.
+        Otherwise each target runs through the steps on its own (free strategy).
+        """
+        if lockstep:
+            sets, remaining = [], list(targets)
+            for step in steps:
+                rs = self.run_step(step, remaining, catch_errors=True)
+                sets.append(rs)
+                failed = {r.target for r in rs.error_set}
+                remaining = [t for t in remaining if t.name not in failed]
+        else:
+            sets = self._free_pipeline(steps, targets)
+        combined = ResultSet(name="pipeline")
+        for rs in sets:
+            combined.extend(rs)
+        self._enforce(_last_per_target(combined), len(targets), catch_errors, max_fail_percentage)
+        return sets
+
+    # -- internals -------------------------------------------------------------------------
+    def _start(self, name: str, targets: Sequence[Target]) -> _Progress:
+        self.events.step_start(name, targets)
+        return _Progress(self.events, len(targets))
+
+    def _free_pipeline(self, steps: Sequence[Step], targets: Sequence[Target]) -> list[ResultSet]:
+        sets = [ResultSet(name=s.name) for s in steps]
+        label = " → ".join(s.name for s in steps)
+        progress = self._start(label, targets)
+
+        def through(target: Target) -> Result:
+            result = None
+            for step, rs in zip(steps, sets):
+                result = self._one(step, target)
+                rs.add(result)
+                if not result.ok:
+                    break
+            return result
+
+        self._parallel(targets, through, progress)
+        for rs in sets:  # keep inventory order in each set, whatever order targets finished in
+            order = {t.name: i for i, t in enumerate(targets)}
+            rs.results.sort(key=lambda r: order[r.target])
+        combined = ResultSet(name=label)
+        for rs in sets:
+            combined.extend(rs)
+        self.events.step_end(combined)
+        return sets
+
+    def _parallel(self, targets: Sequence[Target], work, progress: _Progress) -> list[Result]:
+        if not targets:
+            return []
+        results: list[Result | None] = [None] * len(targets)
+
+        def job(index: int) -> None:
+            result = work(targets[index])
+            results[index] = result
+            progress.report(result)
+
+        workers = min(self.concurrency, len(targets))
+        if workers == 1:
+            for i in range(len(targets)):
+                job(i)
+        else:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="puppetops") as pool:
+                list(pool.map(job, range(len(targets))))
+        return results  # type: ignore[return-value]
+
+    def _one(self, step: Step, target: Target) -> Result:
+        """Run one step on one target, with retries; never raises."""
+        start = time.monotonic()
+        attempts = 0
+        if self.deadline is not None and start >= self.deadline:
+            return Result(target.name, step.name, SKIPPED, "not run: the run's timeout passed")
+        limit = self.attempts or int(target.transport_config.get("attempts", DEFAULT_ATTEMPTS))
+
+        def attempt():
+            nonlocal attempts
+            attempts += 1
+            conn = self.pool.get(target)
+            ctx = StepContext(target, conn, noop=self.noop, timeout=step.timeout,
+                              deadline=self.deadline)
+            return step.execute(ctx)
+
+        retrying = Retrying(stop=stop_after_attempt(limit), reraise=True,
+                            wait=wait_exponential(multiplier=self.backoff, max=15)
+                            + wait_random(0, self.backoff),
+                            retry=retry_if_exception(lambda e: self._retryable(step, e)))
+        try:
+            outcome = retrying(attempt)
+        except TransportError as exc:
+            status = FAILED if isinstance(exc, CommandTimeout) else UNREACHABLE
+            return self._result(target, step, status, str(exc), start, attempts)
+        except StepError as exc:
+            return self._result(target, step, FAILED, str(exc), start, attempts,
+                                exit_code=exc.command_exit_code, stdout=exc.stdout, stderr=exc.stderr)
+        except Exception as exc:  # a bug in a step must not hide the other targets' results
+            return self._result(target, step, FAILED, f"{type(exc).__name__}: {exc}", start, attempts)
+        return Result(target.name, step.name, outcome.status, secrets.mask(outcome.message),
+                      outcome.exit_code, outcome.stdout, outcome.stderr,
+                      time.monotonic() - start, attempts, self.noop, outcome.value)
+
+    def _retryable(self, step: Step, exc: BaseException) -> bool:
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            return False
+        if isinstance(exc, TransientTransportError):
+            return True
+        return step.retry_on_failure and isinstance(exc, StepError)
+
+    def _result(self, target: Target, step: Step, status: str, message: str, start: float,
+                attempts: int, **output) -> Result:
+        return Result(target.name, step.name, status, secrets.mask(message),
+                      duration=time.monotonic() - start, attempts=attempts, noop=self.noop,
+                      **{k: secrets.mask(v) if isinstance(v, str) else v for k, v in output.items()})
+
+    @staticmethod
+    def _too_many_failures(results: ResultSet, total: int, max_fail_percentage: float | None,
+                           catch_errors: bool) -> bool:
+        failed = len(results.error_set)
+        if max_fail_percentage is not None:
+            return failed > math.floor(total * max_fail_percentage / 100.0)
+        return failed > 0 and not catch_errors
+
+    def _enforce(self, results: ResultSet, total: int, catch_errors: bool,
+                 max_fail_percentage: float | None) -> None:
+        """Raise ``PlanFailure`` unless the failures are allowed.
+
+        Default: any failure stops the plan. ``catch_errors``: never stop, the caller looks at
+        the results. ``max_fail_percentage``: stop only when more than that share failed.
+        """
+        if catch_errors and max_fail_percentage is None:
+            return
+        if self._too_many_failures(results, total, max_fail_percentage, catch_errors):
+            failed = results.error_set
+            raise PlanFailure(f"{results.name or 'step'} failed on {len(failed)} of {total} "
+                              f"target(s): {', '.join(failed.names)}", results)
+
+
+def _batches(targets: list[Target], size: int | None) -> list[list[Target]]:
+    if not size or size >= len(targets):
+        return [targets]
+    if size < 1:
+        raise ValueError("batch_size must be at least 1")
+    return [targets[i:i + size] for i in range(0, len(targets), size)]
+
+
+def _last_per_target(results: Iterable[Result]) -> ResultSet:
+    last: dict[str, Result] = {}
+    for r in results:
+        last[r.target] = r
+    return ResultSet(list(last.values()), name="pipeline")

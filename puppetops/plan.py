@@ -1,0 +1,132 @@
+"""Plans: named, documented functions ``fn(run, **params)`` that call steps and other plans.
+
+``@plan`` registers a function under its name and wraps it so the output sees where each plan
+starts and ends. Plans are discovered from the installed ``puppetops.plans`` package and from
+a project's own ``plans/`` folder, so operators can add theirs without packaging anything.
+"""
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.util
+import inspect
+import pkgutil
+import sys
+import time
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import PlanFailure, UsageError
+
+_REGISTRY: dict[str, "PlanInfo"] = {}
+
+
+@dataclass
+class PlanInfo:
+    name: str
+    fn: Callable[..., Any]
+    summary: str
+    module: str
+
+    @property
+    def parameters(self) -> dict[str, inspect.Parameter]:
+        params = inspect.signature(self.fn).parameters
+        return {n: p for i, (n, p) in enumerate(params.items()) if i > 0}
+
+    def coerce(self, raw: dict[str, str]) -> dict[str, Any]:
+        """Turn ``key=value`` strings from the command line into the plan's parameter types."""
+        params = self.parameters
+        hints = typing.get_type_hints(self.fn)
+        unknown = sorted(set(raw) - set(params))
+        if unknown:
+            raise UsageError(f"plan {self.name} has no parameter {', '.join(unknown)}; "
+                             f"it takes: {', '.join(params) or 'nothing'}")
+        missing = [n for n, p in params.items() if p.default is inspect.Parameter.empty
+                   and n not in raw]
+        if missing:
+            raise UsageError(f"plan {self.name} needs {', '.join(f'{m}=...' for m in missing)}")
+        return {k: _convert(self.name, k, v, hints.get(k, str)) for k, v in raw.items()}
+
+
+def plan(fn: Callable[..., Any] | None = None, *, name: str | None = None):
+    """Register ``fn`` as a plan. Usable as ``@plan`` or ``@plan(name="x")``."""
+
+    def register(func: Callable[..., Any]) -> Callable[..., Any]:
+        plan_name = name or func.__name__
+
+        @functools.wraps(func)
+        def wrapper(run, *args: Any, **kwargs: Any) -> Any:
+            run.output.plan_start(plan_name, kwargs)
+            start = time.monotonic()
+            try:
+                value = func(run, *args, **kwargs)
+            except PlanFailure as exc:
+                run.output.plan_end(plan_name, False, time.monotonic() - start, str(exc))
+                raise
+            ok = getattr(value, "ok", True)
+            run.output.plan_end(plan_name, bool(ok), time.monotonic() - start, "")
+            return value
+
+        wrapper.plan_name = plan_name  # type: ignore[attr-defined]
+        doc = inspect.getdoc(func) or ""
+        _REGISTRY[plan_name] = PlanInfo(plan_name, wrapper, doc.split("\n\n")[0].replace("\n", " "),
+                                        func.__module__)
+        return wrapper
+
+    return register(fn) if fn is not None else register
+
+
+def discover(project_dir: str | Path | None = None) -> dict[str, PlanInfo]:
+    """Import the installed plans and the project's ``plans/*.py`` and return the registry."""
+    import puppetops.plans as installed
+    for info in pkgutil.iter_modules(installed.__path__):
+        importlib.import_module(f"puppetops.plans.{info.name}")
+    folder = Path(project_dir or ".") / "plans"
+    installed_dirs = {Path(p).resolve() for p in installed.__path__}
+    if folder.is_dir() and folder.resolve() not in installed_dirs:
+        for path in sorted(folder.glob("*.py")):
+            if path.name.startswith("_"):
+                continue
+            module_name = f"puppetops_project_plans.{path.stem}"
+            if module_name in sys.modules:
+                continue
+            spec = importlib.util.spec_from_file_location(module_name, path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[module_name] = module
+            spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return dict(_REGISTRY)
+
+
+def get_plan(name: str) -> PlanInfo:
+    if name not in _REGISTRY:
+        discover()
+    if name not in _REGISTRY:
+        import difflib
+        close = difflib.get_close_matches(name, list(_REGISTRY), n=3)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        raise UsageError(f"unknown plan {name!r}.{hint} (`invoke plans` lists them)")
+    return _REGISTRY[name]
+
+
+def _convert(plan_name: str, key: str, value: str, hint: Any) -> Any:
+    origin = typing.get_origin(hint)
+    if origin is typing.Union or type(hint).__name__ == "UnionType":
+        options = [a for a in typing.get_args(hint) if a is not type(None)]
+        hint = options[0] if options else str
+        origin = typing.get_origin(hint)
+    try:
+        if hint is bool:
+            lowered = value.lower()
+            if lowered not in ("true", "false", "yes", "no", "1", "0"):
+                raise ValueError(value)
+            return lowered in ("true", "yes", "1")
+        if hint in (int, float):
+            return hint(value)
+        if origin in (list, tuple) or hint in (list, tuple):
+            return [v for v in value.split(",") if v]
+    except ValueError:
+        raise UsageError(f"plan {plan_name}: {key}={value!r} is not a valid "
+                         f"{getattr(hint, '__name__', hint)}") from None
+    return value

@@ -1,0 +1,130 @@
+"""Results: one ``Result`` per target and step, gathered into a ``ResultSet``.
+
+Plans return them and other Python code consumes them, so they are plain data with a stable
+JSON form (``to_dict``/``to_json``) and a human table (``table``).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator
+
+from tabulate import tabulate
+
+OK, CHANGED, UNCHANGED, FAILED, UNREACHABLE, SKIPPED = (
+    "ok", "changed", "unchanged", "failed", "unreachable", "skipped")
+STATUSES = (OK, CHANGED, UNCHANGED, FAILED, UNREACHABLE, SKIPPED)
+ERROR_STATUSES = frozenset({FAILED, UNREACHABLE})
+
+
+@dataclass
+class Result:
+    """What one step did on one target.
+
+    ``status``: ok (ran, no state semantics), changed, unchanged, failed, unreachable, skipped.
+    ``noop`` marks a result computed in noop mode: ``changed`` then means "would change".
+    ``value`` carries structured data a step returns (facts, fingerprints...).
+    """
+
+    target: str
+    step: str
+    status: str
+    message: str = ""
+    exit_code: int | None = None
+    stdout: str = ""
+    stderr: str = ""
+    duration: float = 0.0
+    attempts: int = 1
+    noop: bool = False
+    value: Any = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status not in ERROR_STATUSES
+
+    @property
+    def changed(self) -> bool:
+        return self.status == CHANGED
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target, "step": self.step, "status": self.status,
+            "message": self.message, "exit_code": self.exit_code, "stdout": self.stdout,
+            "stderr": self.stderr, "duration": round(self.duration, 3), "attempts": self.attempts,
+            "noop": self.noop, "value": self.value,
+        }
+
+
+@dataclass
+class ResultSet:
+    """The results of one step (or a whole plan) across targets, in target order."""
+
+    results: list[Result] = field(default_factory=list)
+    name: str = ""
+
+    def __iter__(self) -> Iterator[Result]:
+        return iter(self.results)
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+    def __getitem__(self, index: int) -> Result:
+        return self.results[index]
+
+    def add(self, result: Result) -> None:
+        self.results.append(result)
+
+    def extend(self, results: Iterable[Result]) -> None:
+        self.results.extend(results)
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.results)
+
+    @property
+    def ok_set(self) -> "ResultSet":
+        return ResultSet([r for r in self.results if r.ok], self.name)
+
+    @property
+    def error_set(self) -> "ResultSet":
+        return ResultSet([r for r in self.results if not r.ok], self.name)
+
+    @property
+    def changed(self) -> bool:
+        return any(r.changed for r in self.results)
+
+    @property
+    def names(self) -> list[str]:
+        return [r.target for r in self.results]
+
+    def find(self, target: str) -> Result | None:
+        """The last result for ``target`` (the latest step when a set spans several steps)."""
+        for r in reversed(self.results):
+            if r.target == target:
+                return r
+        return None
+
+    def by_status(self) -> dict[str, int]:
+        counts = {s: 0 for s in STATUSES}
+        for r in self.results:
+            counts[r.status] += 1
+        return counts
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "ok": self.ok, "counts": self.by_status(),
+                "results": [r.to_dict() for r in self.results]}
+
+    def to_json(self, **kwargs: Any) -> str:
+        return json.dumps(self.to_dict(), **kwargs)
+
+    def table(self, tablefmt: str = "simple") -> str:
+        rows = [(r.target, r.step, r.status + (" (noop)" if r.noop else ""), f"{r.duration:.1f}s",
+                 r.attempts, _first_line(r.message or r.stderr or r.stdout))
+                for r in self.results]
+        return tabulate(rows, headers=("target", "step", "status", "time", "tries", "message"),
+                        tablefmt=tablefmt)
+
+
+def _first_line(text: str, width: int = 80) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= width else line[: width - 1] + "…"

@@ -1,0 +1,126 @@
+"""``Run``: everything a plan works with — inventory, connection pool, executor, output.
+
+One ``Run`` is one operator action: its connections are opened lazily and reused by every
+step and sub-plan, and closed when the run ends.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Sequence
+
+from .errors import PlanFailure
+from .executor import DEFAULT_CONCURRENCY, Executor
+from .inventory import Inventory
+from .lock import RunLock
+from .output import Output
+from .result import ResultSet
+from .step import Call, Step, StepContext
+from .target import Target
+from .transport.pool import ConnectionPool
+
+TargetSpec = str | Sequence[str] | Sequence[Target] | None
+
+
+class Run:
+    def __init__(self, inventory: Inventory, *, output: Output | None = None,
+                 concurrency: int = DEFAULT_CONCURRENCY, attempts: int | None = None,
+                 noop: bool = False, timeout: float | None = None, lock: bool = False,
+                 backoff: float = 0.5):
+        self.inventory, self.noop = inventory, noop
+        self.output = output or Output()
+        self.pool = ConnectionPool()
+        self.executor = Executor(self.pool, self.output, concurrency=concurrency,
+                                 attempts=attempts, noop=noop, timeout=timeout, backoff=backoff)
+        self.steps: list[ResultSet] = []
+        self.started = time.monotonic()
+        self._lock = RunLock(inventory.path) if lock else None
+        if self._lock:
+            self._lock.acquire()
+
+    @classmethod
+    def from_inventory(cls, path: str, *, strict: bool = False, **kwargs: Any) -> "Run":
+        return cls(Inventory.load(path, strict=strict), **kwargs)
+
+    # -- targets ---------------------------------------------------------------------------
+    def targets(self, spec: TargetSpec) -> list[Target]:
+        """Resolve a target spec (names, aliases, groups, globs, or Target objects)."""
+        if spec and not isinstance(spec, str) and all(isinstance(t, Target) for t in spec):
+            return list(spec)  # type: ignore[arg-type]
+        return self.inventory.select(spec)  # type: ignore[arg-type]
+
+    # -- work ------------------------------------------------------------------------------
+    def step(self, step: Step, targets: TargetSpec, **policy: Any) -> ResultSet:
+        """Run one step on the targets (lockstep). Policies: catch_errors, max_fail_percentage,
+        batch_size. Raises ``PlanFailure`` when the policy says stop."""
+        resolved = self.targets(targets)
+        return self._record(lambda: [self.executor.run_step(step, resolved, **policy)])[0]
+
+    def pipeline(self, steps: Sequence[Step], targets: TargetSpec, *, lockstep: bool = False,
+                 **policy: Any) -> list[ResultSet]:
+        """Run several steps per target, free (default) or in lockstep."""
+        resolved = self.targets(targets)
+        return self._record(lambda: self.executor.run_pipeline(steps, resolved, lockstep=lockstep,
+                                                               **policy))
+
+    def _record(self, work: Callable[[], list[ResultSet]]) -> list[ResultSet]:
+        """Keep every step's results for the run summary, failed ones included."""
+        try:
+            sets = work()
+        except PlanFailure as exc:
+            self.steps.append(exc.results)
+            raise
+        self.steps.extend(sets)
+        return sets
+
+    def each(self, name: str, fn: Callable[[StepContext], Any], targets: TargetSpec,
+             **policy: Any) -> ResultSet:
+        """Run ``fn(ctx)`` on each target as an ``ok`` step whose value is what fn returns."""
+        retry = policy.pop("retry_on_failure", False)
+        return self.step(Call(name, fn, retry_on_failure=retry), targets, **policy)
+
+    def command(self, command: str, targets: TargetSpec, **policy: Any) -> ResultSet:
+        from .steps.command import RunCommand
+        return self.step(RunCommand(command), targets, **policy)
+
+    def upload(self, source: str, destination: str, targets: TargetSpec, *,
+               mode: int | None = None, **policy: Any) -> ResultSet:
+        from .steps.files import Upload
+        return self.step(Upload(source, destination, mode=mode), targets, **policy)
+
+    def plan(self, plan: str | Callable[..., Any], **params: Any) -> Any:
+        """Run another plan inside this run (same connections, same output)."""
+        from .plan import get_plan
+        fn = get_plan(plan).fn if isinstance(plan, str) else plan
+        return fn(self, **params)
+
+    def message(self, text: str) -> None:
+        self.output.message(text)
+
+    # -- end -------------------------------------------------------------------------------
+    @property
+    def ok(self) -> bool:
+        return all(rs.ok for rs in self.steps)
+
+    def summary(self, **extra: Any) -> dict[str, Any]:
+        names = {r.target for rs in self.steps for r in rs}
+        return {"ok": self.ok, "targets": len(names), "noop": self.noop,
+                "duration": round(time.monotonic() - self.started, 3), **extra}
+
+    def close(self, **extra: Any) -> None:
+        """Report the end of the run, close connections, release the lock."""
+        try:
+            self.output.run_end(self.summary(**extra))
+        finally:
+            self.pool.close()
+            self.close_lock()
+
+    def close_lock(self) -> None:
+        if self._lock:
+            self._lock.release()
+            self._lock = None
+
+    def __enter__(self) -> "Run":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

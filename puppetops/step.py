@@ -1,0 +1,154 @@
+"""Steps: small idempotent units of work, run by the executor on one target at a time.
+
+A step declares what it checks and what it changes (pyinfra's operations/facts split):
+``check`` looks at the target and returns ``None`` when it is already in the desired state,
+or a sentence saying what would change; ``change`` makes it so; ``verify`` confirms it (by
+default: ``check`` again must say nothing is left to do). In noop mode only ``check`` runs.
+"""
+from __future__ import annotations
+
+import re
+import shlex
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from .errors import StepError
+from .result import CHANGED, OK, UNCHANGED
+from .target import Target
+from .transport.base import CommandOutput, Connection
+
+
+@dataclass
+class Outcome:
+    """What a step reports for one target; the executor adds timing and attempts."""
+
+    status: str
+    message: str = ""
+    value: Any = None
+    exit_code: int | None = None
+    stdout: str = ""
+    stderr: str = ""
+
+
+class StepContext:
+    """What a step sees of one target: its data, its connection, and the run's noop flag."""
+
+    def __init__(self, target: Target, conn: Connection, *, noop: bool = False,
+                 timeout: float | None = None, deadline: float | None = None):
+        self.target, self.conn, self.noop = target, conn, noop
+        self.timeout, self.deadline = timeout, deadline
+
+    @property
+    def vars(self) -> dict[str, Any]:
+        return self.target.vars
+
+    @property
+    def facts(self) -> dict[str, Any]:
+        return self.target.facts
+
+    def _limit(self, timeout: float | None) -> float | None:
+        limit = timeout if timeout is not None else self.timeout
+        if self.deadline is not None:
+            left = max(0.1, self.deadline - time.monotonic())
+            limit = left if limit is None else min(limit, left)
+        return limit
+
+    def run(self, command: str, *, check: bool = True, stdin: bytes | str | None = None,
+            timeout: float | None = None, run_as: str | None = None) -> CommandOutput:
+        """Run a shell command; with ``check`` a non-zero exit raises ``StepError``."""
+        out = self.conn.run(command, stdin=stdin, timeout=self._limit(timeout), run_as=run_as)
+        if check and not out.ok:
+            detail = (out.stderr.strip() or out.stdout.strip()).splitlines()[-1:] or [""]
+            raise StepError(f"`{_short(command)}` exited {out.exit_code}: {detail[0]}",
+                            exit_code=out.exit_code, stdout=out.stdout, stderr=out.stderr)
+        return out
+
+    def test(self, command: str, *, timeout: float | None = None) -> bool:
+        """True when ``command`` exits 0 (for checks)."""
+        return self.run(command, check=False, timeout=timeout).ok
+
+    def read(self, path: str) -> str | None:
+        """A remote file's content, or None when it does not exist."""
+        q = shlex.quote(path)
+        out = self.run(f"if [ -e {q} ]; then cat {q}; else exit 3; fi", check=False)
+        if out.exit_code == 3:
+            return None
+        if not out.ok:
+            raise StepError(f"cannot read {path}: {out.stderr.strip()}", exit_code=out.exit_code)
+        return out.stdout
+
+    def put(self, content: bytes | str, path: str, *, mode: int | None = None) -> None:
+        out = self.conn.put(content, path, mode=mode, timeout=self._limit(None))
+        if not out.ok:
+            raise StepError(f"cannot write {path}: {out.stderr.strip()}", exit_code=out.exit_code)
+
+
+class Step:
+    """Base class. Subclasses set ``name`` and implement ``check`` and ``change``.
+
+    ``retry_on_failure``: a failed check/change may be retried like a transient fault (only
+    for steps whose failures are known to be transient, e.g. waiting for a service).
+    ``timeout``: the limit for each remote call of this step (default: the target's
+    ``command-timeout``).
+    """
+
+    name: str = ""
+    retry_on_failure: bool = False
+    timeout: float | None = None
+
+    def __init__(self) -> None:
+        if not self.name:
+            self.name = _snake(type(self).__name__)
+
+    def check(self, ctx: StepContext) -> str | None:
+        raise NotImplementedError
+
+    def change(self, ctx: StepContext) -> Any:
+        raise NotImplementedError
+
+    def verify(self, ctx: StepContext) -> None:
+        left = self.check(ctx)
+        if left is not None:
+            raise StepError(f"still not in the desired state after the change: {left}")
+
+    def execute(self, ctx: StepContext) -> Outcome:
+        needed = self.check(ctx)
+        if needed is None:
+            return Outcome(UNCHANGED)
+        if ctx.noop:
+            return Outcome(CHANGED, f"would {needed}")
+        value = self.change(ctx)
+        self.verify(ctx)
+        return Outcome(CHANGED, needed, value=value)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}>"
+
+
+class Call(Step):
+    """A step made from a function ``fn(ctx) -> value`` that reports ``ok`` with that value.
+
+    For per-target logic inside plans (gather a fingerprint, compare versions...). It runs in
+    noop mode too, so it must only read state unless it checks ``ctx.noop`` itself.
+    """
+
+    def __init__(self, name: str, fn: Callable[[StepContext], Any], *,
+                 retry_on_failure: bool = False, timeout: float | None = None):
+        self.name, self.fn = name, fn
+        self.retry_on_failure, self.timeout = retry_on_failure, timeout
+        super().__init__()
+
+    def execute(self, ctx: StepContext) -> Outcome:
+        value = self.fn(ctx)
+        if isinstance(value, Outcome):
+            return value
+        return Outcome(OK, value=value)
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _short(command: str, width: int = 60) -> str:
+    return command if len(command) <= width else command[: width - 1] + "…"

@@ -1,0 +1,111 @@
+"""Service step: ensure a service runs (or not) whatever the host's init system.
+
+Hosts with systemd use ``systemctl``; without it (containers, our lab) the package's
+``/etc/init.d`` script is used when there is one; otherwise the service is a supervised
+daemon: started with ``setsid`` (its own session, output to a log, stdin from /dev/null, so it
+survives the SSH session and never holds the channel open) and tracked by a pid file.
+"""
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+
+from ..errors import StepError
+from ..step import Step, StepContext
+
+
+@dataclass
+class Daemon:
+    """How to run a service that has no init script: its command line and pid file."""
+
+    command: str
+    pidfile: str
+    log: str = "/dev/null"
+    user: str | None = None
+
+    def start_script(self) -> str:
+        cmd = self.command if not self.user else \
+            f"runuser -u {shlex.quote(self.user)} -- {self.command}"
+        return (f"setsid sh -c {shlex.quote(f'echo $$ > {self.pidfile}; exec {cmd}')} "
+                f">>{shlex.quote(self.log)} 2>&1 </dev/null &")
+
+    def running_test(self) -> str:
+        p = shlex.quote(self.pidfile)
+        return f"[ -s {p} ] && kill -0 $(cat {p}) 2>/dev/null"
+
+    def stop_script(self, grace: int = 30) -> str:
+        p = shlex.quote(self.pidfile)
+        return (f"if [ -s {p} ]; then pid=$(cat {p}); kill -TERM $pid 2>/dev/null; "
+                f"for i in $(seq {grace * 10}); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done; "
+                f"kill -0 $pid 2>/dev/null && kill -KILL $pid; rm -f {p}; fi")
+
+
+def init_system(ctx: StepContext) -> str:
+    """``systemd`` when PID 1 is systemd, else ``sysv``."""
+    return "systemd" if ctx.test("[ -d /run/systemd/system ]") else "sysv"
+
+
+class Service(Step):
+    """Ensures service ``service`` is ``running`` or ``stopped``.
+
+    ``daemon`` describes how to run it where neither systemd nor an init script exists.
+    """
+
+    name = "service"
+
+    def __init__(self, service: str, ensure: str = "running", *, daemon: Daemon | None = None):
+        if ensure not in ("running", "stopped"):
+            raise ValueError("ensure must be 'running' or 'stopped'")
+        super().__init__()
+        self.service, self.ensure, self.daemon = service, ensure, daemon
+        self.name = f"service {service} {ensure}"
+
+    def _control(self, ctx: StepContext) -> str:
+        if init_system(ctx) == "systemd":
+            return "systemd"
+        if ctx.test(f"[ -x /etc/init.d/{shlex.quote(self.service)} ]"):
+            return "initd"
+        if self.daemon:
+            return "daemon"
+        raise StepError(f"service {self.service}: no systemd, no /etc/init.d script and no "
+                        "daemon definition to run it with")
+
+    def _status_command(self, ctx: StepContext) -> str:
+        s = shlex.quote(self.service)
+        how = self._control(ctx)
+        if how == "systemd":
+            return f"systemctl is-active --quiet {s}"
+        if how == "initd":
+            return f"/etc/init.d/{s} status >/dev/null 2>&1"
+        return self.daemon.running_test()
+
+    def is_running(self, ctx: StepContext) -> bool:
+        return ctx.test(self._status_command(ctx))
+
+    def check(self, ctx: StepContext) -> str | None:
+        running = self.is_running(ctx)
+        if self.ensure == "running" and not running:
+            return f"start {self.service}"
+        if self.ensure == "stopped" and running:
+            return f"stop {self.service}"
+        return None
+
+    def change(self, ctx: StepContext) -> None:
+        action = "start" if self.ensure == "running" else "stop"
+        s = shlex.quote(self.service)
+        how = self._control(ctx)
+        if how == "systemd":
+            ctx.run(f"systemctl {action} {s}")
+        elif how == "initd":
+            ctx.run(f"/etc/init.d/{s} {action}")
+        elif action == "start":
+            ctx.run(self.daemon.start_script())
+        else:
+            ctx.run(self.daemon.stop_script())
+
+    def verify(self, ctx: StepContext) -> None:
+        """Wait up to 5 s: daemons take a moment to write their pid file or to exit."""
+        status = self._status_command(ctx)
+        settled = f"{{ {status}; }}" if self.ensure == "running" else f"! {{ {status}; }}"
+        if not ctx.test(f"for i in $(seq 50); do {settled} && exit 0; sleep 0.1; done; exit 1"):
+            raise StepError(f"service {self.service} is not {self.ensure} after the change")

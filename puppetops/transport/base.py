@@ -1,0 +1,123 @@
+"""The transport interface every connection implements, and what both transports share.
+
+A transport only knows how to run a shell command (with optional stdin, timeout and
+privilege escalation) and how to put a file. Everything else — steps, retries, output — is
+built on those two calls, so a new transport is small.
+"""
+from __future__ import annotations
+
+import shlex
+import threading
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from .. import secrets
+from ..errors import TransportError
+from ..target import Target
+
+DEFAULT_COMMAND_TIMEOUT = 600.0
+
+
+@dataclass
+class CommandOutput:
+    """What a remote command produced. Secrets are already masked in ``stdout``/``stderr``."""
+
+    command: str
+    exit_code: int
+    stdout: str
+    stderr: str
+    duration: float
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+
+class Connection(ABC):
+    """One target's connection. Opened lazily on first use and reused for every later call."""
+
+    def __init__(self, target: Target):
+        self.target = target
+        self.config = target.transport_config
+        self.command_timeout = float(self.config.get("command-timeout", DEFAULT_COMMAND_TIMEOUT))
+        self.run_as = self.config.get("run-as")
+        self._sudo_password: str | None = None
+        self._sudo_password_loaded = False
+        self._passwordless: dict[str, bool] = {}
+        self._lock = threading.Lock()
+
+    # -- what a transport implements -------------------------------------------------------
+    @abstractmethod
+    def _exec(self, command: str, stdin: bytes | None, timeout: float) -> CommandOutput:
+        """Run ``command`` through ``/bin/sh`` on the target, as the login user."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the connection; safe to call twice."""
+
+    @property
+    def login_user(self) -> str | None:
+        return self.target.user
+
+    # -- shared behaviour ------------------------------------------------------------------
+    def run(self, command: str, *, stdin: bytes | str | None = None, timeout: float | None = None,
+            run_as: str | None = None) -> CommandOutput:
+        """Run a shell command; ``run_as`` (or the target's ``run-as``) escalates through sudo."""
+        data = stdin.encode() if isinstance(stdin, str) else stdin
+        user = run_as or self.run_as
+        limit = timeout if timeout is not None else self.command_timeout
+        if user and user != self.login_user:
+            command, data = self._sudo_wrap(command, data, user, limit)
+        output = self._exec(command, data, limit)
+        output.stdout, output.stderr = secrets.mask(output.stdout), secrets.mask(output.stderr)
+        return output
+
+    def put(self, content: bytes | str, remote_path: str, *, mode: int | None = None,
+            run_as: str | None = None, timeout: float | None = None) -> CommandOutput:
+        """Write ``content`` to ``remote_path`` atomically (temp file in the same folder, rename).
+
+        Uses the command channel rather than SFTP so it works wherever a shell does, including
+        through sudo.
+        """
+        data = content.encode() if isinstance(content, str) else content
+        path = shlex.quote(remote_path)
+        tmp = shlex.quote(remote_path + ".puppetops-tmp")
+        chmod = f"chmod {mode:o} {tmp} && " if mode is not None else ""
+        script = f"umask 077 && cat > {tmp} && {chmod}mv -f {tmp} {path}"
+        return self.run(script, stdin=data, timeout=timeout, run_as=run_as)
+
+    def _sudo_wrap(self, command: str, data: bytes | None, user: str,
+                   timeout: float) -> tuple[str, bytes | None]:
+        """Wrap a command in sudo, feeding the password on stdin only when sudo will read it.
+
+        ``-k`` makes sudo ask for the password every time, so the password line is never left
+        for the command itself to read (as it would be with cached credentials). Accounts with
+        NOPASSWD are detected once per user and get no password at all.
+        """
+        inner = f"/bin/sh -c {shlex.quote(command)}"
+        u = shlex.quote(user)
+        if self._is_passwordless(user, timeout):
+            return f"sudo -n -H -u {u} -- {inner}", data
+        password = self._password()
+        if password is None:
+            raise TransportError(
+                f"run-as {user}: sudo needs a password and no sudo-password is configured "
+                "(set config.<transport>.sudo-password: {_plugin: env_var, var: NAME})")
+        return f"sudo -k -S -p '' -H -u {u} -- {inner}", password.encode() + b"\n" + (data or b"")
+
+    def _is_passwordless(self, user: str, timeout: float) -> bool:
+        with self._lock:
+            if user not in self._passwordless:
+                probe = self._exec(f"sudo -k -n -u {shlex.quote(user)} true", None, timeout)
+                self._passwordless[user] = probe.exit_code == 0
+            return self._passwordless[user]
+
+    def _password(self) -> str | None:
+        if not self._sudo_password_loaded:
+            try:
+                self._sudo_password = secrets.resolve(self.config.get("sudo-password"),
+                                                      what=f"{self.target.name}: sudo-password")
+            except (KeyError, ValueError) as exc:
+                raise TransportError(str(exc.args[0])) from None
+            self._sudo_password_loaded = True
+        return self._sudo_password

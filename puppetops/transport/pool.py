@@ -1,0 +1,58 @@
+"""One connection pool per run: each target's connection is made once and reused by every step."""
+from __future__ import annotations
+
+import os
+import threading
+
+from ..target import Target
+from .base import Connection
+from .local import LocalConnection
+from .ssh import SshConnection, SshCredentials
+
+
+def default_handshake_slots() -> int:
+    """How many SSH handshakes may run at once.
+
+    A handshake is CPU-bound (key exchange and signature on both ends), so more of them in
+    flight than a few per core only adds contention; established connections are not limited.
+    """
+    return max(4, 8 * (os.cpu_count() or 2))
+
+
+class ConnectionPool:
+    def __init__(self, handshake_slots: int | None = None):
+        self.credentials = SshCredentials()
+        self._slots = threading.BoundedSemaphore(handshake_slots or default_handshake_slots())
+        self._connections: dict[str, Connection] = {}
+        self._lock = threading.Lock()
+
+    def get(self, target: Target) -> Connection:
+        """The target's connection object (connecting happens lazily on first command)."""
+        with self._lock:
+            conn = self._connections.get(target.name)
+            if conn is None:
+                conn = self._make(target)
+                self._connections[target.name] = conn
+            return conn
+
+    def _make(self, target: Target) -> Connection:
+        if target.transport == "local":
+            return LocalConnection(target)
+        return SshConnection(target, self.credentials, self._slots)
+
+    def handshakes(self) -> dict[str, int]:
+        """SSH handshakes made per target so far (1 per target means full reuse)."""
+        return {name: c.handshakes for name, c in self._connections.items()
+                if isinstance(c, SshConnection)}
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._connections.values():
+                conn.close()
+            self._connections.clear()
+
+    def __enter__(self) -> "ConnectionPool":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

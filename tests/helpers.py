@@ -1,0 +1,25 @@
+"""Small helpers shared by the core tests."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from puppetops import Inventory, Run
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def fleet_run(fleet, **kwargs) -> Run:
+    """A Run against an SshdFleet's hosts, with quick retries so fault tests stay short."""
+    extra = kwargs.pop("extra_config", None)
+    kwargs.setdefault("backoff", 0.2)
+    return Run(Inventory.from_dict(fleet.inventory_dict(extra_config=extra)), **kwargs)
+
+
+def cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 120):
+    """Run the `puppetops` console script (same collection as tasks.py)."""
+    full_env = dict(os.environ, **(env or {}))
+    return subprocess.run([sys.executable, "-m", "puppetops", *args], cwd=cwd or REPO,
+                          capture_output=True, text=True, env=full_env, timeout=timeout)

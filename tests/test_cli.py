@@ -1,0 +1,131 @@
+"""The command line, run as a real process: formats, exit codes, lock, inventory errors."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from puppetops.lock import RunLock
+
+from helpers import REPO, cli
+
+
+@pytest.fixture
+def fleet_inventory(sshd_fleet, tmp_path):
+    fleet = sshd_fleet(count=3)
+    return fleet, str(fleet.write_inventory(tmp_path / "inventory.yaml"))
+
+
+def test_command_json_output_is_one_document_with_every_target(fleet_inventory):
+    fleet, inv = fleet_inventory
+    proc = cli("command", "echo hello", "--targets", "fleet", "--inventory", inv, "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    results = doc["steps"][0]["results"]
+    assert doc["ok"] and [r["target"] for r in results] == ["host1", "host2", "host3"]
+    assert all(r["stdout"] == "hello\n" and r["status"] == "ok" for r in results)
+    assert "[3/3, 0 failed]" in proc.stderr  # live progress goes to stderr
+
+
+def test_human_output_streams_progress_and_prints_a_summary(fleet_inventory):
+    fleet, inv = fleet_inventory
+    fleet.stop_host(1)
+    proc = cli("command", "true", "-t", "all", "-i", inv, "--attempts", "1")
+    assert proc.returncode == 1
+    assert "host2: unreachable" in proc.stderr and "host1: ok" in proc.stderr
+    assert "Failures:" in proc.stdout and "FAILED" in proc.stdout
+
+
+def test_log_file_has_a_json_line_per_target(fleet_inventory, tmp_path):
+    _, inv = fleet_inventory
+    log = tmp_path / "run.jsonl"
+    assert cli("command", "true", "-t", "fleet", "-i", inv, "--log-file", str(log)).returncode == 0
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    targets = [e for e in events if e["event"] == "target"]
+    assert sorted(e["target"] for e in targets) == ["host1", "host2", "host3"]
+    assert all({"status", "duration", "step", "attempts"} <= e.keys() for e in targets)
+
+
+def test_upload_then_unchanged_on_second_run(fleet_inventory, tmp_path):
+    _, inv = fleet_inventory
+    src = tmp_path / "motd"
+    src.write_text("managed by puppetops\n")
+    dest = tmp_path / "uploaded-motd"
+    first = cli("upload", str(src), str(dest), "-t", "host1", "-i", inv, "--format", "json")
+    second = cli("upload", str(src), str(dest), "-t", "host1", "-i", inv, "--format", "json")
+    assert json.loads(first.stdout)["steps"][0]["results"][0]["status"] == "changed"
+    assert json.loads(second.stdout)["steps"][0]["results"][0]["status"] == "unchanged"
+    assert dest.read_text() == "managed by puppetops\n"
+
+
+def test_the_lock_refuses_a_concurrent_run(fleet_inventory):
+    _, inv = fleet_inventory
+    with RunLock(inv):
+        proc = cli("command", "true", "-t", "fleet", "-i", inv)
+    assert proc.returncode == 75
+    assert "holds the lock" in proc.stderr and proc.stdout == ""
+
+
+def test_an_unknown_target_exits_2_and_suggests_names(fleet_inventory):
+    _, inv = fleet_inventory
+    proc = cli("command", "true", "-t", "hots1", "-i", inv, "--format", "json")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert "host1" in proc.stderr
+
+
+def test_inventory_json_has_exactly_the_documented_shape(fleet_inventory):
+    _, inv = fleet_inventory
+    proc = cli("inventory", "-i", inv, "--targets", "host2", "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert list(doc) == ["targets"] and list(doc["targets"]) == ["host2"]
+    assert set(doc["targets"]["host2"]) == {"uri", "host", "port", "user", "transport", "groups",
+                                            "vars", "facts", "config"}
+    assert doc["targets"]["host2"]["groups"] == ["all", "fleet"]
+
+
+@pytest.mark.parametrize("text, line, words", [
+    ("version: 3\n", 1, "Unsupported version"),
+    ("groups:\n  - name: a\n    targets: [x]\n  - name: a\n", 4, "redefine group"),
+    ("nodes: [a]\n", 1, "nodes"),
+    ("groups:\n  - name: a b\n", 2, "Illegal character"),
+    ("targets:\n  - name: x\n    vars: [1]\n", 3, "vars"),
+    ("groups: [\n", None, ""),
+])
+def test_an_invalid_inventory_exits_2_naming_file_and_line(tmp_path, text, line, words):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    proc = cli("inventory", "-i", str(path), "--format", "json")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert str(path) in proc.stderr and words in proc.stderr
+    if line is not None:
+        assert f"{path}:{line}" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_plan_takes_bare_key_value_parameters(fleet_inventory):
+    _, inv = fleet_inventory
+    proc = cli("plan", "facts", "targets=host1", "-i", inv, "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["plans"][0]["name"] == "facts" and doc["plans"][0]["ok"]
+    facts = doc["steps"][0]["results"][0]["value"]
+    assert facts["os_id"] and facts["init"] in ("systemd", "sysv")
+
+
+def test_plan_with_a_bad_parameter_exits_2(fleet_inventory):
+    _, inv = fleet_inventory
+    proc = cli("plan", "facts", "colour=blue", "-i", inv)
+    assert proc.returncode == 2 and "no parameter colour" in proc.stderr
+    proc = cli("plan", "factz", "-i", inv)
+    assert proc.returncode == 2 and "facts" in proc.stderr
+
+
+def test_invoke_in_the_repo_has_the_same_commands():
+    proc = subprocess.run([sys.executable, "-m", "invoke", "--list"], cwd=REPO,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    for name in ("inventory", "plan", "plans", "command", "upload", "facts"):
+        assert f"  {name}" in proc.stdout

@@ -1,0 +1,141 @@
+"""SSH transport against real sshd daemons on loopback: keys, reuse, retries, sudo."""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from puppetops import Call, Inventory, Run
+from puppetops.result import CHANGED, OK, UNCHANGED, UNREACHABLE
+from puppetops.steps import FileContent, RunCommand
+
+from helpers import fleet_run
+
+
+def test_fan_out_to_30_hosts_gives_each_target_its_own_result(sshd_fleet30):
+    with fleet_run(sshd_fleet30) as run:
+        rs = run.command("echo $SSH_CONNECTION", "fleet")
+    assert len(rs) == 30 and rs.ok
+    for host, result in zip(sshd_fleet30.hosts, rs):
+        assert result.target == host.name
+        assert result.status == OK and result.exit_code == 0
+        # sshd reports the address it was reached on: proves each result came from its own host
+        assert result.stdout.split()[2] == host.address
+
+
+def test_a_multi_step_plan_makes_one_handshake_per_target(sshd_fleet):
+    fleet = sshd_fleet(count=4)
+    before = [fleet.connection_count(i) for i in range(4)]
+    with fleet_run(fleet) as run:
+        for i in range(5):
+            assert run.command(f"echo step{i}", "fleet").ok
+        handshakes = run.pool.handshakes()
+    assert set(handshakes.values()) == {1}
+    for i in range(4):  # sshd's own log agrees: one accepted connection per host for 5 steps
+        assert fleet.wait_for_connection_count(i, before[i] + 1) == before[i] + 1
+
+
+def test_a_host_whose_sshd_starts_late_succeeds_after_retries(sshd_fleet):
+    fleet = sshd_fleet(count=3)
+    fleet.stop_host(1)
+    fleet.start_host(1, delay=2.0)
+    with fleet_run(fleet, attempts=6) as run:
+        rs = run.command("true", "fleet")
+    result = rs.find("host2")
+    assert rs.ok and result.attempts > 1
+
+
+def test_a_host_that_never_answers_fails_after_its_attempts_while_others_succeed(sshd_fleet):
+    fleet = sshd_fleet(count=3)
+    fleet.stop_host(2)
+    with fleet_run(fleet, attempts=3) as run:
+        rs = run.command("true", "fleet", catch_errors=True)
+    dead = rs.find("host3")
+    assert dead.status == UNREACHABLE and dead.attempts == 3
+    assert "connection refused" in dead.message
+    assert [r.status for r in rs if r.target != "host3"] == [OK, OK]
+
+
+def test_a_changed_host_key_is_refused_and_not_retried(sshd_fleet):
+    fleet = sshd_fleet(count=2)
+    fleet.regenerate_host_key(0)
+    with fleet_run(fleet) as run:
+        rs = run.command("true", "fleet", catch_errors=True)
+    bad = rs.find("host1")
+    assert bad.status == UNREACHABLE and bad.attempts == 1
+    assert "CHANGED" in bad.message
+    assert rs.find("host2").status == OK
+
+
+def test_an_unknown_host_key_is_refused_unless_checking_is_turned_off(sshd_fleet, tmp_path):
+    fleet = sshd_fleet(count=1)
+    empty = tmp_path / "empty_known_hosts"
+    empty.write_text("")
+    with fleet_run(fleet, extra_config={"known-hosts-file": str(empty)}) as run:
+        rs = run.command("true", "fleet", catch_errors=True)
+    assert rs[0].status == UNREACHABLE and "not in the known_hosts" in rs[0].message
+    with fleet_run(fleet, extra_config={"known-hosts-file": str(empty),
+                                        "host-key-check": False}) as run:
+        assert run.command("true", "fleet").ok
+
+
+def test_a_command_timeout_fails_the_target_instead_of_hanging(sshd_fleet):
+    fleet = sshd_fleet(count=2)
+    with fleet_run(fleet) as run:
+        start = time.monotonic()
+        rs = run.step(RunCommand("sleep 30", timeout=1), "fleet", catch_errors=True)
+    assert time.monotonic() - start < 10
+    assert all(r.status == "failed" and "timed out" in r.message for r in rs)
+
+
+def test_a_silent_host_times_out_at_connect(sshd_fleet):
+    fleet = sshd_fleet(count=1)
+    hole = fleet.blackhole_host()
+    inv = fleet.inventory_dict()
+    inv["groups"][0]["targets"].append({"name": "hole", "uri": f"{hole.address}:{hole.port}",
+                                        "config": {"ssh": {"connect-timeout": 1}}})
+    with Run(Inventory.from_dict(inv), attempts=2, backoff=0.1) as run:
+        start = time.monotonic()
+        rs = run.command("true", "fleet", catch_errors=True)
+    assert time.monotonic() - start < 15
+    assert rs.find("hole").status == UNREACHABLE and rs.find("host1").status == OK
+
+
+def test_run_as_uses_sudo_with_the_password_from_the_environment_and_masks_it(
+        sshd_fleet, tmp_path, monkeypatch):
+    fleet = sshd_fleet(count=2)
+    password = "s3cret-Pa55-xyz"
+    fleet.add_sudo_user("pops", password)
+    monkeypatch.setenv("POPS_SUDO_PW", password)
+    extra = {"user": "pops", "run-as": "root",
+             "sudo-password": {"_plugin": "env_var", "var": "POPS_SUDO_PW"}}
+    from puppetops.output import LogFileOutput, Output
+    log = tmp_path / "run.log"
+    with fleet_run(fleet, extra_config=extra, output=Output(LogFileOutput(str(log)))) as run:
+        rs = run.command(f"id -un; echo {password}", "fleet")
+        written = run.step(FileContent("/tmp/puppetops-sudo-test", "x\n"), "fleet")
+    assert rs.ok and all(r.stdout.splitlines()[0] == "root" for r in rs)
+    assert written.ok
+    text = log.read_text() + json.dumps(rs.to_dict())
+    assert password not in text and "********" in text
+
+
+def test_noop_reports_changes_and_changes_nothing(sshd_fleet, tmp_path):
+    fleet = sshd_fleet(count=2)
+    path = str(tmp_path / "noop-target.txt")
+    with fleet_run(fleet, noop=True) as run:
+        rs = run.step(FileContent(path, "hello\n"), "fleet")
+    assert all(r.status == CHANGED and r.noop and "would create" in r.message for r in rs)
+    assert not (tmp_path / "noop-target.txt").exists()
+    with fleet_run(fleet) as run:
+        first = run.step(FileContent(path, "hello\n"), ["host1"])
+        again = run.step(FileContent(path, "hello\n"), ["host1"])
+    assert first[0].status == CHANGED and again[0].status == UNCHANGED
+
+
+def test_call_steps_return_values(sshd_fleet):
+    fleet = sshd_fleet(count=2)
+    with fleet_run(fleet) as run:
+        rs = run.each("whoami", lambda ctx: ctx.run("id -u").stdout.strip(), "fleet")
+    assert [r.value for r in rs] == ["0", "0"]
