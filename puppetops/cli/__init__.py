@@ -1,20 +1,22 @@
-"""The command line: one Invoke task collection, used by ``tasks.py`` and the ``puppetops`` script."""
+"""The command line: one Invoke task collection, used by ``tasks.py`` and the ``puppetops`` script.
+
+Tasks live in ``puppetops/cli/tasks.py`` (core) and ``puppetops/cli/*_tasks.py`` (one module per
+area: lab, stand-up, operations...); every module found is added here.
+"""
 from __future__ import annotations
 
-from invoke import Collection, Task
+import importlib
+import pkgutil
 
-from . import tasks as core
+from invoke import Collection, Task
 
 
 def build_namespace() -> Collection:
     ns = Collection()
-    modules = [core]
-    try:
-        from . import lab_tasks
-        modules.append(lab_tasks)
-    except ImportError:  # pragma: no cover - lab tasks are optional on non-Linux controllers
-        pass
-    for module in modules:
+    names = ["tasks"] + sorted(m.name for m in pkgutil.iter_modules(__path__)
+                               if m.name.endswith("_tasks"))
+    for name in names:
+        module = importlib.import_module(f"{__name__}.{name}")
         for obj in vars(module).values():
             if isinstance(obj, Task) and obj.__module__ == module.__name__:
                 ns.add_task(obj)

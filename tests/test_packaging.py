@@ -1,0 +1,40 @@
+"""The wheel: `plans/` ships as `puppetops.plans`, and the console script runs a plan from it."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import venv
+
+import pytest
+
+from helpers import REPO
+
+
+@pytest.mark.slow
+def test_an_installed_wheel_runs_a_plan_from_puppetops_plans(tmp_path):
+    dist = tmp_path / "dist"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                    "-w", str(dist), str(REPO)], check=True, capture_output=True)
+    wheel = next(dist.glob("puppetops-*.whl"))
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, with_pip=True)
+    py = env_dir / "bin" / "python"
+    subprocess.run([str(py), "-m", "pip", "install", "-q", str(wheel)], check=True,
+                   capture_output=True)
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text("targets:\n  - name: localhost\n")
+    # run from a folder without the source tree, so only the installed copy can be imported
+    where = subprocess.run([str(py), "-c", "import puppetops.plans.facts as m; print(m.__file__)"],
+                           cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert str(env_dir) in where.stdout
+    proc = subprocess.run([str(env_dir / "bin" / "puppetops"), "plan", "facts",
+                           "targets=localhost", "-i", str(inventory), "--format", "json"],
+                          cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["ok"] and doc["plans"][0]["name"] == "facts"
+    assert doc["steps"][0]["results"][0]["value"]["os_id"]
+    listed = subprocess.run([str(env_dir / "bin" / "puppetops"), "--list"], cwd=tmp_path,
+                            capture_output=True, text=True)
+    assert "plan" in listed.stdout and "inventory" in listed.stdout
