@@ -129,3 +129,10 @@ def test_invoke_in_the_repo_has_the_same_commands():
     assert proc.returncode == 0, proc.stderr
     for name in ("inventory", "plan", "plans", "command", "upload", "facts"):
         assert f"  {name}" in proc.stdout
+
+
+def test_the_readme_options_table_matches_the_option_table():
+    from puppetops.cli.options import options_markdown
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("<!-- options-table -->\n")[1].split("<!-- /options-table -->")[0]
+    assert section.strip() == options_markdown()
