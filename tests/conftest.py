@@ -3,4 +3,5 @@
 pytest_plugins = [
     "puppetops.testing.fixtures",
     "puppetops.lab.fixtures",
+    "puppet_fixtures",  # tests/puppet_fixtures.py: the stood-up Puppet infrastructure
 ]

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+_DEBIAN_JAR = "/usr/share/puppetserver/puppetserver.jar"
+_AIO_JAR = "/opt/puppetlabs/server/apps/puppetserver/puppet-server-release.jar"
+
 
 @dataclass(frozen=True)
 class Layout:
@@ -24,6 +27,14 @@ class Layout:
     server_logdir: str
     server_jar: str
     r10k_config: str            # first path r10k reads that we manage
+    # added for the stand-up plans (defaults fit both layouts unless set in LAYOUTS)
+    agent_vardir: str = "/var/cache/puppet"     # last_run_summary.yaml lives in its public/
+    r10k: str = "/usr/bin/r10k"
+    r10k_gem: str | None = None                 # gem that installs r10k (None: OS package)
+    server_user: str = "puppet"
+    # what the package's unit runs after `java $JAVA_ARGS`, up to --config (the JVM's main)
+    server_jvm_main: tuple[str, ...] = ()
+    server_bootstrap_config: str = ""           # --bootstrap-config (comma-separated dirs)
 
     @property
     def puppet_conf(self) -> str:
@@ -45,6 +56,19 @@ class Layout:
     def ca_conf(self) -> str:
         return f"{self.server_confd}/ca.conf"
 
+    @property
+    def last_run_summary(self) -> str:
+        return f"{self.agent_vardir}/public/last_run_summary.yaml"
+
+    @property
+    def server_restart_file(self) -> str:
+        """Trapperkeeper writes 1 here once started or reloaded (the units wait for it)."""
+        return f"{self.server_rundir}/restart"
+
+    @property
+    def server_pidfile(self) -> str:
+        return f"{self.server_rundir}/puppetserver.pid"
+
 
 LAYOUTS = {
     "debian": Layout(
@@ -54,8 +78,13 @@ LAYOUTS = {
         server_servicesd="/etc/puppet/puppetserver/services.d",
         server_defaults="/etc/default/puppetserver", server_rundir="/run/puppetserver",
         server_logdir="/var/log/puppetserver",
-        server_jar="/usr/share/puppetserver/puppetserver.jar",
-        r10k_config="/etc/puppetlabs/r10k/r10k.yaml"),
+        server_jar=_DEBIAN_JAR,
+        r10k_config="/etc/puppetlabs/r10k/r10k.yaml",
+        # /lib/systemd/system/puppetserver.service of puppetserver 7.9.5-2+deb12u1
+        server_jvm_main=("-Djruby.lib=/usr/share/jruby/lib", "-XX:+CrashOnOutOfMemoryError",
+                         "-XX:ErrorFile=/var/log/puppetserver/puppetserver_err_pid%p.log",
+                         "-jar", _DEBIAN_JAR),
+        server_bootstrap_config="/etc/puppet/puppetserver/services.d"),
     "aio": Layout(
         name="aio", puppet="/opt/puppetlabs/bin/puppet",
         puppetserver="/opt/puppetlabs/bin/puppetserver", confdir="/etc/puppetlabs/puppet",
@@ -64,8 +93,17 @@ LAYOUTS = {
         server_servicesd="/etc/puppetlabs/puppetserver/services.d",
         server_defaults="/etc/default/puppetserver", server_rundir="/var/run/puppetlabs/puppetserver",
         server_logdir="/var/log/puppetlabs/puppetserver",
-        server_jar="/opt/puppetlabs/server/apps/puppetserver/puppet-server-release.jar",
-        r10k_config="/etc/puppetlabs/r10k/r10k.yaml"),
+        server_jar=_AIO_JAR,
+        r10k_config="/etc/puppetlabs/r10k/r10k.yaml",
+        agent_vardir="/opt/puppetlabs/puppet/cache",
+        r10k="/opt/puppetlabs/puppet/bin/r10k", r10k_gem="/opt/puppetlabs/puppet/bin/gem",
+        # ezbake's cli/apps/start for the AIO packages (not verified on a host here)
+        server_jvm_main=("-Djava.security.egd=/dev/urandom", "-XX:+CrashOnOutOfMemoryError",
+                         "-XX:ErrorFile=/var/log/puppetlabs/puppetserver/"
+                         "puppetserver_err_pid%p.log",
+                         "-cp", _AIO_JAR, "clojure.main", "-m", "puppetlabs.trapperkeeper.main"),
+        server_bootstrap_config="/etc/puppetlabs/puppetserver/services.d/,"
+                                "/opt/puppetlabs/server/apps/puppetserver/config/services.d/"),
 }
 
 

@@ -105,3 +105,48 @@ class FileLine(Step):
         if current is not None:
             mode = int(ctx.run(f"stat -c %a {q}").stdout.strip(), 8)
         ctx.put(self._desired(current), self.path, mode=mode)
+
+
+class FileEdit(Step):
+    """Ensures a file that others edit too reads ``edit(ctx, current)``.
+
+    For config files we manage only parts of (a setting, a rule, a service line): a subclass
+    implements ``path(ctx)`` and ``edit(ctx, current)`` (current is None when the file does
+    not exist), and every line it does not manage stays. Both may depend on the target, since
+    paths come from its package layout. An unchanged file is never rewritten; an edited file
+    keeps its mode and owner; a new one gets ``mode`` and ``owner``.
+    """
+
+    name = "file_edit"
+    mode = 0o644
+    owner: str | None = None
+
+    def path(self, ctx: StepContext) -> str:
+        raise NotImplementedError
+
+    def edit(self, ctx: StepContext, current: str | None) -> str:
+        raise NotImplementedError
+
+    def _wanted(self, ctx: StepContext) -> tuple[str, str | None, str]:
+        path = self.path(ctx)
+        current = ctx.read(path)
+        return path, current, self.edit(ctx, current)
+
+    def check(self, ctx: StepContext) -> str | None:
+        path, current, wanted = self._wanted(ctx)
+        if current == wanted:
+            return None
+        return f"{'create' if current is None else 'edit'} {path}"
+
+    def change(self, ctx: StepContext) -> None:
+        path, current, wanted = self._wanted(ctx)
+        q = shlex.quote(path)
+        if current is None:
+            ctx.run(f"mkdir -p {shlex.quote(str(Path(path).parent))}")
+            mode, owner = self.mode, self.owner
+        else:
+            mode_text, owner = ctx.run(f"stat -c '%a %u:%g' {q}").stdout.split()
+            mode = int(mode_text, 8)
+        ctx.put(wanted, path, mode=mode)
+        if owner:
+            ctx.run(f"chown {shlex.quote(owner)} {q}")

@@ -1,0 +1,77 @@
+"""The ``add_compiler`` plan: new compilers, signed by main's CA, behind the load balancer."""
+from __future__ import annotations
+
+from puppetops.plan import plan
+from puppetops.plans.bootstrap_ca import SERVER_PACKAGES
+from puppetops.plans.configure_lb import balance, current_members
+from puppetops.plans.facts import gather
+from puppetops.puppet import code, conf, lb, names, node
+from puppetops.puppet.certs import Identity
+from puppetops.puppet.enrolment import enrol
+from puppetops.puppet.flow import Cohort, PlanSteps, changed, single
+from puppetops.result import ResultSet
+from puppetops.run import Run
+from puppetops.steps import Packages
+from puppetops.steps.puppet_agent import PuppetConf
+from puppetops.steps.puppet_ca import CaService
+from puppetops.steps.puppetserver import (AdminApiAccess, ServerJavaArgs, require_ready,
+                                          start_servers)
+from puppetops.target import Target
+
+
+def compiler_identity(compiler: Target) -> Identity:
+    """Agents reach a compiler under the LB's name, so its certificate carries that name
+    besides its own."""
+    name = node.certname(compiler)
+    return Identity(name, (name, node.lb_name(compiler)))
+
+
+def compiler_settings(main: Target):
+    """puppet.conf of a compiler: itself as certname, main as server and CA, its alt names;
+    a stale server_list (a reused node) would override server, so it goes."""
+    def settings(compiler: Target) -> conf.Settings:
+        ca = node.certname(main)
+        return {"main": {"certname": node.certname(compiler), "server": ca, "ca_server": ca,
+                         "dns_alt_names": ",".join(compiler_identity(compiler).alt_names),
+                         "server_list": None},
+                "agent": {"server_list": None}}
+    return settings
+
+
+@plan
+def add_compiler(run: Run, targets: str = "compilers", main: str = "main",
+                 loadbalancers: str = "loadbalancers", environment: str = "production"
+                 ) -> ResultSet:
+    """New compilers, in parallel: packages, CA service disabled before the first start,
+    puppet.conf, certificate (fingerprint and alt names checked on main, then signed), code
+    (r10k), Puppet Server ready, then added to every load balancer and seen UP there.
+
+    A compiler that fails drops out; the others go on (the run still fails). A certificate
+    with wrong alt names is cleaned and re-issued; a correct one is left alone.
+    """
+    steps = PlanSteps(run)
+    names.environment(environment)
+    ca = single(run, main, "main")
+    lbs = run.targets(loadbalancers)
+    compilers = Cohort(run, run.targets(targets))
+    node.validate(compilers.members, node.certname, node.lb_name, node.java_args, lb.member)
+    node.validate([ca], node.certname)
+    run.each("facts", gather, [ca])
+    run.each("main ready", require_ready, [ca])
+
+    compilers.each("facts", gather)
+    compilers.each("preflight", node.preflight)
+    jvm = ServerJavaArgs()
+    config_steps = [Packages(*SERVER_PACKAGES), CaService(False), PuppetConf(compiler_settings(ca)),
+                    jvm, AdminApiAccess(ca)]
+    config = dict(zip(config_steps, compilers.pipeline(config_steps)))
+    new_certs = enrol(compilers, ca, {t.name: compiler_identity(t) for t in compilers.live})
+    code.deploy(compilers, ca, environment)
+    start_servers(compilers, changed(config.values()) | new_certs, changed([config[jvm]]))
+
+    added = [lb.member(t) for t in compilers.live]
+    if added and lbs:
+        current = {r.target: r.value for r in run.each("LB members", current_members, lbs)}
+        members = {t.name: sorted(set(current[t.name]) | set(added)) for t in lbs}
+        balance(run, lbs, members, {t.name: added for t in lbs})
+    return steps.summary("add_compiler")

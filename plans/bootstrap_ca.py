@@ -1,0 +1,63 @@
+"""The ``bootstrap_ca`` plan: the main server — CA, Puppet Server, control repo, code."""
+from __future__ import annotations
+
+import shlex
+
+from puppetops.plan import plan
+from puppetops.plans.facts import gather
+from puppetops.plans.setup_control_repo import setup_control_repo
+from puppetops.puppet import certs, code, conf, names, node, server
+from puppetops.puppet.flow import Cohort, PlanSteps, changed, single
+from puppetops.result import ResultSet
+from puppetops.run import Run
+from puppetops.step import StepContext
+from puppetops.steps import Packages
+from puppetops.steps.puppet_agent import PuppetConf
+from puppetops.steps.puppet_ca import CaCreated, CaPolicy, CaService
+from puppetops.steps.puppetserver import AdminApiAccess, ServerJavaArgs, start_servers
+from puppetops.target import Target
+
+SERVER_PACKAGES = ("puppetserver", "git", "curl", "openssl")
+
+
+def main_settings(main: Target) -> conf.Settings:
+    """Main is its own server and CA; autosign is off (explicitly: never autosign)."""
+    name = node.certname(main)
+    return {"main": {"certname": name, "server": name, "ca_server": name, "autosign": None},
+            "master": {"autosign": None},
+            "server": {"autosign": "false"}}
+
+
+def ca_answers(ctx: StepContext) -> str:
+    """`puppetserver ca list --all` works: the CA API answers this host's CLI certificate."""
+    if ctx.noop and not server.ready(ctx, node.certname(ctx.target)):
+        return "would check the CA once Puppet Server runs"
+    out = ctx.run(f"{shlex.quote(node.layout(ctx.target).puppetserver)} ca list --all "
+                  "--format json")
+    return f"{len(certs.parse_ca_list(out.stdout))} certificate(s) and request(s) on the CA"
+
+
+@plan
+def bootstrap_ca(run: Run, targets: str = "main", environment: str = "production") -> ResultSet:
+    """Main server: preflight, puppet.conf, CA policy, CA service, the CA, admin API rule,
+    control repo and code (r10k), Puppet Server started and ready, CA verified.
+
+    Main's certname is its inventory name (or var certname) and must be its FQDN.
+    puppetserver_java_args (e.g. "-Xms512m -Xmx512m") is merged into JAVA_ARGS.
+    """
+    steps = PlanSteps(run)
+    names.environment(environment)
+    main = single(run, targets, "bootstrap_ca")
+    node.validate([main], node.certname, node.java_args)
+    run.each("facts", gather, [main])
+    run.each("preflight", node.preflight, [main])
+    jvm = ServerJavaArgs()
+    config_steps = [Packages(*SERVER_PACKAGES), PuppetConf(main_settings), CaPolicy(),
+                    CaService(True), jvm, CaCreated(), AdminApiAccess(main)]
+    config = dict(zip(config_steps, run.pipeline(config_steps, [main])))
+    run.plan(setup_control_repo, targets=main.name, environment=environment)
+    servers = Cohort(run, [main], stop=True)
+    code.deploy(servers, main, environment)
+    start_servers(servers, changed(config.values()), changed([config[jvm]]))
+    run.each("CA answers", ca_answers, [main])
+    return steps.summary("bootstrap_ca")

@@ -1,0 +1,60 @@
+"""The ``configure_lb`` plan: the load balancers in front of the compilers.
+
+Also the LB part of add_compiler (``balance``): the same steps, with the LB's current
+members plus the new compilers.
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+from puppetops.plan import plan
+from puppetops.puppet import lb, node
+from puppetops.puppet.flow import PlanSteps
+from puppetops.puppet.lb import Member
+from puppetops.result import ResultSet
+from puppetops.run import Run
+from puppetops.step import Step, StepContext
+from puppetops.steps import Packages, Service, haproxy, nginx
+from puppetops.target import Target
+
+
+def _steps(backend: str, members: Mapping[str, list[Member]],
+           up: Mapping[str, list[Member]]) -> list[Step]:
+    if backend == "haproxy":
+        return [Packages(*haproxy.PACKAGES), haproxy.HaproxyConfig(members), Service("haproxy"),
+                haproxy.HaproxyMembersUp({t: [m.name for m in ms] for t, ms in up.items()})]
+    return [Packages(*nginx.PACKAGES), nginx.NginxConfig(members), Service("nginx"),
+            nginx.NginxMembersUp(up)]
+
+
+def current_members(ctx: StepContext) -> list[Member]:
+    """The compilers an LB host balances now (read from its config)."""
+    module = haproxy if lb.backend(ctx.target) == "haproxy" else nginx
+    return module.current_members(ctx)
+
+
+def balance(run: Run, lbs: list[Target], members: Mapping[str, list[Member]],
+            up: Mapping[str, list[Member]]) -> None:
+    """Each LB host balances ``members[lb]`` and sees ``up[lb]`` UP. An LB failure stops the
+    plan: nothing can reach the compilers without it."""
+    for backend in lb.BACKENDS:
+        chosen = [t for t in lbs if lb.backend(t) == backend]
+        if chosen:
+            run.pipeline(_steps(backend, members, up), chosen)
+
+
+@plan
+def configure_lb(run: Run, targets: str = "loadbalancers",
+                 compilers: str = "compilers") -> ResultSet:
+    """Load balancers: HAProxy (or nginx, per host var lb_backend) on 8140 over the compilers.
+
+    Every LB host balances exactly the ``compilers`` (TCP, least connections; HAProxy checks
+    /status/v1/simple, keeps runtime states across reloads, admin socket on) and must see
+    them all UP.
+    """
+    steps = PlanSteps(run)
+    lbs = run.targets(targets)
+    node.validate(lbs, lb.backend)
+    wanted = [lb.member(c) for c in run.targets(compilers)]
+    balance(run, lbs, {t.name: wanted for t in lbs}, {t.name: wanted for t in lbs})
+    return steps.summary("configure_lb")

@@ -1,0 +1,57 @@
+"""The ``enroll_agent`` plan: agents with a signed certificate and a first run via the LB."""
+from __future__ import annotations
+
+from puppetops.plan import plan
+from puppetops.plans.facts import gather
+from puppetops.puppet import conf, node
+from puppetops.puppet.certs import Identity
+from puppetops.puppet.enrolment import enrol
+from puppetops.puppet.flow import Cohort, PlanSteps, single
+from puppetops.result import ResultSet
+from puppetops.run import Run
+from puppetops.steps import Packages, Service
+from puppetops.steps.puppet_agent import AgentRun, PuppetConf
+from puppetops.steps.puppetserver import require_ready
+from puppetops.target import Target
+
+AGENT_PACKAGES = ("puppet-agent", "openssl")
+
+
+def agent_settings(main: Target):
+    """puppet.conf of an agent: catalogs from the LB name, certificates from main; no alt
+    names (an agent's certificate names only itself) and no stale server_list."""
+    def settings(agent: Target) -> conf.Settings:
+        return {"main": {"certname": node.certname(agent), "server": node.lb_name(agent),
+                         "ca_server": node.certname(main), "dns_alt_names": None,
+                         "server_list": None},
+                "agent": {"server_list": None, "dns_alt_names": None}}
+    return settings
+
+
+@plan
+def enroll_agent(run: Run, targets: str = "agents", main: str = "main") -> ResultSet:
+    """Agents, in parallel: package, puppet.conf (server = the LB, ca_server = main), a
+    certificate request checked against each agent's own fingerprint and signed on main in
+    one call (never autosign), a first run through the LB (exit 0 or 2), and the agent
+    service left as var agent_service says (running|stopped, default stopped).
+
+    An agent that fails — e.g. its request on the CA is not its own — drops out, with the
+    reason; the others go on.
+    """
+    steps = PlanSteps(run)
+    ca = single(run, main, "main")
+    agents = Cohort(run, run.targets(targets))
+    node.validate(agents.members, node.certname, node.lb_name, node.agent_service)
+    node.validate([ca], node.certname)
+    run.each("facts", gather, [ca])
+    run.each("main ready", require_ready, [ca])
+
+    agents.each("facts", gather)
+    agents.each("preflight", node.preflight)
+    agents.pipeline([Packages(*AGENT_PACKAGES), PuppetConf(agent_settings(ca))])
+    enrol(agents, ca, {t.name: Identity(node.certname(t)) for t in agents.live})
+    agents.step(AgentRun())
+    for state in node.AGENT_SERVICE_STATES:
+        agents.step(Service("puppet", state),
+                    only=[t for t in agents.live if node.agent_service(t) == state])
+    return steps.summary("enroll_agent")

@@ -1,0 +1,28 @@
+"""The ``setup_control_repo`` plan: the git control repo r10k deploys from, on main."""
+from __future__ import annotations
+
+from puppetops.plan import plan
+from puppetops.puppet import code
+from puppetops.puppet.flow import PlanSteps, single
+from puppetops.result import ResultSet
+from puppetops.run import Run
+from puppetops.steps import Packages
+from puppetops.steps.r10k import ControlRepo
+
+
+@plan
+def setup_control_repo(run: Run, targets: str = "main", environment: str = "production"
+                       ) -> ResultSet:
+    """A bare git control repo on main (var control_repo_path, default /srv/puppet/control.git)
+    with an ``environment`` branch: site.pp, environment.conf, an empty Puppetfile.
+
+    Skipped when the inventory var control_repo names an external repository.
+    """
+    steps = PlanSteps(run)
+    main = single(run, targets, "setup_control_repo")
+    path = code.repo_on_main(main)
+    if path is None:
+        run.message(f"control_repo is {main.vars['control_repo']}: no control repo on main")
+    else:
+        run.pipeline([Packages("git"), ControlRepo(path, environment)], [main])
+    return steps.summary("setup_control_repo")

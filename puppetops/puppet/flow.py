@@ -1,0 +1,109 @@
+"""How the stand-up plans move many targets through many steps.
+
+``Cohort``: the targets a plan works on (compilers, agents). A target that fails a step
+leaves the cohort and the others carry on (one bad agent must not stop the enrolment of a
+hundred); its failure stays in the run's results, so the run still ends failed.
+
+Shared infrastructure (main, the load balancers) must not fail quietly: nothing else can go
+on without it, so its steps stop the plan (plain ``run.step``, or ``Cohort(..., stop=True)``
+where a flow written for a cohort runs on main alone).
+
+``summary``: one result per target for a whole plan — changed (with what changed),
+unchanged, or failed (with the first failure) — which is what a plan returns.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable, Sequence
+
+from ..errors import UsageError
+from ..result import CHANGED, ERROR_STATUSES, UNCHANGED, Result, ResultSet
+from ..run import Run, TargetSpec
+from ..step import Call, Step, StepContext
+from ..target import Target
+
+
+class Cohort:
+    def __init__(self, run: Run, targets: Sequence[Target], *, stop: bool = False):
+        self.run, self.stop = run, stop
+        self.members = list(targets)
+        self._failed: set[str] = set()
+
+    @property
+    def live(self) -> list[Target]:
+        return [t for t in self.members if t.name not in self._failed]
+
+    def _pick(self, only: Iterable[Target] | None) -> list[Target]:
+        if only is None:
+            return self.live
+        wanted = {t.name for t in only}
+        return [t for t in self.live if t.name in wanted]
+
+    def step(self, step: Step, only: Iterable[Target] | None = None) -> ResultSet:
+        """Run ``step`` on the live members (or those of ``only`` still live), in parallel."""
+        targets = self._pick(only)
+        if not targets:
+            return ResultSet(name=step.name)
+        results = self.run.step(step, targets, catch_errors=not self.stop)
+        self._failed.update(results.error_set.names)
+        return results
+
+    def each(self, name: str, fn: Callable[[StepContext], Any],
+             only: Iterable[Target] | None = None) -> ResultSet:
+        return self.step(Call(name, fn), only)
+
+    def pipeline(self, steps: Sequence[Step]) -> list[ResultSet]:
+        """Each live member runs through ``steps`` at its own pace (no waiting for the
+        slowest between steps); a member stops at its first failure."""
+        targets = self.live
+        if not targets or not steps:
+            return []
+        sets = self.run.pipeline(steps, targets, catch_errors=not self.stop)
+        for results in sets:
+            self._failed.update(results.error_set.names)
+        return sets
+
+
+def single(run: Run, spec: TargetSpec, role: str) -> Target:
+    """The one target ``spec`` selects (e.g. the ``main`` group); a usage error otherwise."""
+    targets = run.targets(spec)
+    if len(targets) != 1:
+        raise UsageError(f"{role}: {spec!r} must select exactly one target, "
+                         f"it selects {len(targets)}")
+    return targets[0]
+
+
+def changed(sets: Iterable[ResultSet]) -> set[str]:
+    """Names of the targets some of these steps changed (or would change, in noop)."""
+    return {r.target for rs in sets for r in rs if r.status == CHANGED}
+
+
+def summary(name: str, sets: Iterable[ResultSet]) -> ResultSet:
+    """One result per target over ``sets``, in the order targets first appear."""
+    per_target: dict[str, list[Result]] = {}
+    for rs in sets:
+        for r in rs:
+            per_target.setdefault(r.target, []).append(r)
+    out = ResultSet(name=name)
+    for target, results in per_target.items():
+        failed = next((r for r in results if r.status in ERROR_STATUSES), None)
+        done = [r for r in results if r.status == CHANGED]
+        noop = any(r.noop for r in results)
+        if failed:
+            out.add(Result(target, name, failed.status, f"{failed.step}: {failed.message}",
+                           noop=noop))
+        elif done:
+            out.add(Result(target, name, CHANGED, "; ".join(f"{r.step}: {r.message}" for r in done),
+                           noop=noop))
+        else:
+            out.add(Result(target, name, UNCHANGED, noop=noop))
+    return out
+
+
+class PlanSteps:
+    """The step results a plan produced: ``run.steps`` from where the plan started."""
+
+    def __init__(self, run: Run):
+        self.run, self.start = run, len(run.steps)
+
+    def summary(self, name: str) -> ResultSet:
+        return summary(name, self.run.steps[self.start:])

@@ -1,0 +1,45 @@
+"""The load balancer in front of the compilers: its members and which backend runs it.
+
+Agents reach the compilers through it under ``lb_name`` on port 8140, at layer 4 only (TLS
+passes through, so client certificates reach Puppet Server; the compilers' certificates carry
+the LB's name). The backend is chosen per LB host by the inventory var ``lb_backend``:
+``haproxy`` (default: active health checks and a runtime API) or ``nginx`` (stream module,
+passive checks only).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import UsageError
+from ..target import Target
+from . import names, node
+
+BACKENDS = ("haproxy", "nginx")
+PORT = 8140
+
+
+@dataclass(frozen=True, order=True)
+class Member:
+    """One compiler behind the LB: its name there (its certname) and where to reach it."""
+
+    name: str
+    address: str
+    port: int = PORT
+
+    def __post_init__(self) -> None:
+        names.certname(self.name)
+        names.certname(self.address)  # a DNS name or dotted IPv4: both pass this rule
+
+
+def member(compiler: Target) -> Member:
+    """A compiler as an LB member, reached by its certname (which its certificate matches)."""
+    name = node.certname(compiler)
+    return Member(name, str(compiler.vars.get("lb_member_address") or name))
+
+
+def backend(lb: Target) -> str:
+    chosen = str(lb.vars.get("lb_backend") or "haproxy")
+    if chosen not in BACKENDS:
+        raise UsageError(f"{lb.name}: lb_backend must be one of {', '.join(BACKENDS)}, "
+                         f"got {chosen!r}")
+    return chosen

@@ -1,0 +1,89 @@
+"""What a target is in the Puppet infrastructure, read from its facts and inventory vars.
+
+The plans never hard-code a path or a name: the package layout comes from the ``facts`` plan
+(or the ``puppet_layout`` var, for hosts where nothing is installed yet), the certname from
+the target (``certname`` var, else its inventory name, which is its FQDN), and every name is
+validated before it can reach a remote command.
+"""
+from __future__ import annotations
+
+import re
+import shlex
+from typing import Callable, Iterable
+
+from ..errors import StepError, UsageError
+from ..step import StepContext
+from ..target import Target
+from . import names
+from .layout import LAYOUTS, Layout, layout_for
+
+AGENT_SERVICE_STATES = ("running", "stopped")
+
+
+def validate(targets: Iterable[Target], *checks: Callable[[Target], object]) -> None:
+    """Apply ``checks`` (e.g. ``certname``, ``lb_name``) to every target up front, so a bad
+    name or var is a usage error before anything runs."""
+    for target in targets:
+        for check in checks:
+            check(target)
+
+
+def layout(target: Target) -> Layout:
+    """The target's package layout: var ``puppet_layout`` (debian|aio), else the fact."""
+    chosen = target.vars.get("puppet_layout")
+    if chosen is not None and chosen not in LAYOUTS:
+        raise UsageError(f"{target.name}: puppet_layout must be one of {', '.join(LAYOUTS)}, "
+                         f"got {chosen!r}")
+    return layout_for({**target.facts, **({"puppet_layout": chosen} if chosen else {})})
+
+
+def certname(target: Target) -> str:
+    return names.certname(str(target.vars.get("certname") or target.name))
+
+
+def lb_name(target: Target) -> str:
+    """The name agents use for the compilers (the load balancer's), from var ``lb_name``."""
+    value = target.vars.get("lb_name")
+    if not value:
+        raise UsageError(f"{target.name}: inventory var lb_name (the load balancer's DNS name, "
+                         "which goes into every compiler certificate) is not set")
+    return names.certname(str(value))
+
+
+_JVM_FLAG = re.compile(r"^-[A-Za-z0-9:+=._/,%@-]+$")
+
+
+def java_args(target: Target) -> str | None:
+    """JVM flags to merge into Puppet Server's JAVA_ARGS (var ``puppetserver_java_args``),
+    e.g. ``-Xms512m -Xmx512m`` in the lab; None leaves the package's. The defaults file is
+    sourced by a shell, so each flag must be a plain ``-option`` (no quotes, $, spaces)."""
+    value = target.vars.get("puppetserver_java_args")
+    if not value:
+        return None
+    flags = str(value).split()
+    bad = [f for f in flags if not _JVM_FLAG.match(f)]
+    if bad:
+        raise UsageError(f"{target.name}: puppetserver_java_args has flags puppetops will not "
+                         f"write into a shell-sourced file: {' '.join(bad)}")
+    return " ".join(flags)
+
+
+def agent_service(target: Target) -> str:
+    """The state the agent service is left in (var ``agent_service``, default stopped)."""
+    value = str(target.vars.get("agent_service") or "stopped")
+    if value not in AGENT_SERVICE_STATES:
+        raise UsageError(f"{target.name}: agent_service must be running or stopped, got {value!r}")
+    return value
+
+
+def preflight(ctx: StepContext) -> str:
+    """The host's FQDN resolves and is its certname (peadm's precheck): a certificate for
+    one name on a host that calls itself another breaks every TLS connection later."""
+    name = certname(ctx.target)
+    fqdn = ctx.run("hostname -f").stdout.strip()
+    if fqdn != name:
+        raise StepError(f"`hostname -f` says {fqdn!r} but the certname is {name!r}: fix the "
+                        "host name, or set the inventory var certname")
+    if not ctx.test(f"getent hosts {shlex.quote(name)} >/dev/null"):
+        raise StepError(f"{name} does not resolve on the host (DNS or /etc/hosts)")
+    return fqdn

@@ -1,0 +1,120 @@
+"""Puppet Server on one host: JVM options, admin API access, running, reloaded, ready."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..errors import StepError
+from ..puppet import conf, node, server
+from ..step import Step, StepContext
+from ..target import Target
+from .files import FileEdit
+
+if TYPE_CHECKING:
+    from ..puppet.flow import Cohort
+
+ADMIN_RULE = "environment-cache"
+ADMIN_PATH = "/puppet-admin-api/v1/environment-cache"
+
+
+class ServerJavaArgs(FileEdit):
+    """JAVA_ARGS in the server's defaults file carries the inventory's
+    ``puppetserver_java_args`` (e.g. a smaller heap); without the var, nothing is managed."""
+
+    name = "puppetserver JAVA_ARGS"
+
+    def path(self, ctx: StepContext) -> str:
+        return node.layout(ctx.target).server_defaults
+
+    def check(self, ctx: StepContext) -> str | None:
+        return super().check(ctx) if node.java_args(ctx.target) else None
+
+    def edit(self, ctx: StepContext, current: str | None) -> str:
+        return conf.server_defaults(current, node.java_args(ctx.target) or "")
+
+
+class AdminApiAccess(FileEdit):
+    """auth.conf lets the server itself and main (by certname, never ``*``) flush the
+    environment cache after a code deploy; Debian's auth.conf has no such rule, so its
+    "deny all" answers 403 (lab P9)."""
+
+    name = "admin API access"
+
+    def __init__(self, main: Target):
+        super().__init__()
+        self.main = main
+
+    def path(self, ctx: StepContext) -> str:
+        return node.layout(ctx.target).auth_conf
+
+    def edit(self, ctx: StepContext, current: str | None) -> str:
+        allow = sorted({node.certname(ctx.target), node.certname(self.main)})
+        rule = conf.auth_rule(f"puppetops {ADMIN_RULE}", ADMIN_PATH, ["delete"], allow)
+        return conf.auth_conf(current, ADMIN_RULE, rule)
+
+
+class PuppetserverRunning(Step):
+    """Puppet Server runs and is ready (``/status/v1/simple`` = running)."""
+
+    name = "puppetserver running"
+    timeout = server.START_TIMEOUT + 60.0
+
+    def check(self, ctx: StepContext) -> str | None:
+        if not server.running(ctx, node.layout(ctx.target)):
+            return "start puppetserver"
+        if not server.ready(ctx, node.certname(ctx.target)):
+            return "wait for puppetserver to be ready"
+        return None
+
+    def change(self, ctx: StepContext) -> None:
+        layout = node.layout(ctx.target)
+        if not server.running(ctx, layout):
+            server.start(ctx, layout)
+
+    def verify(self, ctx: StepContext) -> None:
+        server.wait_ready(ctx, node.layout(ctx.target), node.certname(ctx.target))
+
+
+class PuppetserverRefresh(Step):
+    """A running server picks up changed config: a reload (the unit's ExecReload), or a
+    restart when ``restart`` (JAVA_ARGS only take effect in a new JVM). Meant for the
+    targets whose config just changed; a stopped server loads it when it starts."""
+
+    timeout = server.START_TIMEOUT + 120.0
+
+    def __init__(self, restart: bool = False):
+        super().__init__()
+        self.restart = restart
+        self.name = f"puppetserver {'restart' if restart else 'reload'}"
+
+    def check(self, ctx: StepContext) -> str | None:
+        if not server.running(ctx, node.layout(ctx.target)):
+            return None
+        return f"{'restart' if self.restart else 'reload'} puppetserver to apply the changes"
+
+    def change(self, ctx: StepContext) -> None:
+        layout = node.layout(ctx.target)
+        if self.restart:
+            server.stop(ctx, layout)
+            server.start(ctx, layout)
+        else:
+            server.reload(ctx, layout)
+
+    def verify(self, ctx: StepContext) -> None:
+        server.wait_ready(ctx, node.layout(ctx.target), node.certname(ctx.target))
+
+
+def require_ready(ctx: StepContext) -> None:
+    """For plans that need main up (signing): fail with a clear message if it is not."""
+    if not server.ready(ctx, node.certname(ctx.target)):
+        raise StepError(f"Puppet Server on {ctx.target.name} is not running "
+                        "(run bootstrap_ca first)")
+
+
+def start_servers(cohort: "Cohort", changed: set[str], restart: set[str]) -> None:
+    """Every live server runs and is ready; those whose config changed (``changed``) reload
+    first if they were running, and those whose JVM options changed (``restart``) restart."""
+    cohort.step(PuppetserverRefresh(restart=True),
+                only=[t for t in cohort.live if t.name in restart])
+    cohort.step(PuppetserverRefresh(),
+                only=[t for t in cohort.live if t.name in changed - restart])
+    cohort.step(PuppetserverRunning())
