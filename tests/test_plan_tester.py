@@ -47,3 +47,11 @@ def test_uploads_and_commands_are_recorded():
     assert tester.uploads("web1") == {"/etc/motd": b"hi\n"}
     assert any(c.startswith("mkdir -p") for c in tester.commands("web1"))
     assert rs[0].status == "failed"  # verify re-checks, and the canned answer still says absent
+
+
+def test_a_plan_module_imported_from_the_package_is_callable_as_the_plan():
+    from puppetops.plans import facts
+    tester = PlanTester({"targets": ["web1"]})
+    tester.on(re.compile("puppetops-facts-script"), stdout=FACTS_OUTPUT)
+    assert facts(tester.run, targets="all").find("web1").value["fqdn"] == "web1.example.com"
+    assert facts.facts is facts.__plan__  # the module still holds its plan function
