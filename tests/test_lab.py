@@ -234,7 +234,8 @@ def test_inventory_files(lab):
     assert data["config"]["ssh"] == {"user": "root", "private-key": "/var/tmp/puppetops-lab/id_ed25519",
                                      "known-hosts-file": "/var/tmp/puppetops-lab/known_hosts",
                                      "host-key-check": True, "connect-timeout": 10}
-    assert data["vars"] == {"lb_name": "lb.puppetops.test", "domain": "puppetops.test"}
+    assert data["vars"] == {"lb_name": "lb.puppetops.test", "domain": "puppetops.test",
+                            "puppetserver_java_args": "-Xms512m -Xmx512m"}
     groups = {g["name"]: g for g in data["groups"]}
     assert list(groups) == ["main", "compilers", "loadbalancers", "agents"]
     assert groups["main"]["targets"] == [{"name": "main.puppetops.test", "uri": "10.77.0.11"}]

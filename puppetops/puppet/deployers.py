@@ -9,7 +9,8 @@ is all deploy_code compares; the tool is chosen per server by the inventory var
 ``code_deployer`` (``r10k`` | ``g10k``), so a fleet can move from one to the other host by host.
 
 Runs are serialized per host with the same flock the stand-up's r10k step takes, so two
-deploys never share a basedir. g10k keeps its own cache (its layout differs from r10k's).
+deploys never share a basedir. g10k uses r10k.yaml's cachedir (0.9.7 ignores -cachedir in
+config mode) with subfolders of its own (environments/, modules/, forge/), beside r10k's.
 """
 from __future__ import annotations
 
@@ -24,7 +25,6 @@ from .layout import Layout
 DEPLOYERS = ("r10k", "g10k")
 LOCK = "/run/puppetops-r10k.lock"  # shared with steps.r10k.R10kDeploy
 G10K = "/usr/bin/g10k"
-G10K_CACHEDIR = "/var/cache/g10k"
 
 
 @dataclass(frozen=True)
@@ -80,9 +80,9 @@ def deploy_command(tool: str, layout: Layout, environment: str, *, modules: bool
     """
     exe = shlex.quote(binary(tool, layout))
     if tool == "r10k":
-        flags = (" -m" if modules or incremental else "") + (" --incremental" if incremental else "")
-        command = f"{exe} deploy environment {environment}{flags}"
+        flags = [*(["-m"] if modules or incremental else []),
+                 *(["--incremental"] if incremental else [])]
+        command = " ".join([exe, "deploy", "environment", environment, *flags])
     else:
-        command = (f"{exe} -config {shlex.quote(layout.r10k_config)} -cachedir {G10K_CACHEDIR} "
-                   f"-branch {environment} -quiet")
+        command = f"{exe} -config {shlex.quote(layout.r10k_config)} -branch {environment} -quiet"
     return f"flock {LOCK} {command}"

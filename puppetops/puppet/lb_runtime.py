@@ -7,9 +7,10 @@ HAProxy has a runtime API: ``show servers state`` gives each server's operationa
 changes it without a reload, and the config keeps runtime states across reloads.
 
 Open-source nginx has neither: a member is taken out by adding ``down`` to its server line
-and reloading (old workers finish their connections), its sessions are the LB host's
-established TCP connections to it, and it is up when it answers /status/v1/simple from the
-LB host. ``configure_lb`` rewrites the whole config, so it puts drained nginx members back.
+and reloading (old workers finish their connections), so it has one level out, reported as
+maint, which both drain and maint reach; its sessions are the LB host's established TCP
+connections to it, and it is up when it answers /status/v1/simple from the LB host.
+``configure_lb`` rewrites the whole config, so it puts drained nginx members back.
 
 Why a member was taken out is kept on the LB host (one file per member), so deploy_code can
 put back exactly the members it drained, and rotate_lb_member can refuse to re-add one whose
@@ -39,7 +40,7 @@ class MemberState:
     admin: str  # ready, drain or maint (what the operator set)
     up: bool  # passes its health check (HAProxy) / answers from the LB host (nginx)
     sessions: int
-    detail: str = ""
+    detail: str = ""  # what the LB itself says (HAProxy: status and check, e.g. "UP L7OK")
 
     @property
     def serving(self) -> bool:
@@ -103,7 +104,7 @@ def nginx_states(ctx: StepContext) -> dict[str, MemberState]:
         marked = _nginx_line(member.name).search(text)
         down = bool(marked and marked.group(2))
         found[member.name] = MemberState(
-            member.name, DRAIN if down else READY,
+            member.name, MAINT if down else READY,
             server.ready(ctx, member.address, member.port), nginx_sessions(ctx, member),
             "down" if down else "")
     return found

@@ -1,0 +1,187 @@
+"""The ``deploy_code`` plan: control-repo environments on main and every compiler, the same
+commit everywhere, then (and only then) Puppet Server's environment caches flushed."""
+from __future__ import annotations
+
+import shlex
+from typing import Sequence
+
+from puppetops.errors import StepError, UsageError
+from puppetops.plan import plan
+from puppetops.plans.facts import gather
+from puppetops.puppet import code, consistency, lb, lb_runtime, names
+from puppetops.puppet.consistency import Verdict
+from puppetops.puppet.deployers import Deployed
+from puppetops.puppet.flow import PlanSteps, single
+from puppetops.result import ResultSet
+from puppetops.run import Run
+from puppetops.step import StepContext
+from puppetops.steps.code_deploy import (DeployerInstalled, EnvironmentCacheFlush,
+                                         EnvironmentDeploy, deployed)
+from puppetops.steps.lb_member import MembersOut, MembersReady
+from puppetops.target import Target
+
+ALL = "all"
+REASON = "deploy_code"  # how the LB hosts remember the members this plan drained
+
+
+def environment_list(spec: str | Sequence[str]) -> list[str] | None:
+    """Validated environment names, or None for every branch. Refused (UsageError) before
+    anything runs: a name must pass r10k's rule, so it can neither leave the environment
+    directory nor reach a shell as anything but a word."""
+    items = [e.strip() for e in (spec.split(",") if isinstance(spec, str) else spec)]
+    items = [e for e in items if e]
+    if items == [ALL]:
+        return None
+    if not items or ALL in items:
+        raise UsageError("env: give environment names (a,b) or 'all' alone")
+    return [names.environment(e) for e in dict.fromkeys(items)]
+
+
+def branches(ls_remote: str) -> dict[str, str]:
+    """branch → commit, from ``git ls-remote --heads`` output."""
+    heads = {}
+    for line in ls_remote.splitlines():
+        commit, _, ref = line.partition("\t")
+        if ref.startswith("refs/heads/"):
+            heads[ref[len("refs/heads/"):]] = commit.strip()
+    return heads
+
+
+def chosen_heads(wanted: list[str] | None,
+                 heads: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+    """(environment → the commit to deploy, branches skipped because r10k would refuse their
+    names). A named environment without a branch is a usage error."""
+    if wanted is None:
+        valid = {b: c for b, c in heads.items() if names.ENVIRONMENT.match(b)}
+        return valid, sorted(set(heads) - set(valid))
+    missing = [e for e in wanted if e not in heads]
+    if missing:
+        raise UsageError(f"the control repo has no branch {', '.join(missing)} "
+                         f"(branches: {', '.join(sorted(heads)) or 'none'})")
+    return {e: heads[e] for e in wanted}, []
+
+
+def _read_heads(url: str):
+    def read(ctx: StepContext) -> dict[str, str]:
+        return branches(ctx.run(f"git ls-remote --heads {shlex.quote(url)}", timeout=120).stdout)
+    return read
+
+
+def _members(run: Run, lbs: list[Target]) -> dict[str, dict[str, str]]:
+    """LB host → {member: why puppetops took it out, "" when in} for every member, from the
+    LB hosts that answered (one that did not fails its own result, not the deploy)."""
+    def read(ctx: StepContext) -> dict[str, str]:
+        out = lb_runtime.reasons(ctx)
+        return {m: out.get(m, "") for m in lb_runtime.states(ctx)}
+    if not lbs:
+        return {}
+    return {r.target: r.value for r in run.each("LB members", read, lbs, catch_errors=True).ok_set}
+
+
+def _drain(run: Run, lbs: list[Target], servers: list[Target], verdict: Verdict,
+           environments: list[str]) -> None:
+    """The off servers that are LB members leave load balancing, unless that would leave an
+    LB with no serving member (``MembersOut`` then refuses, and says so)."""
+    off = {lb.member(t).name for t in servers if t.name in verdict.off}
+    per_lb = {host: sorted(off & set(current)) for host, current in _members(run, lbs).items()}
+    chosen = [t for t in lbs if per_lb.get(t.name)]
+    if chosen:
+        run.step(MembersOut(per_lb, reason=f"{REASON} {','.join(environments)}"), chosen,
+                 catch_errors=True)
+
+
+def _put_back(run: Run, lbs: list[Target], servers: list[Target],
+              environments: list[str]) -> None:
+    """Members this plan drained earlier, for environments now consistent, serve again."""
+    ours = {lb.member(t).name for t in servers}
+
+    def drained_here(why: str) -> bool:
+        word, _, envs = why.partition(" ")
+        return word == REASON and set(envs.split(",")) <= set(environments)
+
+    per_lb = {host: [m for m, why in current.items() if m in ours and drained_here(why)]
+              for host, current in _members(run, lbs).items()}
+    chosen = [t for t in lbs if per_lb.get(t.name)]
+    if chosen:
+        run.step(MembersReady(per_lb), chosen, catch_errors=True)
+
+
+def _judge(run: Run, servers: list[Target], heads: dict[str, str],
+           failures: dict[tuple[str, str], str]) -> Verdict:
+    records = run.each("deployed commits", deployed(list(heads)), servers, catch_errors=True)
+    verdict = consistency.judge(
+        heads, [t.name for t in servers],
+        {r.target: {e: Deployed(**d) if d else None for e, d in r.value.items()}
+         for r in records.ok_set},
+        failures, {r.target: r.message for r in records.error_set})
+
+    def same_code(ctx: StepContext) -> dict[str, str | None]:
+        off = [p.describe() for p in verdict.of(ctx.target.name) if not p.ok]
+        if off:
+            raise StepError("; ".join(off))
+        return verdict.commits(ctx.target.name)
+
+    run.each("same code everywhere", same_code, servers, catch_errors=True)
+    return verdict
+
+
+def _summary(steps: PlanSteps, verdict: Verdict | None) -> ResultSet:
+    """One result per target; a server's message says where it is for each environment."""
+    out = steps.summary("deploy_code")
+    for result in out:
+        if verdict and verdict.of(result.target):
+            where = "; ".join(p.describe() for p in verdict.of(result.target))
+            result.message = f"{where} — {result.message}" if result.message else where
+            result.value = verdict.commits(result.target)
+    return out
+
+
+@plan
+def deploy_code(run: Run, env: str = "production", targets: str = "main,compilers",
+                main: str = "main", loadbalancers: str = "loadbalancers", modules: bool = False,
+                incremental: bool = False, drain: bool = True) -> ResultSet:
+    """Deploy environments (env: a name, a comma list, or all branches) with r10k or g10k
+    (var code_deployer) on main and every compiler in parallel; then, only if every server
+    reports the same commit, flush each server's environment cache (admin API, its own
+    certificate).
+
+    If any server failed or differs: nothing is flushed, the differing compilers are drained
+    from the load balancers (drain=false: not), and the result names each server's commit.
+    A later consistent run puts back the members it drained. Unchanged commits are neither
+    redeployed nor flushed again; modules=true (Puppetfile modules, incremental=true for
+    changed ones only) always runs the deployer. The commit is each branch's head when the
+    plan starts.
+    """
+    wanted = environment_list(env)
+    steps = PlanSteps(run)
+    ca = single(run, main, "main")
+    servers, lbs = run.targets(targets), run.targets(loadbalancers)
+    run.each("facts", gather, list(dict.fromkeys([ca, *servers, *lbs])))
+    found = run.each("control repo branches", _read_heads(code.remote(ca)), [ca])[0].value
+    heads, skipped = chosen_heads(wanted, found)
+    if skipped:
+        run.message(f"deploy_code: not deploying branches r10k would refuse: {', '.join(skipped)}")
+
+    installed = run.step(DeployerInstalled(), servers, catch_errors=True)
+    failures = {(r.target, env): f"no deployer: {r.message}"
+                for r in installed.error_set for env in heads}
+    ready = [t for t in servers if not installed.find(t.name) or installed.find(t.name).ok]
+    for env, head in heads.items():
+        deploys = run.step(EnvironmentDeploy(env, head, modules=modules, incremental=incremental),
+                           ready, catch_errors=True)
+        failures.update({(r.target, env): r.message for r in deploys.error_set})
+    if run.noop:
+        return _summary(steps, None)
+
+    verdict = _judge(run, servers, heads, failures)
+    if verdict.consistent:
+        run.message("deploy_code: every server has the same code:\n" + verdict.report())
+        for env in heads:
+            run.step(EnvironmentCacheFlush(env), servers, catch_errors=True)
+        _put_back(run, lbs, servers, list(heads))
+    else:
+        run.message("deploy_code: the servers differ, so no environment cache was flushed:\n"
+                    + verdict.report())
+        if drain:
+            _drain(run, lbs, servers, verdict, list(heads))
+    return _summary(steps, verdict)

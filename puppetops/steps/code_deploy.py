@@ -1,0 +1,162 @@
+"""Steps of deploy_code on one server: the deployer is there, an environment is deployed, and
+Puppet Server's cache of it is flushed once per deploy.
+
+The flush remembers which deploy it flushed (a marker holding the deploy record's commit and
+finish time), so it is idempotent in the way an operator expects: a re-run with nothing new
+deployed flushes nothing, while a flush that failed or was withheld (the servers differed)
+is done by the next run that finds the servers consistent.
+"""
+from __future__ import annotations
+
+import shlex
+from dataclasses import asdict
+from typing import Any, Callable
+
+from ..errors import StepError
+from ..puppet import deployers, names, node
+from ..puppet.deployers import Deployed
+from ..step import Step, StepContext
+from .packages import Packages
+from .r10k import R10kInstalled
+
+FLUSH_MARKERS = "/var/lib/puppetops/environment-cache"
+ADMIN_API = "/puppet-admin-api/v1/environment-cache"
+FLUSHED = "204"
+
+
+def read_deployed(ctx: StepContext, environment: str) -> Deployed | None:
+    tool, layout = deployers.deployer(ctx.target), node.layout(ctx.target)
+    return deployers.parse_record(ctx.read(deployers.record_path(tool, layout, environment)))
+
+
+def deployed(environments: list[str]) -> Callable[[StepContext], dict[str, Any]]:
+    """A read-only function for ``run.each``: environment → its deploy record as a dict (or
+    None), plain data so it shows in JSON results."""
+    def read(ctx: StepContext) -> dict[str, Any]:
+        records = {env: read_deployed(ctx, env) for env in environments}
+        return {env: asdict(r) if r else None for env, r in records.items()}
+    return read
+
+
+class DeployerInstalled(Step):
+    """The server's deployer (var code_deployer) is installed: r10k as the stand-up installs
+    it, g10k from the OS package (Debian ships it)."""
+
+    name = "code deployer installed"
+    timeout = 900.0
+
+    def check(self, ctx: StepContext) -> str | None:
+        tool = deployers.deployer(ctx.target)
+        exe = deployers.binary(tool, node.layout(ctx.target))
+        return None if ctx.test(f"[ -x {shlex.quote(exe)} ]") else f"install {tool}"
+
+    def change(self, ctx: StepContext) -> None:
+        if deployers.deployer(ctx.target) == "r10k":
+            R10kInstalled().change(ctx)
+        else:
+            Packages("g10k").change(ctx)
+
+
+def deploy_error(output: str) -> str:
+    """The lines of a deployer's output that say what went wrong (r10k prints a stack of
+    context lines and ends with the least useful one, "Exit code: 128")."""
+    lines = [" ".join(line.split()) for line in output.splitlines() if line.strip()]
+    telling = [line for line in lines if line.startswith(("ERROR", "fatal:", "error:"))
+               or "Error" in line]
+    return " / ".join(telling or lines[-1:]) or "no output"
+
+
+class EnvironmentDeploy(Step):
+    """``environment`` is deployed at ``head`` (its branch head when the plan started).
+
+    Unchanged when the server's record says a successful deploy of ``head``. With
+    ``modules`` the deployer always runs: Puppetfile modules may float (branches, unpinned
+    versions), so only a run can tell. Git and network faults are retried like transport
+    faults; a failed deploy leaves the previous code in place, so re-running is safe.
+    """
+
+    timeout = 900.0
+    retry_on_failure = True
+
+    def __init__(self, environment: str, head: str, *, modules: bool = False,
+                 incremental: bool = False):
+        super().__init__()
+        self.environment, self.head = names.environment(environment), head
+        self.modules, self.incremental = modules or incremental, incremental
+        self.name = f"deploy {self.environment}"
+
+    def check(self, ctx: StepContext) -> str | None:
+        record = read_deployed(ctx, self.environment)
+        at = record.signature if record and record.success else None
+        if at == self.head and not self.modules:
+            return None
+        move = f"at {self.head[:10]}" if at == self.head else f"{(at or '')[:10]} → {self.head[:10]}"
+        return f"deploy {self.environment}{' with its modules' if self.modules else ''} ({move})"
+
+    def change(self, ctx: StepContext) -> None:
+        tool, layout = deployers.deployer(ctx.target), node.layout(ctx.target)
+        out = ctx.run(deployers.deploy_command(tool, layout, self.environment,
+                                               modules=self.modules, incremental=self.incremental),
+                      check=False)
+        if not out.ok:
+            why = deploy_error(out.stdout + out.stderr)
+            raise StepError(f"{tool} exited {out.exit_code}: {why}", exit_code=out.exit_code,
+                            stdout=out.stdout, stderr=out.stderr)
+
+    def verify(self, ctx: StepContext) -> None:
+        """The deployer says it succeeded; which commit it reached is judged across servers."""
+        record = read_deployed(ctx, self.environment)
+        if record is None or not record.success:
+            tool = deployers.deployer(ctx.target)
+            raise StepError(f"{tool} finished but its record for {self.environment} "
+                            f"{'is missing' if record is None else 'says the deploy failed'}")
+
+
+def flush_command(ctx: StepContext, environment: str) -> str:
+    """curl with the server's own certificate against its own admin API (lab.md's
+    flush-envcache.sh); prints the HTTP status."""
+    layout, certname = node.layout(ctx.target), node.certname(ctx.target)
+    ssl = layout.ssldir
+    url = f"https://{certname}:8140{ADMIN_API}?environment={names.environment(environment)}"
+    return ("curl -sS -o /dev/null -w '%{http_code}' --max-time 60 -X DELETE "
+            f"--cert {shlex.quote(f'{ssl}/certs/{certname}.pem')} "
+            f"--key {shlex.quote(f'{ssl}/private_keys/{certname}.pem')} "
+            f"--cacert {shlex.quote(f'{ssl}/certs/ca.pem')} {shlex.quote(url)}")
+
+
+class EnvironmentCacheFlush(Step):
+    """Puppet Server's cache of ``environment`` was flushed after the deploy the server has
+    now (DELETE on the admin API, 204 expected). 503 and refused connections while a server
+    restarts are retried."""
+
+    retry_on_failure = True
+
+    def __init__(self, environment: str):
+        super().__init__()
+        self.environment = names.environment(environment)
+        self.name = f"flush {self.environment} cache"
+
+    def _marker(self) -> str:
+        return f"{FLUSH_MARKERS}/{self.environment}"
+
+    def _stamp(self, ctx: StepContext) -> str:
+        record = read_deployed(ctx, self.environment)
+        return record.stamp if record else "never deployed"
+
+    def check(self, ctx: StepContext) -> str | None:
+        flushed = (ctx.read(self._marker()) or "").strip()
+        if flushed == self._stamp(ctx):
+            return None
+        return f"flush the environment cache of {self.environment}"
+
+    def change(self, ctx: StepContext) -> None:
+        out = ctx.run(flush_command(ctx, self.environment), check=False)
+        status = out.stdout.strip()
+        if status != FLUSHED:
+            hint = (": auth.conf has no rule letting this server's certificate use the admin API "
+                    "(bootstrap_ca/add_compiler install it)") if status == "403" else ""
+            raise StepError(f"environment-cache DELETE answered {status or 'nothing'} "
+                            f"{out.stderr.strip()}{hint}".rstrip(), exit_code=out.exit_code,
+                            stdout=out.stdout, stderr=out.stderr)
+        ctx.run(f"mkdir -p {FLUSH_MARKERS}")
+        ctx.put(self._stamp(ctx) + "\n", self._marker(), mode=0o644)

@@ -1,0 +1,75 @@
+"""A change to the control repository: files committed to a branch and pushed.
+
+What a developer's ``git push`` does, as a step — for the demo (the commit that deploy_code
+then ships) and for tests. It runs on the host holding the bare repo (main, in the lab), in a
+scratch clone removed afterwards; unchanged when the branch already has those contents.
+"""
+from __future__ import annotations
+
+import re
+import shlex
+from typing import Mapping
+
+from ..errors import UsageError
+from ..puppet import names
+from ..step import Step, StepContext
+from .r10k import repo_path
+
+_FILE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._/-]*$")
+GIT = "git -c user.name=puppetops -c user.email=puppetops@localhost"
+
+
+def file_path(path: str) -> str:
+    """A path inside the repository, safe in a shell and unable to leave the clone."""
+    if not _FILE.match(path) or ".." in path.split("/"):
+        raise UsageError(f"invalid control repo file {path!r}: use a relative path of letters, "
+                         "digits, dots, dashes, underscores and slashes")
+    return path
+
+
+class ControlRepoCommit(Step):
+    """Branch ``branch`` of the bare repository ``repo`` has ``files`` (path → content); when
+    it does not, one commit with ``message`` makes it so. Its value is the branch's head."""
+
+    name = "control repo commit"
+
+    def __init__(self, repo: str, files: Mapping[str, str], message: str,
+                 branch: str = "production"):
+        super().__init__()
+        self.repo, self.branch, self.message = repo_path(repo), names.environment(branch), message
+        self.files = {file_path(p): text for p, text in files.items()}
+
+    def _differing(self, ctx: StepContext) -> list[str]:
+        git = f"git --git-dir={shlex.quote(self.repo)}"
+        return [path for path, text in self.files.items()
+                if ctx.run(f"{git} show refs/heads/{self.branch}:{path}", check=False).stdout
+                != text]
+
+    def head(self, ctx: StepContext) -> str:
+        return ctx.run(f"git --git-dir={shlex.quote(self.repo)} rev-parse "
+                       f"refs/heads/{self.branch}").stdout.strip()
+
+    def check(self, ctx: StepContext) -> str | None:
+        differing = self._differing(ctx)
+        return f"commit {', '.join(differing)} to {self.branch}" if differing else None
+
+    def change(self, ctx: StepContext) -> str:
+        work = ctx.run("mktemp -d").stdout.strip()
+        w = shlex.quote(work)
+        try:
+            ctx.run(f"git clone -q -b {self.branch} {shlex.quote(self.repo)} {w}")
+            for path in self._differing(ctx):
+                ctx.run(f"mkdir -p \"$(dirname {shlex.quote(f'{work}/{path}')})\"")
+                ctx.put(self.files[path], f"{work}/{path}", mode=0o644)
+            ctx.run(f"{GIT} -C {w} add -A && {GIT} -C {w} commit -q -m {shlex.quote(self.message)}"
+                    f" && git -C {w} push -q origin {self.branch}")
+        finally:
+            ctx.run(f"rm -rf {w}", check=False)
+        return self.head(ctx)
+
+    def execute(self, ctx: StepContext):
+        """As ``Step.execute``, with the branch head as the value when unchanged too."""
+        outcome = super().execute(ctx)
+        if outcome.value is None:
+            outcome.value = self.head(ctx)
+        return outcome

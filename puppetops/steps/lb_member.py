@@ -1,0 +1,153 @@
+"""Steps on load-balancer hosts that take compilers out of the pool and put them back.
+
+Each takes ``members``: LB target name → the member names (certnames) to act on there, so
+one step serves every LB host of a run, HAProxy or nginx (see puppet.lb_runtime).
+
+The safety rule lives in ``refusal``: a serving member is never taken out when no other
+member of that LB would still be serving — taking it out would stop every agent run.
+"""
+from __future__ import annotations
+
+import time
+from typing import Mapping
+
+from ..errors import StepError
+from ..puppet import lb_runtime
+from ..puppet.lb_runtime import DRAIN, MAINT, READY, MemberState
+from ..step import Step, StepContext
+
+POLL = 1.0
+
+
+def _show(states: Mapping[str, MemberState]) -> str:
+    return ", ".join(f"{s.name} {s.admin}/{'up' if s.up else 'down'}"
+                     + (f" ({s.detail})" if s.detail else "") for s in states.values())
+
+
+def known(states: Mapping[str, MemberState], names: list[str]) -> None:
+    missing = [n for n in names if n not in states]
+    if missing:
+        raise StepError(f"{', '.join(missing)} not a member here (members: "
+                        f"{', '.join(states) or 'none'})")
+
+
+def refusal(states: Mapping[str, MemberState], names: list[str]) -> str | None:
+    """Why taking ``names`` out is refused on this LB, or None when another member serves."""
+    if not any(states[n].serving for n in names):
+        return None  # nothing that serves now is taken out
+    if any(s.serving for s in states.values() if s.name not in names):
+        return None
+    return (f"refusing to take out {', '.join(names)}: no other member would be serving "
+            f"({_show(states)})")
+
+
+class _OnMembers(Step):
+    def __init__(self, members: Mapping[str, list[str]]):
+        super().__init__()
+        self.members = members
+
+    def _names(self, ctx: StepContext) -> list[str]:
+        return list(self.members.get(ctx.target.name, []))
+
+    def _states(self, ctx: StepContext) -> dict[str, MemberState]:
+        states = lb_runtime.states(ctx)
+        known(states, self._names(ctx))
+        return states
+
+
+class MembersOut(_OnMembers):
+    """The members are out of load balancing: ``drain`` (no new connections, current ones
+    finish, health checks go on) or ``maint`` (checks stop too). ``reason`` is recorded on
+    the LB host. A member already further out (maint when drain is asked) stays so."""
+
+    def __init__(self, members: Mapping[str, list[str]], admin: str = DRAIN, reason: str = ""):
+        if admin not in (DRAIN, MAINT):
+            raise ValueError("admin must be drain or maint")
+        super().__init__(members)
+        self.admin, self.reason = admin, reason
+        self.name = f"LB {admin}"
+
+    def _todo(self, states: Mapping[str, MemberState], names: list[str]) -> list[str]:
+        done = {DRAIN: (DRAIN, MAINT), MAINT: (MAINT,)}[self.admin]
+        return [n for n in names if states[n].admin not in done]
+
+    def check(self, ctx: StepContext) -> str | None:
+        todo = self._todo(self._states(ctx), self._names(ctx))
+        return f"{self.admin} {', '.join(todo)}" if todo else None
+
+    def change(self, ctx: StepContext) -> None:
+        states, names = self._states(ctx), self._names(ctx)
+        refused = refusal(states, names)
+        if refused:
+            raise StepError(refused)
+        for name in self._todo(states, names):
+            lb_runtime.set_admin(ctx, name, self.admin, self.reason)
+
+
+class MembersIdle(_OnMembers):
+    """The members hold no sessions any more; waits up to ``wait`` seconds (size it to a
+    catalog compile: minutes)."""
+
+    name = "LB sessions drained"
+
+    def __init__(self, members: Mapping[str, list[str]], wait: float = 600.0):
+        super().__init__(members)
+        self.wait = wait
+        self.timeout = wait + 60
+
+    def _busy(self, ctx: StepContext) -> dict[str, int]:
+        states = self._states(ctx)
+        return {n: states[n].sessions for n in self._names(ctx) if states[n].sessions}
+
+    def check(self, ctx: StepContext) -> str | None:
+        busy = self._busy(ctx)
+        return ("wait for " + ", ".join(f"{n} ({s} session(s))" for n, s in busy.items())
+                if busy else None)
+
+    def change(self, ctx: StepContext) -> None:
+        deadline = time.monotonic() + self.wait
+        while busy := self._busy(ctx):
+            if time.monotonic() > deadline:
+                raise StepError("still busy after "
+                                f"{self.wait:.0f}s: " + ", ".join(f"{n} ({s} session(s))"
+                                                                  for n, s in busy.items()))
+            time.sleep(POLL)
+
+    def verify(self, ctx: StepContext) -> None:
+        """``change`` returns only once they are idle."""
+
+
+class MembersReady(_OnMembers):
+    """The members are back in load balancing and serving (HAProxy: running, its health
+    check passing) within ``wait`` seconds. One that does not come up is put in maintenance
+    again — never left half in — and the step fails."""
+
+    name = "LB ready"
+
+    def __init__(self, members: Mapping[str, list[str]], wait: float = 300.0):
+        super().__init__(members)
+        self.wait = wait
+        self.timeout = wait + 60
+
+    def _waiting(self, ctx: StepContext) -> dict[str, MemberState]:
+        states = self._states(ctx)
+        return {n: states[n] for n in self._names(ctx) if not states[n].serving}
+
+    def check(self, ctx: StepContext) -> str | None:
+        waiting = self._waiting(ctx)
+        return f"put back {_show(waiting)}" if waiting else None
+
+    def change(self, ctx: StepContext) -> None:
+        for name, state in self._waiting(ctx).items():
+            if state.admin != READY:
+                lb_runtime.set_admin(ctx, name, READY)
+
+    def verify(self, ctx: StepContext) -> None:
+        deadline = time.monotonic() + self.wait
+        while waiting := self._waiting(ctx):
+            if time.monotonic() > deadline:
+                for name in waiting:
+                    lb_runtime.set_admin(ctx, name, MAINT, "did not come up when set ready")
+                raise StepError(f"not serving {self.wait:.0f}s after being set ready, put back "
+                                f"in maintenance: {_show(waiting)}")
+            time.sleep(POLL)

@@ -1,0 +1,126 @@
+"""A simulated fleet for unit-testing the operate plans with PlanTester: deploy records,
+r10k/g10k, the admin API and HAProxy's runtime API, answered from state the tests set."""
+from __future__ import annotations
+
+import json
+import re
+
+from puppetops.testing.plans import PlanTester
+from puppetops.transport.base import CommandOutput
+
+OLD, NEW, OTHER = "a" * 40, "b" * 40, "c" * 40
+MAIN, C1, C2, LB = ("main.example.com", "compiler1.example.com", "compiler2.example.com",
+                    "lb.example.com")
+SERVERS = (MAIN, C1, C2)
+INVENTORY = {
+    "vars": {"lb_name": LB},
+    "groups": [
+        {"name": "main", "targets": [MAIN]},
+        {"name": "compilers", "targets": [{"name": C1, "alias": "compiler1"},
+                                          {"name": C2, "alias": "compiler2"}]},
+        {"name": "loadbalancers", "targets": [LB]},
+    ],
+}
+FACTS = "os_id=debian\ninit=sysv\nlayout=debian\n"
+SOCKET = re.compile(r"^echo '?(.*?)'? \| socat")
+
+
+class Fleet:
+    """What the servers and the LB answer; tests change its state between runs."""
+
+    def __init__(self, heads=None):
+        self.heads = heads or {"production": NEW}
+        self.records = {s: {"production": OLD} for s in SERVERS}  # server → env → commit
+        self.broken: dict[str, str] = {}  # server → deploy error
+        self.deploys_to: dict[str, str] = {}  # server → commit its deploy reaches (else head)
+        self.files: dict[tuple[str, str], str] = {}  # (host, path) → content
+        self.admin = {C1: 0, C2: 0}  # HAProxy srv_admin_state flags
+        self.flushes: list[str] = []
+        self.lb_commands: list[str] = []
+        self.deploy_commands: list[tuple[str, str]] = []
+        self.runs = 0  # deployer runs so far: each one finishes at a new time
+        self.finished: dict[tuple[str, str], str] = {}
+
+    def record(self, server: str, env: str) -> str | None:
+        commit = self.records[server].get(env)
+        if not commit:
+            return None
+        return json.dumps({"name": env, "signature": commit, "deploy_success": True,
+                           "finished_at": self.finished.get((server, env), "t0")})
+
+    def respond(self, target: str, command: str, stdin: bytes | None) -> CommandOutput:
+        out = self._answer(target, command, stdin)
+        if isinstance(out, tuple):
+            return CommandOutput(command, out[0], out[1], "" if out[0] == 0 else out[1], 0.0)
+        return CommandOutput(command, 0, out or "", "", 0.0)
+
+    def _answer(self, target, command, stdin):
+        if "puppetops-facts-script" in command:
+            return FACTS
+        if command.startswith("git ls-remote --heads"):
+            return "".join(f"{c}\trefs/heads/{b}\n" for b, c in self.heads.items())
+        if command.startswith("[ -x "):
+            return ""
+        m = re.search(r"environments/(\w+)/\.(r10k|g10k)-deploy\.json", command)
+        if m and command.startswith("if [ -e"):
+            text = self.record(target, m.group(1))
+            return text if text else (3, "")
+        if command.startswith("flock "):
+            return self._deploy(target, command)
+        if "environment-cache" in command and command.startswith("curl"):
+            self.flushes.append(target)
+            return "204"
+        if command.startswith("mkdir -p"):
+            return ""
+        if command.startswith("rm -f "):
+            self.files.pop((target, command[len("rm -f "):]), None)
+            return ""
+        if command.startswith("umask 077 && cat >"):
+            path = command.rsplit(" ", 1)[-1]
+            self.files[(target, path)] = stdin.decode()
+            return ""
+        if command.startswith("if [ -e"):
+            path = re.search(r"cat (\S+);", command).group(1)
+            return self.files.get((target, path), (3, ""))
+        if command.startswith("cd /var/lib/puppetops/lb-out"):
+            return "".join(f"{p.rsplit('/', 1)[1]}:{text}" for (host, p), text in self.files.items()
+                           if host == target and "/lb-out/" in p)
+        m = SOCKET.match(command)
+        if m:
+            return self._haproxy(m.group(1))
+        raise AssertionError(f"{target}: unexpected command {command!r}")
+
+    def _deploy(self, target, command):
+        self.deploy_commands.append((target, command))
+        if target in self.broken:
+            return 1, self.broken[target]
+        env = re.search(r"(?:environment|-branch) (\w+)", command).group(1)
+        self.runs += 1
+        self.records[target][env] = self.deploys_to.get(target, self.heads[env])
+        self.finished[(target, env)] = f"t{self.runs}"
+        return ""
+
+    def _haproxy(self, cmd):
+        self.lb_commands.append(cmd)
+        if cmd.startswith("show servers state"):
+            rows = [f"3 puppet_compilers {i} {n} 10.0.0.{i} {0 if f & 1 else 2} {f} 1 1 9 15 3 4 6 "
+                    f"0 0 0 {n} 8140 - 0 0 - - 0" for i, (n, f) in enumerate(self.admin.items(), 1)]
+            return ("1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state "
+                    "srv_uweight srv_iweight srv_time_since_last_change srv_check_status "
+                    "srv_check_result srv_check_health srv_check_state srv_agent_state "
+                    "bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl "
+                    "srv_check_port srv_check_addr srv_agent_addr srv_agent_port\n"
+                    + "\n".join(rows) + "\n")
+        if cmd == "show stat":
+            return "# pxname,svname,scur,status,check_status\n" + "".join(
+                f"puppet_compilers,{n},0,{'MAINT' if f & 1 else 'DRAIN' if f & 8 else 'UP'},L7OK\n"
+                for n, f in self.admin.items())
+        m = re.match(r"set server puppet_compilers/(\S+) state (\w+)", cmd)
+        self.admin[m.group(1)] = {"drain": 8, "maint": 1, "ready": 0}[m.group(2)]
+        return ""
+
+
+def planner(fleet: Fleet, *, noop: bool = False, inventory=INVENTORY) -> PlanTester:
+    t = PlanTester(inventory, noop=noop)
+    t.on(re.compile(".*"), respond=fleet.respond)
+    return t

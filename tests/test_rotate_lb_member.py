@@ -1,0 +1,70 @@
+"""rotate_lb_member's safety rules and the LB runtime parsing, without hosts."""
+from __future__ import annotations
+
+import pytest
+
+from fake_fleet import C2, LB, Fleet, planner
+from puppetops import UsageError
+from puppetops.plans.rotate_lb_member import rotate_lb_member
+from puppetops.puppet import lb_runtime, maintenance
+from puppetops.puppet.lb_runtime import DRAIN, MAINT, READY, MemberState
+from puppetops.puppet.lb import Member
+from puppetops.steps.lb_member import refusal
+from puppetops.steps.nginx import parse_members, render
+
+
+def states(**given: tuple[str, bool]) -> dict[str, MemberState]:
+    return {n: MemberState(n, admin, up, 0) for n, (admin, up) in given.items()}
+
+
+def test_a_member_may_go_only_while_another_serves():
+    assert refusal(states(a=(READY, True), b=(READY, True)), ["a"]) is None
+    assert "no other member" in refusal(states(a=(READY, True), b=(MAINT, False)), ["a"])
+    assert "no other member" in refusal(states(a=(READY, True), b=(READY, False)), ["a"])
+    assert "no other member" in refusal(states(a=(READY, True), b=(READY, True)), ["a", "b"])
+    # one that serves nothing now may always go (it is already out, or down)
+    assert refusal(states(a=(DRAIN, True), b=(MAINT, False)), ["a"]) is None
+
+
+def test_rotating_while_the_other_compiler_is_out_is_refused_before_anything_changes():
+    fleet = Fleet()
+    fleet.admin[C2] = 1  # compiler2 in maintenance
+    results = planner(fleet).run_plan(rotate_lb_member, targets="compiler1")
+    assert not results.ok
+    row = results.find(LB)
+    assert "refusing to take out compiler1.example.com" in row.message
+    assert not [c for c in fleet.lb_commands if c.startswith("set server")]
+
+
+def test_a_member_deploy_code_drained_is_not_rotated_back_in():
+    fleet = Fleet()
+    fleet.admin[C2] = 8
+    fleet.files[(LB, f"/var/lib/puppetops/lb-out/{C2}")] = "deploy_code production\n"
+    results = planner(fleet).run_plan(rotate_lb_member, targets="compiler2")
+    assert "run deploy_code first" in results.find(LB).message
+    assert fleet.admin[C2] == 8
+
+
+def test_an_unknown_action_is_a_usage_error_before_anything_runs():
+    with pytest.raises(UsageError, match="neither restart nor upgrade nor a plan"):
+        maintenance.action("reboot_everything")
+    assert callable(maintenance.action("facts"))  # any plan taking targets
+
+
+def test_haproxy_servers_state_parsing():
+    text = ("1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state\n"
+            "3 puppet_compilers 1 c1 10.0.0.1 2 8\n4 other 1 x 10.0.0.9 2 0\n")
+    rows = lb_runtime.parse_servers_state(text)
+    assert list(rows) == ["c1"] and rows["c1"]["srv_admin_state"] == "8"
+    assert lb_runtime._haproxy_admin(8) == DRAIN and lb_runtime._haproxy_admin(1 | 8) == MAINT
+    assert lb_runtime._haproxy_admin(0) == READY
+
+
+def test_nginx_members_are_marked_down_and_back_in_place():
+    text = render([Member("c1.example.com", "10.0.0.1"), Member("c2.example.com", "10.0.0.2")])
+    down = lb_runtime.nginx_mark(text, "c1.example.com", True)
+    assert "server 10.0.0.1:8140 max_fails=3 fail_timeout=30s down;  # c1.example.com" in down
+    assert "10.0.0.2:8140 max_fails=3 fail_timeout=30s;" in down
+    assert parse_members(down) == parse_members(text)
+    assert lb_runtime.nginx_mark(down, "c1.example.com", True) == down
+    assert lb_runtime.nginx_mark(down, "c1.example.com", False) == text
