@@ -15,8 +15,9 @@ def default_handshake_slots() -> int:
 
     A handshake is CPU-bound (key exchange and signature on both ends), so more of them in
     flight than a few per core only adds contention; established connections are not limited.
-    Measured on 2 cores, 200 loopback sshd (docs/benchmarks.md): 4 slots 3.8 s, 8 slots 2.3 s,
-    16 to 200 slots 1.9-2.0 s, with the client's CPU lowest at 16 (0.65 s; 0.74 s at 200).
+    Measured on 2 cores, 200 loopback sshd (docs/benchmarks.md): 4, 8 and 16 slots connect all
+    200 in 1.8 s for 0.48 CPU-s of ours; 32 and 200 slots take 1.85-1.9 s and 0.54-0.64 CPU-s.
+    16 is the most handshakes in flight (headroom for network round trips) before that cost.
     """
     return max(4, 8 * (os.cpu_count() or 2))
 
