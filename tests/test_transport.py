@@ -139,3 +139,13 @@ def test_call_steps_return_values(sshd_fleet):
     with fleet_run(fleet) as run:
         rs = run.each("whoami", lambda ctx: ctx.run("id -u").stdout.strip(), "fleet")
     assert [r.value for r in rs] == ["0", "0"]
+
+
+def test_each_ssh_target_is_a_fabric_connection_kept_open_for_the_run(sshd_fleet):
+    from fabric import Connection as FabricConnection
+    fleet = sshd_fleet(count=2)
+    with fleet_run(fleet) as run:
+        run.command("true", "fleet")
+        conns = [run.pool.get(t) for t in run.targets("fleet")]
+        assert all(isinstance(c.fabric, FabricConnection) and c.fabric.is_connected for c in conns)
+    assert all(c.fabric is None for c in conns)  # closed with the run
