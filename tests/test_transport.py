@@ -149,3 +149,20 @@ def test_each_ssh_target_is_a_fabric_connection_kept_open_for_the_run(sshd_fleet
         conns = [run.pool.get(t) for t in run.targets("fleet")]
         assert all(isinstance(c.fabric, FabricConnection) and c.fabric.is_connected for c in conns)
     assert all(c.fabric is None for c in conns)  # closed with the run
+
+
+def test_hashed_known_hosts_entries_are_verified_too(sshd_fleet, tmp_path):
+    import shutil
+    import subprocess
+    fleet = sshd_fleet(count=2)
+    hashed = tmp_path / "known_hosts_hashed"
+    shutil.copy(fleet.known_hosts_path, hashed)
+    subprocess.run(["ssh-keygen", "-H", "-f", str(hashed)], check=True, capture_output=True)
+    assert "|1|" in hashed.read_text()  # Debian's client default: names stored as HMACs
+    with fleet_run(fleet, extra_config={"known-hosts-file": str(hashed)}) as run:
+        assert run.command("true", "fleet").ok
+    fleet.regenerate_host_key(1)
+    with fleet_run(fleet, extra_config={"known-hosts-file": str(hashed)}) as run:
+        rs = run.command("true", "fleet", catch_errors=True)
+    assert rs.find("host1").status == OK
+    assert rs.find("host2").status == UNREACHABLE and "CHANGED" in rs.find("host2").message
