@@ -5,7 +5,6 @@ import json
 import sys
 
 from invoke import task
-from invoke.exceptions import Exit
 from tabulate import tabulate
 
 from ..errors import PuppetopsError, UsageError

@@ -18,8 +18,8 @@ import json
 import shlex
 from dataclasses import dataclass
 
-from ..errors import UsageError
 from ..target import Target
+from . import node
 from .layout import Layout
 
 DEPLOYERS = ("r10k", "g10k")
@@ -42,11 +42,7 @@ class Deployed:
 
 
 def deployer(target: Target) -> str:
-    chosen = str(target.vars.get("code_deployer") or "r10k")
-    if chosen not in DEPLOYERS:
-        raise UsageError(f"{target.name}: code_deployer must be one of {', '.join(DEPLOYERS)}, "
-                         f"got {chosen!r}")
-    return chosen
+    return node.choice(target, "code_deployer", DEPLOYERS, "r10k")
 
 
 def binary(tool: str, layout: Layout) -> str:

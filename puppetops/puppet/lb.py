@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import UsageError
 from ..target import Target
 from . import names, node
 
@@ -38,8 +37,4 @@ def member(compiler: Target) -> Member:
 
 
 def backend(lb: Target) -> str:
-    chosen = str(lb.vars.get("lb_backend") or "haproxy")
-    if chosen not in BACKENDS:
-        raise UsageError(f"{lb.name}: lb_backend must be one of {', '.join(BACKENDS)}, "
-                         f"got {chosen!r}")
-    return chosen
+    return node.choice(lb, "lb_backend", BACKENDS, "haproxy")

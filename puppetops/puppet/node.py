@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from typing import Sequence
 from typing import Callable, Iterable
 
 from ..errors import StepError, UsageError
@@ -26,6 +27,15 @@ def validate(targets: Iterable[Target], *checks: Callable[[Target], object]) -> 
     for target in targets:
         for check in checks:
             check(target)
+
+
+def choice(target: Target, var: str, options: Sequence[str], default: str) -> str:
+    """Inventory var ``var`` of ``target``: one of ``options``, ``default`` when unset."""
+    value = str(target.vars.get(var) or default)
+    if value not in options:
+        raise UsageError(f"{target.name}: {var} must be one of {', '.join(options)}, "
+                         f"got {value!r}")
+    return value
 
 
 def layout(target: Target) -> Layout:
@@ -70,10 +80,7 @@ def java_args(target: Target) -> str | None:
 
 def agent_service(target: Target) -> str:
     """The state the agent service is left in (var ``agent_service``, default stopped)."""
-    value = str(target.vars.get("agent_service") or "stopped")
-    if value not in AGENT_SERVICE_STATES:
-        raise UsageError(f"{target.name}: agent_service must be running or stopped, got {value!r}")
-    return value
+    return choice(target, "agent_service", AGENT_SERVICE_STATES, "stopped")
 
 
 def preflight(ctx: StepContext) -> str:
