@@ -4,9 +4,8 @@ from __future__ import annotations
 import json
 import time
 
-import pytest
 
-from puppetops import Call, Inventory, Run
+from puppetops import Inventory, Run
 from puppetops.result import CHANGED, OK, UNCHANGED, UNREACHABLE
 from puppetops.steps import FileContent, RunCommand
 
