@@ -72,35 +72,31 @@ def _prepare_rundir(layout: Layout) -> str:
     return f"install -d -o {u} -g {u} -m 755 {d} && printf 0 > {f} && chown {u}:{u} {f}"
 
 
-def start(ctx: StepContext, layout: Layout) -> None:
+def _packaged(ctx: StepContext, action: str) -> bool:
+    """Do ``action`` through systemd or the package's init script when the host has one;
+    False when there is neither and we supervise the JVM ourselves."""
     how = control(ctx)
-    if how == "systemd":
-        ctx.run(f"systemctl start {SERVICE}")
-    elif how == "initd":
-        ctx.run(f"/etc/init.d/{SERVICE} start")
-    else:
+    if how == "daemon":
+        return False
+    ctx.run(f"systemctl {action} {SERVICE}" if how == "systemd"
+            else f"/etc/init.d/{SERVICE} {action}")
+    return True
+
+
+def start(ctx: StepContext, layout: Layout) -> None:
+    if not _packaged(ctx, "start"):
         ctx.run(_prepare_rundir(layout))
         ctx.run(daemon(layout).start_script())
 
 
 def stop(ctx: StepContext, layout: Layout) -> None:
-    how = control(ctx)
-    if how == "systemd":
-        ctx.run(f"systemctl stop {SERVICE}")
-    elif how == "initd":
-        ctx.run(f"/etc/init.d/{SERVICE} stop")
-    else:
+    if not _packaged(ctx, "stop"):
         ctx.run(daemon(layout).stop_script(grace=60))
 
 
 def reload(ctx: StepContext, layout: Layout) -> None:
     """Make a running server load changed config (not JAVA_ARGS: that needs a restart)."""
-    how = control(ctx)
-    if how == "systemd":
-        ctx.run(f"systemctl reload {SERVICE}")
-    elif how == "initd":
-        ctx.run(f"/etc/init.d/{SERVICE} reload")
-    else:
+    if not _packaged(ctx, "reload"):
         f, p = shlex.quote(layout.server_restart_file), shlex.quote(layout.server_pidfile)
         ctx.run(f"printf 0 > {f} && kill -HUP $(cat {p})")
 
