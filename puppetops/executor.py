@@ -146,8 +146,8 @@ class Executor:
             return result
 
         self._parallel(targets, through, progress)
+        order = {t.name: i for i, t in enumerate(targets)}
         for rs in sets:  # keep inventory order in each set, whatever order targets finished in
-            order = {t.name: i for i, t in enumerate(targets)}
             rs.results.sort(key=lambda r: order[r.target])
         combined = ResultSet(name=label)
         for rs in sets:

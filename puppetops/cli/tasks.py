@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import sys
 
 from invoke import task
 from tabulate import tabulate
@@ -115,17 +114,19 @@ def facts(c, targets="all", inventory=None, format="human", concurrency=100, att
     """Gather facts (OS, Puppet packages, layout, init system, services) from targets."""
     from puppetops.plans.facts import facts as facts_plan
 
+    def row(target: str, gathered: dict) -> tuple:
+        packages = gathered.get("packages") or {}
+        running = gathered.get("services") or {}
+        return (target, gathered.get("os_name", ""), gathered.get("puppet_layout"),
+                gathered.get("init", ""),
+                " ".join(f"{k}={v}" for k, v in sorted(packages.items()) if k.startswith("puppet")),
+                " ".join(k for k, v in running.items() if v))
+
     def show(run):
         rs = facts_plan(run, targets=targets)
         if format == "human":
-            rows = [(r.target, (r.value or {}).get("os_name", ""), (r.value or {}).get("puppet_layout"),
-                     (r.value or {}).get("init", ""),
-                     " ".join(f"{k}={v}" for k, v in sorted(((r.value or {}).get("packages") or {}).items())
-                              if k.startswith("puppet")),
-                     " ".join(k for k, v in ((r.value or {}).get("services") or {}).items() if v))
-                    for r in rs]
-            print(tabulate(rows, headers=("target", "os", "layout", "init", "puppet packages",
-                                          "running")), file=sys.stdout)
+            print(tabulate([row(r.target, r.value or {}) for r in rs],
+                           headers=("target", "os", "layout", "init", "puppet packages", "running")))
 
     execute(show, prepare=lambda inv: inv.select(targets), inventory=inventory, format=format,
             concurrency=concurrency, attempts=attempts, noop=noop, log_file=log_file,
