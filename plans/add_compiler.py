@@ -54,7 +54,8 @@ def add_compiler(run: Run, targets: str = "compilers", main: str = "main",
     ca = single(run, main, "main")
     lbs = run.targets(loadbalancers)
     compilers = Cohort(run, run.targets(targets))
-    node.validate(compilers.members, node.certname, node.lb_name, node.java_args, lb.member)
+    node.validate(compilers.members, node.certname, node.lb_name, node.java_args, lb.member,
+                  node.cert_key)
     node.validate([ca], node.certname)
     run.each("facts", gather, [ca])
     run.each("main ready", require_ready, [ca])

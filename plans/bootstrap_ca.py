@@ -1,12 +1,11 @@
 """The ``bootstrap_ca`` plan: the main server — CA, Puppet Server, control repo, code."""
 from __future__ import annotations
 
-import shlex
 
 from puppetops.plan import plan
 from puppetops.plans.facts import gather
 from puppetops.plans.setup_control_repo import setup_control_repo
-from puppetops.puppet import certs, code, conf, names, node, server
+from puppetops.puppet import ca_api, code, conf, names, node, server
 from puppetops.puppet.flow import Cohort, PlanSteps, changed, single
 from puppetops.result import ResultSet
 from puppetops.run import Run
@@ -29,12 +28,13 @@ def main_settings(main: Target) -> conf.Settings:
 
 
 def ca_answers(ctx: StepContext) -> str:
-    """`puppetserver ca list --all` works: the CA API answers this host's CLI certificate."""
-    if ctx.noop and not server.ready(ctx, node.certname(ctx.target)):
+    """The CA's API answers this host's own certificate (pp_cli_auth), which is what every
+    later signing and cleaning uses."""
+    name = node.certname(ctx.target)
+    if ctx.noop and not server.ready(ctx, name):
         return "would check the CA once Puppet Server runs"
-    out = ctx.run(f"{shlex.quote(node.layout(ctx.target).puppetserver)} ca list --all "
-                  "--format json")
-    return f"{len(certs.parse_ca_list(out.stdout))} certificate(s) and request(s) on the CA"
+    found = ca_api.all_statuses(ctx, node.layout(ctx.target), name)
+    return f"{len(found)} certificate(s) and request(s) on the CA"
 
 
 @plan

@@ -29,11 +29,13 @@ def agent_settings(main: Target):
 
 
 @plan
-def enroll_agent(run: Run, targets: str = "agents", main: str = "main") -> ResultSet:
-    """Agents, in parallel: package, puppet.conf (server = the LB, ca_server = main), a
-    certificate request checked against each agent's own fingerprint and signed on main in
-    one call (never autosign), a first run through the LB (exit 0 or 2), and the agent
-    service left as var agent_service says (running|stopped, default stopped).
+def enroll_agent(run: Run, targets: str = "agents", main: str = "main",
+                 first_run: bool = True) -> ResultSet:
+    """Agents, in parallel: package, puppet.conf (server = the LB, ca_server = main), a key
+    (vars cert_key_type rsa|ec, cert_key_size, cert_key_curve) and certificate request
+    checked against each agent's own fingerprint and signed on main in one call (never
+    autosign), a first run through the LB (exit 0 or 2; first_run=false skips it), and the
+    agent service left as var agent_service says (running|stopped, default stopped).
 
     An agent that fails — e.g. its request on the CA is not its own — drops out, with the
     reason; the others go on.
@@ -41,7 +43,8 @@ def enroll_agent(run: Run, targets: str = "agents", main: str = "main") -> Resul
     steps = PlanSteps(run)
     ca = single(run, main, "main")
     agents = Cohort(run, run.targets(targets))
-    node.validate(agents.members, node.certname, node.lb_name, node.agent_service)
+    node.validate(agents.members, node.certname, node.lb_name, node.agent_service,
+                  node.cert_key)
     node.validate([ca], node.certname)
     run.each("facts", gather, [ca])
     run.each("main ready", require_ready, [ca])
@@ -49,8 +52,9 @@ def enroll_agent(run: Run, targets: str = "agents", main: str = "main") -> Resul
     agents.each("facts", gather)
     agents.each("preflight", node.preflight)
     agents.pipeline([Packages(*AGENT_PACKAGES), PuppetConf(agent_settings(ca))])
-    enrol(agents, ca, {t.name: Identity(node.certname(t)) for t in agents.live})
-    agents.step(AgentRun())
+    renewed = enrol(agents, ca, {t.name: Identity(node.certname(t)) for t in agents.live})
+    if first_run:
+        agents.step(AgentRun(again=renewed))
     for state in node.AGENT_SERVICE_STATES:
         agents.step(Service("puppet", state),
                     only=[t for t in agents.live if node.agent_service(t) == state])

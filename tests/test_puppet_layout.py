@@ -3,6 +3,7 @@ AIO paths are only exercised here — the lab runs Debian's), the config-file ed
 certificate rules (what may be signed), and the load balancer configs."""
 from __future__ import annotations
 
+import json
 import re
 import shlex
 
@@ -10,7 +11,7 @@ import pytest
 
 from puppetops import Inventory, Run
 from puppetops.errors import UsageError
-from puppetops.puppet import LAYOUTS, certs, conf, names, node, server
+from puppetops.puppet import LAYOUTS, ca_api, certs, conf, names, node, server
 from puppetops.puppet.flow import summary
 from puppetops.puppet.lb import Member, backend
 from puppetops.result import CHANGED, FAILED, UNCHANGED, Result, ResultSet
@@ -176,19 +177,31 @@ def test_java_args_replace_the_heap_and_keep_other_flags():
 
 FP = "9D:DA:AF:6B:25:14"
 OTHER = "C3:D6:5D:31:B1:A6"
-CA_LIST = ('{"requested":[{"name":"%s","state":"requested","dns_alt_names":[],'
-           '"subject_alt_names":[],"fingerprint":"%s","fingerprints":{"SHA256":"%s"}}],'
-           '"missing":["agent2.example.com"]}')
+
+
+def status(name: str, fingerprint: str, state: str = "requested") -> dict:
+    """A certificate_status object as the CA's API returns it."""
+    return {"name": name, "state": state, "dns_alt_names": [], "subject_alt_names": [],
+            "fingerprint": fingerprint, "fingerprints": {"SHA256": fingerprint}}
+
+
+def answers(*replies: tuple[int, object]) -> str:
+    """What one curl run prints for several requests (body, then the status line)."""
+    return "".join(f"{body if isinstance(body, str) else json.dumps(body)}\n"
+                   f"@@puppetops-http {code}\n" for code, body in replies)
 
 
 def test_fingerprints_are_compared_in_one_notation():
     assert certs.normalize("(SHA256) 9d:da:af") == "9D:DA:AF"
     assert certs.normalize("sha256 Fingerprint=9D:DA:AF") == "9D:DA:AF"
+    assert certs.normalize("9ddaaf6b") == "9D:DA:AF:6B"  # openssl dgst -r, first word
 
 
-def test_ca_list_and_node_state_parsing():
-    entries = certs.parse_ca_list(CA_LIST % (A, FP, FP))
-    assert entries[A] == certs.CaEntry(A, "requested", FP, frozenset())
+def test_ca_status_and_node_state_parsing():
+    assert certs.CaEntry.from_status(status(A, FP)) == certs.CaEntry(A, "requested", FP,
+                                                                     frozenset())
+    assert ca_api.parse_responses(answers((200, "{}"), (404, "Not found."))) == [
+        (200, "{}"), (404, "Not found.")]
     state = certs.parse_node_state("sha256 Fingerprint=04:8F\nX509v3 Subject Alternative Name: \n"
                                    "    DNS:c1.example.com, DNS:lb.example.com\ncsr=yes\n")
     assert state == certs.NodeCert("04:8F", frozenset({"DNS:c1.example.com", "DNS:lb.example.com"}),
@@ -231,44 +244,52 @@ def test_a_correct_certificate_is_kept_and_a_wrong_one_reissued():
     assert "BB" in certs.decide(lost, stranger, compiler).reason
 
 
-def test_ca_commands_name_certnames_and_never_all():
-    cmd = certs.ca_command(DEBIAN, "sign", ["b.example.com", "a.example.com"])
-    assert cmd == "/usr/bin/puppetserver ca sign --certname a.example.com,b.example.com"
-    assert certs.ca_command(AIO, "list", [A], "--format", "json").startswith(
-        "/opt/puppetlabs/bin/puppetserver ca list")
-    with pytest.raises(UsageError):
-        certs.ca_command(DEBIAN, "sign", ["--all"])
-    with pytest.raises(ValueError):
-        certs.ca_command(DEBIAN, "sign", [])
-
-
 def _ca_run(tester: PlanTester, wanted):
     return tester.run.each("sign", lambda ctx: certs.sign(ctx, DEBIAN, wanted), "main.example.com")
 
 
+def test_ca_calls_name_each_certname_and_never_all():
+    tester = PlanTester({"targets": ["main.example.com"]})
+    tester.on(re.compile(r"curl .* -X GET"), stdout=answers((404, "Not found")))
+    _ca_run(tester, {A: (certs.Identity(A), FP)})
+    call, = tester.commands("main.example.com")
+    assert f"https://main.example.com:8140/puppet-ca/v1/certificate_status/{A}" in call
+    assert "--resolve main.example.com:8140:127.0.0.1" in call
+    assert "--cert /var/lib/puppet/ssl/certs/main.example.com.pem" in call
+    for bad in (["--all"], ["a.example.com/../x"], ["*"]):
+        with pytest.raises(UsageError):
+            ca_api.statuses(None, DEBIAN, "main.example.com", bad)
+
+
 def test_signing_happens_in_one_call_and_skips_a_foreign_request():
     a2 = "agent2.example.com"
-    listing = ('{"requested":[{"name":"%s","state":"requested","subject_alt_names":[],'
-               '"fingerprints":{"SHA256":"%s"}},{"name":"%s","state":"requested",'
-               '"subject_alt_names":[],"fingerprints":{"SHA256":"%s"}}]}') % (A, FP, a2, OTHER)
-    signed = listing.replace('"requested"', '"signed"')
     tester = PlanTester({"targets": ["main.example.com"]})
-    tester.on(re.compile(r"ca list"), stdout=signed)  # after signing (later rules win)
-    tester.on(re.compile(r"ca list"), stdout=listing, times=1)  # before signing
-    tester.on(re.compile(r"ca sign"), stdout="Successfully signed")
+    tester.on(re.compile(r"curl .* -X GET"), stdout=answers((200, status(A, FP, "signed"))))
+    tester.on(re.compile(r"curl .* -X GET"), times=1,  # before signing (later rules win)
+              stdout=answers((200, status(a2, OTHER)), (200, status(A, FP))))
+    tester.on(re.compile(r"curl .* -X PUT"), stdout=answers((204, "")))
     wanted = {A: (certs.Identity(A), FP), a2: (certs.Identity(a2), FP)}  # a2's CSR is not a2's
     verdicts = _ca_run(tester, wanted)[0].value
     assert verdicts[A].sign and not verdicts[a2].sign and OTHER in verdicts[a2].refusal
-    sign_calls = [c for c in tester.commands("main.example.com") if " ca sign " in c]
-    assert sign_calls == [f"/usr/bin/puppetserver ca sign --certname {A}"]
+    puts = [c for c in tester.commands("main.example.com") if " -X PUT " in c]
+    assert len(puts) == 1 and f"certificate_status/{A}" in puts[0] and a2 not in puts[0]
+    assert '"desired_state": "signed"' in puts[0]
+
+
+def test_a_refused_signature_is_reported_with_the_cas_answer():
+    tester = PlanTester({"targets": ["main.example.com"]})
+    tester.on(re.compile(r"curl .* -X GET"), stdout=answers((200, status(A, FP))))
+    tester.on(re.compile(r"curl .* -X PUT"), stdout=answers((409, "CSR has been revoked")))
+    verdicts = _ca_run(tester, {A: (certs.Identity(A), FP)})[0].value
+    assert not verdicts[A].sign and "409 CSR has been revoked" in verdicts[A].refusal
 
 
 def test_noop_signs_nothing():
     tester = PlanTester({"targets": ["main.example.com"]}, noop=True)
-    tester.on(re.compile(r"ca list"), stdout=CA_LIST % (A, FP, FP))
+    tester.on(re.compile(r"curl .* -X GET"), stdout=answers((200, status(A, FP))))
     verdicts = _ca_run(tester, {A: (certs.Identity(A), FP)})[0].value
     assert verdicts[A].sign
-    assert not [c for c in tester.commands("main.example.com") if " ca sign " in c]
+    assert not [c for c in tester.commands("main.example.com") if " -X PUT " in c]
 
 
 # -- code access ----------------------------------------------------------------------------

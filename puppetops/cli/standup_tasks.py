@@ -62,12 +62,14 @@ def configure_lb(c, targets="loadbalancers", compilers="compilers", inventory=No
         noop=noop, log_file=log_file, strict=strict, timeout=timeout))
 
 
-@task(help=help_for(*RUN_OPTIONS, "targets", main=_MAIN))
-def enroll_agent(c, targets="agents", main="main", inventory=None, format="human",
-                 concurrency=100, attempts=None, noop=False, log_file=None, strict=False,
-                 timeout=None):
+@task(help=help_for(*RUN_OPTIONS, "targets", main=_MAIN,
+                    first_run="--no-first-run: stop once the certificate is installed (the "
+                              "agent's own schedule makes the first run)"))
+def enroll_agent(c, targets="agents", main="main", first_run=True, inventory=None,
+                 format="human", concurrency=100, attempts=None, noop=False, log_file=None,
+                 strict=False, timeout=None):
     """Enroll agents: certificates checked and signed on main, first run via the LB."""
     from puppetops.plans.enroll_agent import enroll_agent as plan
-    _run(plan, targets, {"main": main}, (main,), dict(
+    _run(plan, targets, {"main": main, "first_run": first_run}, (main,), dict(
         inventory=inventory, format=format, concurrency=concurrency, attempts=attempts,
         noop=noop, log_file=log_file, strict=strict, timeout=timeout))

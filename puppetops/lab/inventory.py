@@ -16,6 +16,10 @@ from .topology import DEFAULT_SUBNET, Topology, default_topology
 DEFAULT_STATE_DIR = "/var/tmp/puppetops-lab"
 # Up to three Puppet Server JVMs share a small machine (lab.md: ~0.9 GiB each at this heap)
 LAB_VARS = {"puppetserver_java_args": "-Xms512m -Xmx512m"}
+# Agents get EC keys (~1 ms to make; RSA-4096 costs ~1.5 CPU-s each, which fifty agents
+# enrolling at once on a 2-core lab would spend on keys alone); compilers keep Puppet's RSA,
+# so both kinds are exercised.
+GROUP_VARS = {"loadbalancers": {"lb_backend": "haproxy"}, "agents": {"cert_key_type": "ec"}}
 _PLAIN = re.compile(r"^[A-Za-z0-9_./-]+$")
 _FLOW_LIST_MAX = 4  # longer target lists get one target per line
 
@@ -54,8 +58,8 @@ def render_inventory(topology: Topology, state_dir: str = DEFAULT_STATE_DIR) -> 
         else:
             lines.append("    targets:")
             lines += [f"      - {t}" for t in targets]
-        if group == "loadbalancers":
-            lines.append("    vars: {lb_backend: haproxy}")
+        if group in GROUP_VARS:
+            lines.append(f"    vars: {_flow(GROUP_VARS[group])}")
     return "\n".join(lines) + "\n"
 
 

@@ -2,15 +2,15 @@
 
 The security rules live here, in pure functions the plans cannot bypass:
 
-* a request is signed only if its SHA-256 fingerprint on the CA equals the fingerprint the
-  node itself reports (``puppet agent --fingerprint``, read over our SSH connection — the
-  out-of-band channel), so a CSR someone else submitted under that name is never signed;
+* a request is signed only if its SHA-256 fingerprint on the CA equals the fingerprint of
+  the node's own request file (read over our SSH connection — the out-of-band channel), so a
+  CSR someone else submitted under that name is never signed;
 * its alt names must equal the expected set exactly (no extra name, none missing);
 * signing names the certnames (validated) — never ``--all`` — and the CA is told nothing
   else (no autosign anywhere).
 
-Reading state costs no Ruby on the node (openssl and test -f); on the CA one
-``puppetserver ca list`` (a REST call to the running server) covers every name at once.
+Reading state costs no Ruby: openssl and test -f on the node; on the CA one curl run asks
+the CA's API about every name at once (``ca_api``).
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from typing import Iterable, Mapping
 
 from ..errors import StepError
 from ..step import StepContext
-from . import names
+from . import ca_api, csr, names, node
 from .layout import Layout
 
 # what the CA may be asked to do about a node before it requests a certificate
@@ -101,75 +101,55 @@ def node_state(ctx: StepContext, layout: Layout, certname: str) -> NodeCert:
 
 
 def own_fingerprint(ctx: StepContext, layout: Layout, certname: str) -> str | None:
-    """The node's own view of its pending CSR (or certificate): ``puppet agent --fingerprint``.
-    None when it has neither."""
-    out = ctx.run(f"{shlex.quote(layout.puppet)} agent --fingerprint --digest SHA256 "
-                  f"--certname {shlex.quote(names.certname(certname))}", check=False)
-    if not out.ok:
-        if "neither the certificate, nor the certificate request" in out.stdout + out.stderr:
-            return None
-        raise StepError(f"puppet agent --fingerprint failed: {(out.stderr or out.stdout).strip()}",
-                        exit_code=out.exit_code)
-    return normalize(out.stdout.strip().splitlines()[-1])
+    """The node's own view of its pending request: SHA-256 over the DER request (what
+    ``puppet agent --fingerprint`` prints), read over our SSH connection. None without one."""
+    out = ctx.run(csr.fingerprint_command(layout, certname)).stdout.split()
+    return normalize(out[0]) if out else None
 
 
 # -- the CA's side --------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class CaEntry:
-    """One certificate or request as ``puppetserver ca list --format json`` shows it."""
+    """One certificate or request as the CA's certificate_status API shows it."""
 
     name: str
     state: str  # requested, signed or revoked
     fingerprint: str
     alt_names: frozenset[str]
 
-
-def parse_ca_list(text: str) -> dict[str, CaEntry]:
-    """``puppetserver ca list --format json`` output → entries by certname."""
-    start = text.find("{")
-    if start < 0:
-        raise ValueError(f"no JSON in `puppetserver ca list` output: {text.strip()[:200]!r}")
-    data = json.loads(text[start:])
-    found = {}
-    for state in ("requested", "signed", "revoked"):
-        for entry in data.get(state) or []:
-            alt = entry.get("subject_alt_names") or entry.get("dns_alt_names") or []
-            sha = (entry.get("fingerprints") or {}).get("SHA256") or entry.get("fingerprint", "")
-            found[entry["name"]] = CaEntry(entry["name"], entry.get("state", state),
-                                           normalize(sha), frozenset(alt))
-    return found
-
-
-def ca_command(layout: Layout, action: str, certnames: Iterable[str], *extra: str) -> str:
-    """``puppetserver ca ACTION --certname a,b,c``: names validated, never ``--all``."""
-    listed = names.certnames(sorted(set(certnames)))
-    if not listed:
-        raise ValueError(f"puppetserver ca {action} needs at least one certname")
-    return " ".join([shlex.quote(layout.puppetserver), "ca", action, "--certname",
-                     shlex.quote(",".join(listed)), *extra])
+    @classmethod
+    def from_status(cls, status: dict, state: str | None = None) -> "CaEntry":
+        alt = status.get("subject_alt_names") or status.get("dns_alt_names") or []
+        sha = (status.get("fingerprints") or {}).get("SHA256") or status.get("fingerprint", "")
+        return cls(status["name"], status.get("state") or state or "", normalize(sha),
+                   frozenset(alt))
 
 
 def ca_list(ctx: StepContext, layout: Layout, certnames: Iterable[str]) -> dict[str, CaEntry]:
-    """The CA's entries for ``certnames`` (it exits 1 when some are unknown: not an error)."""
-    out = ctx.run(ca_command(layout, "list", certnames, "--format", "json"), check=False)
-    try:
-        return parse_ca_list(out.stdout)
-    except ValueError as exc:
-        raise StepError(f"puppetserver ca list failed (exit {out.exit_code}): "
-                        f"{(out.stderr or out.stdout).strip() or exc}",
-                        exit_code=out.exit_code) from None
-
-
-CLEAN_INVALID = 24  # `ca clean` of a mere request: nothing to revoke, but it was deleted
+    """The CA's entries for ``certnames`` (names it does not know are absent); ``ctx`` runs
+    on the CA host."""
+    found = ca_api.statuses(ctx, layout, node.certname(ctx.target), certnames)
+    return {status["name"]: CaEntry.from_status(status) for status in found}
 
 
 def ca_clean(ctx: StepContext, layout: Layout, certnames: Iterable[str]) -> None:
-    """Revoke and delete certificates/requests on the CA ("nothing to clean" is fine)."""
-    out = ctx.run(ca_command(layout, "clean", certnames), check=False)
-    text = out.stdout + out.stderr
-    if out.exit_code not in (0, CLEAN_INVALID) and "Could not find files to clean" not in text:
-        raise StepError(f"puppetserver ca clean failed: {text.strip()}", exit_code=out.exit_code)
+    """Revoke (when signed) and delete certificates/requests on the CA, as
+    ``puppetserver ca clean`` does; names the CA does not know are fine."""
+    ca_name = node.certname(ctx.target)
+    entries = ca_list(ctx, layout, certnames)
+    signed = [n for n, e in entries.items() if e.state == "signed"]
+    if signed:
+        _expect(ca_api.set_state(ctx, layout, ca_name, signed, "revoked"), "revoke")
+    if entries:
+        _expect(ca_api.delete(ctx, layout, ca_name, entries), "delete")
+
+
+def _expect(replies: Mapping[str, tuple[int, str]], what: str) -> None:
+    failed = {n: (code, body) for n, (code, body) in replies.items() if not 200 <= code < 300}
+    if failed:
+        raise StepError(f"the CA could not {what} " + "; ".join(
+            f"{n} ({code}: {body.strip()[:120]})" for n, (code, body) in sorted(failed.items())))
 
 
 # -- decisions ------------------------------------------------------------------------------
@@ -245,11 +225,8 @@ def review(want: Identity, fingerprint: str | None, entry: CaEntry | None) -> Ve
 
 def sign(ctx: StepContext, layout: Layout, wanted: Mapping[str, tuple[Identity, str | None]]
          ) -> dict[str, Verdict]:
-    """Review every pending request on the CA and sign the approved ones in ONE call.
-
-    (With two names or more that call takes ~30 s on Debian 12: the CLI's Ruby Net::HTTP
-    blocks before reusing its TLS 1.3 connection until the server's idle timeout — lab
-    pitfall P15, the same as P4 for the agent. Still far better than one call per node.)
+    """Review every pending request on the CA and sign the approved ones in ONE call (one
+    curl, one TLS connection, a PUT per name: milliseconds, see ``ca_api``).
 
     ``wanted``: certname → (identity, the node's own fingerprint). In noop nothing is signed.
     """
@@ -257,10 +234,11 @@ def sign(ctx: StepContext, layout: Layout, wanted: Mapping[str, tuple[Identity, 
     verdicts = {name: review(want, fp, entries.get(name)) for name, (want, fp) in wanted.items()}
     approved = [n for n, v in verdicts.items() if v.sign]
     if approved and not ctx.noop:
-        out = ctx.run(ca_command(layout, "sign", approved), check=False)
+        replies = ca_api.set_state(ctx, layout, node.certname(ctx.target), approved, "signed")
         after = ca_list(ctx, layout, approved)
         for name in approved:
             if name not in after or after[name].state != "signed":
+                code, body = replies[name]
                 verdicts[name] = Verdict(name, refusal=f"the CA did not sign {name}: "
-                                                       f"{(out.stderr or out.stdout).strip()}")
+                                                       f"{code} {body.strip()[:200]}")
     return verdicts

@@ -1,18 +1,24 @@
 """Give many nodes CA-signed certificates at once: the flow shared by add_compiler and
 enroll_agent.
 
-    nodes (parallel)   inspect their certificate and pending request (no Ruby)
-    CA                 one `ca list` for all; clean what must be re-issued (one call)
-    nodes (parallel)   clean a wrong certificate, submit a request
-    nodes (parallel)   report their own fingerprint (`puppet agent --fingerprint`)
+    nodes (parallel)   inspect their certificate and pending request
+    CA                 one status call for all; clean what must be re-issued (one call)
+    nodes (parallel)   get the CA bundle and CRL read on the CA (over SSH, not trust on
+                       first use); clean a wrong certificate, make a key and a request,
+                       submit it
+    nodes (parallel)   report their own request's fingerprint
     CA                 compare fingerprints and alt names; sign the good ones in ONE call
     nodes              a refused node fails, saying why; the others download and verify
+
+No step starts Ruby: openssl and curl on the nodes (``csr``), curl against the CA's API on
+the CA host (``ca_api``), so enrolling many nodes costs each node milliseconds of CPU.
 
 Lockstep between the phases is what the CA needs (one list, one sign for all); within a
 phase the nodes run in parallel.
 """
 from __future__ import annotations
 
+import hashlib
 import shlex
 from typing import Mapping
 
@@ -20,17 +26,96 @@ from ..errors import StepError
 from ..result import CHANGED, UNCHANGED
 from ..step import Outcome, Step, StepContext
 from ..target import Target
-from . import certs, names, node
+from . import certs, csr, names, node
 from .flow import Cohort
 from .layout import Layout
 
 KEEPALIVE = "--http_keepalive_timeout 0"  # lab P4: without it submit_request stalls ~30 s
+CONFLICT = "already has a requested certificate"  # the CA's answer when a request is pending
 
 
-def _puppet_ssl(ctx: StepContext, action: str, certname: str) -> str:
+def _submit_with_puppet(ctx: StepContext, certname: str) -> None:
+    """The node has a csr_attributes.yaml: Puppet writes the request. When the CA already
+    holds one, Puppet saves no local copy (docs/puppet-pitfalls.md), so nothing proves it is this node's."""
     layout = node.layout(ctx.target)
-    return (f"{shlex.quote(layout.puppet)} ssl {action} --certname "
-            f"{shlex.quote(names.certname(certname))} {KEEPALIVE}")
+    out = ctx.run(f"{shlex.quote(layout.puppet)} ssl submit_request --certname "
+                  f"{shlex.quote(names.certname(certname))} {KEEPALIVE}", check=False)
+    if out.ok:
+        return
+    if "conflict" not in out.stdout + out.stderr:
+        raise StepError("puppet ssl submit_request failed: "
+                        f"{(out.stderr or out.stdout).strip()}", exit_code=out.exit_code)
+    if not certs.node_state(ctx, layout, certname).has_csr:
+        raise StepError(f"NOT signing {certname}: the CA holds a request; the node's own "
+                        "request was refused as a conflict, so nothing proves the CA's request "
+                        f"came from this node. Check it, then `puppetserver ca clean --certname "
+                        f"{certname}` on the CA and re-run")
+
+
+def _submit(ctx: StepContext, certname: str, ca_name: str) -> None:
+    """PUT the node's request to the CA. A pending request there is fine: the node has its
+    own copy, and the fingerprint check before signing decides whose it is."""
+    out = ctx.run(csr.submit_command(node.layout(ctx.target), certname, ca_name), check=False)
+    lines = out.stdout.rstrip("\n").split("\n")
+    status, body = lines[-1], "\n".join(lines[:-1]).strip()
+    if out.ok and status == "HTTP 200":
+        return
+    if status == "HTTP 400" and CONFLICT in body:
+        return
+    raise StepError(f"submitting the certificate request to {ca_name} failed: "
+                    f"{body or out.stderr.strip() or status}", exit_code=out.exit_code or 1)
+
+
+class CaTrusted(Step):
+    """Node side: the node has the CA's certificate bundle and CRL, as read on the CA host.
+
+    Puppet's own bootstrap downloads them trusting whatever answers first; here they come
+    over the SSH connection to the CA host, whose host key was verified.
+    """
+
+    name = "CA certificate"
+
+    def __init__(self, bundle: Mapping[str, str]):
+        super().__init__()
+        self.bundle = bundle  # file under ssldir ("certs/ca.pem", "crl.pem") → content
+
+    def _stale(self, ctx: StepContext) -> list[str]:
+        ssldir = node.layout(ctx.target).ssldir
+        paths = " ".join(shlex.quote(f"{ssldir}/{f}") for f in self.bundle)
+        have = {}
+        for line in ctx.run(f"sha256sum {paths} 2>/dev/null || true").stdout.splitlines():
+            digest, _, path = line.partition("  ")
+            have[path[len(ssldir) + 1:]] = digest
+        return [f for f, text in self.bundle.items()
+                if have.get(f) != hashlib.sha256(text.encode()).hexdigest()]
+
+    def check(self, ctx: StepContext) -> str | None:
+        stale = self._stale(ctx)
+        return f"install {', '.join(stale)} from the CA" if stale else None
+
+    def change(self, ctx: StepContext) -> None:
+        layout = node.layout(ctx.target)
+        ctx.run(csr.prepare_dirs(layout))
+        for name in self._stale(ctx):
+            path = f"{layout.ssldir}/{name}"
+            ctx.put(self.bundle[name], path, mode=0o644)
+            ctx.run(f"if id -u puppet >/dev/null 2>&1; then chown puppet:puppet "
+                    f"{shlex.quote(path)}; fi")
+
+    def verify(self, ctx: StepContext) -> None:
+        if self._stale(ctx):
+            raise StepError("the CA bundle on the node still differs from the CA's")
+
+
+def ca_bundle(ctx: StepContext) -> dict[str, str]:
+    """The CA host's certificate bundle and CRL, keyed by where they go under a node's ssldir."""
+    cadir = node.layout(ctx.target).cadir
+    found = {"certs/ca.pem": ctx.read(f"{cadir}/ca_crt.pem"),
+             "crl.pem": ctx.read(f"{cadir}/ca_crl.pem")}
+    missing = [f for f, text in found.items() if text is None]
+    if missing:
+        raise StepError(f"no CA under {cadir} on {ctx.target.name}: run bootstrap_ca first")
+    return found
 
 
 class CertificateRequested(Step):
@@ -40,9 +125,9 @@ class CertificateRequested(Step):
     name = "certificate request"
 
     def __init__(self, identities: Mapping[str, certs.Identity],
-                 actions: Mapping[str, certs.Action]):
+                 actions: Mapping[str, certs.Action], ca_name: str):
         super().__init__()
-        self.identities, self.actions = identities, actions
+        self.identities, self.actions, self.ca_name = identities, actions, ca_name
 
     def check(self, ctx: StepContext) -> str | None:
         action = self.actions[ctx.target.name]
@@ -53,23 +138,19 @@ class CertificateRequested(Step):
         return None
 
     def change(self, ctx: StepContext) -> None:
-        certname = self.identities[ctx.target.name].certname
-        action = self.actions[ctx.target.name]
-        if action.kind == certs.REISSUE:
-            ctx.run(_puppet_ssl(ctx, "clean", certname))
-        out = ctx.run(_puppet_ssl(ctx, "submit_request", certname), check=False)
-        if out.ok:
-            return
-        if "conflict" not in out.stdout + out.stderr:
-            raise StepError("puppet ssl submit_request failed: "
-                            f"{(out.stderr or out.stdout).strip()}", exit_code=out.exit_code)
-        # The CA already holds a request for this name: ours from an earlier run (we have
-        # its copy, and the fingerprint check decides), or one we cannot vouch for.
-        if not certs.node_state(ctx, node.layout(ctx.target), certname).has_csr:
-            raise StepError(f"NOT signing {certname}: {action.reason or 'the CA holds a request'}; "
-                            "the node's own request was refused as a conflict, so nothing proves "
-                            "the CA's request came from this node. Check it, then "
-                            f"`puppetserver ca clean --certname {certname}` on the CA and re-run")
+        layout = node.layout(ctx.target)
+        identity = self.identities[ctx.target.name]
+        if self.actions[ctx.target.name].kind == certs.REISSUE:
+            ctx.run(csr.clean_script(layout, identity.certname))
+        made = ctx.run(csr.request_script(layout, identity.certname, identity.alt_names,
+                                          node.cert_key(ctx.target), layout.confdir), check=False)
+        if made.exit_code == csr.NEEDS_PUPPET:
+            _submit_with_puppet(ctx, identity.certname)
+        elif not made.ok:
+            raise StepError(f"making the key and request failed: {made.stderr.strip()}",
+                            exit_code=made.exit_code)
+        else:
+            _submit(ctx, identity.certname, self.ca_name)
 
     def verify(self, ctx: StepContext) -> None:
         layout = node.layout(ctx.target)
@@ -82,9 +163,9 @@ class CertificateInstalled(Step):
 
     name = "certificate installed"
 
-    def __init__(self, identities: Mapping[str, certs.Identity]):
+    def __init__(self, identities: Mapping[str, certs.Identity], ca_name: str):
         super().__init__()
-        self.identities = identities
+        self.identities, self.ca_name = identities, ca_name
 
     def check(self, ctx: StepContext) -> str | None:
         layout = node.layout(ctx.target)
@@ -94,10 +175,12 @@ class CertificateInstalled(Step):
         return "download the signed certificate"
 
     def change(self, ctx: StepContext) -> None:
-        ctx.run(_puppet_ssl(ctx, "download_cert", self.identities[ctx.target.name].certname))
+        ctx.run(csr.install_script(node.layout(ctx.target),
+                                   self.identities[ctx.target.name].certname, self.ca_name))
 
     def verify(self, ctx: StepContext) -> None:
-        ctx.run(_puppet_ssl(ctx, "verify", self.identities[ctx.target.name].certname))
+        ctx.run(csr.verify_command(node.layout(ctx.target),
+                                   self.identities[ctx.target.name].certname))
 
 
 def enrol(cohort: Cohort, main: Target, identities: Mapping[str, certs.Identity]) -> set[str]:
@@ -127,7 +210,9 @@ def enrol(cohort: Cohort, main: Target, identities: Mapping[str, certs.Identity]
         return Outcome(CHANGED, f"clean {', '.join(dirty)} on the CA", value=actions)
 
     actions = run.each("review certificates on the CA", plan_actions, [main])[0].value
-    cohort.step(CertificateRequested(identities, actions))
+    ca_name = node.certname(main)
+    cohort.step(CaTrusted(run.each("read the CA bundle", ca_bundle, [main])[0].value))
+    cohort.step(CertificateRequested(identities, actions, ca_name))
 
     pending = [t for t in cohort.live if actions[t.name].kind != certs.KEEP]
     if pending:
@@ -151,7 +236,7 @@ def enrol(cohort: Cohort, main: Target, identities: Mapping[str, certs.Identity]
         cohort.each("certificate approval", refuse,
                     only=[t for t in cohort.live if t.name in refused])
 
-    installed = cohort.step(CertificateInstalled(identities))
+    installed = cohort.step(CertificateInstalled(identities, ca_name))
     return {r.target for r in installed if r.status == CHANGED}
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import shlex
-from typing import Callable
+from typing import Callable, Collection
 
 import yaml
 
@@ -53,10 +53,23 @@ class AgentRun(Step):
     name = "agent run"
     timeout = 900.0
 
+    def __init__(self, again: Collection[str] = ()):
+        """``again``: targets that must run even after a good run (e.g. a new certificate)."""
+        super().__init__()
+        self.again = frozenset(again)
+
     def check(self, ctx: StepContext) -> str | None:
-        if run_succeeded(ctx.read(node.layout(ctx.target).last_run_summary)):
-            return None
-        return "run the agent"
+        if ctx.target.name in self.again:
+            return "run the agent with its new certificate"
+        return None if self._succeeded(ctx) else "run the agent"
+
+    def verify(self, ctx: StepContext) -> None:
+        if not self._succeeded(ctx):
+            raise StepError("the agent's last run summary does not show a successful run")
+
+    @staticmethod
+    def _succeeded(ctx: StepContext) -> bool:
+        return run_succeeded(ctx.read(node.layout(ctx.target).last_run_summary))
 
     def change(self, ctx: StepContext) -> None:
         layout = node.layout(ctx.target)

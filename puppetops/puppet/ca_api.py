@@ -1,0 +1,117 @@
+"""The CA's REST API, called with curl on the CA host itself, as the CA host.
+
+Why not ``puppetserver ca``: each call of that CLI starts Ruby (~1 CPU-s), and every call
+that makes two HTTP requests or more (``sign`` of several names, any ``clean``) stalls ~30 s
+on Debian 12 (lab pitfall P15: Ruby's Net::HTTP and TLS 1.3). curl makes the same requests
+in milliseconds, all of one call over one connection.
+
+What authorizes the calls is the same as for the CLI: the CA host's own certificate, which
+``puppetserver ca setup`` issues with the pp_cli_auth extension that auth.conf's
+certificate_status rule asks for. The requests go to ``127.0.0.1`` under the CA's certname
+(``--resolve``), so the server's certificate is verified against the CA bundle without any
+DNS, and nothing leaves the host.
+"""
+from __future__ import annotations
+
+import json
+import shlex
+from typing import Iterable
+
+from ..errors import StepError
+from ..step import StepContext
+from . import names
+from .layout import Layout
+
+PORT = 8140
+_API = "/puppet-ca/v1"
+_SEPARATOR = "@@puppetops-http"  # curl prints it with the status after each response body
+
+
+def _curl(layout: Layout, ca_name: str, *args: str) -> str:
+    ssl = layout.ssldir
+    name = names.certname(ca_name)
+    return " ".join(["curl -sS --max-time 60", "--resolve", shlex.quote(f"{name}:{PORT}:127.0.0.1"),
+                     "--cacert", shlex.quote(f"{ssl}/certs/ca.pem"),
+                     "--cert", shlex.quote(f"{ssl}/certs/{name}.pem"),
+                     "--key", shlex.quote(f"{ssl}/private_keys/{name}.pem"),
+                     "-w", shlex.quote(f"\\n{_SEPARATOR} %{{http_code}}\\n"), *args])
+
+
+def _url(ca_name: str, path: str) -> str:
+    return shlex.quote(f"https://{ca_name}:{PORT}{_API}/{path}")
+
+
+def parse_responses(text: str) -> list[tuple[int, str]]:
+    """curl's output for several URLs → [(HTTP status, body)], in request order."""
+    replies, body = [], []
+    for line in text.split("\n"):
+        if line.startswith(_SEPARATOR + " "):
+            code = line.split()[-1]
+            replies.append((int(code) if code.isdigit() else 0, "\n".join(body)))
+            body = []
+        else:
+            body.append(line)
+    return replies
+
+
+def call(ctx: StepContext, layout: Layout, ca_name: str, method: str, paths: list[str],
+         body: dict | None = None) -> list[tuple[int, str]]:
+    """One curl run: ``method`` on every path (one TLS connection), [(status, body)] back."""
+    data = ["-H", "'Content-Type: application/json'", "--data",
+            shlex.quote(json.dumps(body))] if body is not None else []
+    command = _curl(layout, ca_name, "-X", method, *data, *(_url(ca_name, p) for p in paths))
+    out = ctx.run(command, check=False)
+    replies = parse_responses(out.stdout)
+    if len(replies) != len(paths) or any(code == 0 for code, _ in replies):
+        raise StepError(f"the CA at {ca_name}:{PORT} did not answer {method} {_API}/"
+                        f"{paths[0] if paths else ''}: "
+                        f"{(out.stderr or out.stdout).strip()[:300]}", exit_code=out.exit_code)
+    forbidden = [p for p, (code, _) in zip(paths, replies) if code in (401, 403)]
+    if forbidden:
+        raise StepError(f"the CA refused {method} {_API}/{forbidden[0]} to {ca_name}'s own "
+                        "certificate: it needs the pp_cli_auth extension that "
+                        "`puppetserver ca setup` gives the CA host (see auth.conf's "
+                        "certificate_status rule)")
+    return replies
+
+
+def statuses(ctx: StepContext, layout: Layout, ca_name: str,
+             certnames: Iterable[str]) -> list[dict]:
+    """The CA's certificate_status of each name it knows (unknown names are left out)."""
+    wanted = names.certnames(sorted(set(certnames)))
+    if not wanted:
+        return []
+    found = []
+    for name, (code, body) in zip(wanted, call(ctx, layout, ca_name, "GET",
+                                               [f"certificate_status/{n}" for n in wanted])):
+        if code == 200:
+            found.append(json.loads(body))
+        elif code != 404:
+            raise StepError(f"the CA answered {code} for certificate_status/{name}: "
+                            f"{body.strip()[:200]}")
+    return found
+
+
+def all_statuses(ctx: StepContext, layout: Layout, ca_name: str) -> list[dict]:
+    """Every certificate and request the CA has."""
+    (code, body), = call(ctx, layout, ca_name, "GET", ["certificate_statuses/any_key"])
+    if code != 200:
+        raise StepError(f"the CA answered {code} for certificate_statuses: {body.strip()[:200]}")
+    return json.loads(body)
+
+
+def set_state(ctx: StepContext, layout: Layout, ca_name: str, certnames: Iterable[str],
+              state: str) -> dict[str, tuple[int, str]]:
+    """PUT desired_state (``signed`` or ``revoked``) for each name: name → (status, body)."""
+    listed = names.certnames(sorted(set(certnames)))
+    replies = call(ctx, layout, ca_name, "PUT", [f"certificate_status/{n}" for n in listed],
+                   {"desired_state": state})
+    return dict(zip(listed, replies))
+
+
+def delete(ctx: StepContext, layout: Layout, ca_name: str,
+           certnames: Iterable[str]) -> dict[str, tuple[int, str]]:
+    """Delete the CA's request or certificate file of each name: name → (status, body)."""
+    listed = names.certnames(sorted(set(certnames)))
+    replies = call(ctx, layout, ca_name, "DELETE", [f"certificate_status/{n}" for n in listed])
+    return dict(zip(listed, replies))

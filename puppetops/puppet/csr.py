@@ -1,0 +1,147 @@
+"""A node's key, certificate request and certificate, made with openssl and curl: no Ruby.
+
+``puppet ssl submit_request`` / ``download_cert`` / ``agent --fingerprint`` each start Ruby
+(~1–1.5 CPU-s on the node); fifty agents enrolling at once spent minutes of CPU on that
+alone. The files written here are exactly the ones Puppet reads and writes itself (same
+paths under ``ssldir``, same modes, owned by the ``puppet`` user where it exists), so a later
+``puppet agent`` run or Puppet Server on a compiler uses them unchanged.
+
+Two things differ from Puppet's own bootstrap, both on purpose:
+
+* the CA bundle and CRL are copied from the CA host over our SSH connection (authenticated by
+  its host key) instead of Puppet's trust-on-first-use download;
+* when the node has a ``csr_attributes.yaml`` (custom attributes, extension requests), the
+  request is left to ``puppet ssl submit_request``, which knows that file's semantics.
+"""
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+
+from . import names
+from .layout import Layout
+
+PORT = 8140
+NEEDS_PUPPET = 3  # exit status of request_script: csr_attributes.yaml present
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    """The private key a node gets: ``rsa`` with ``size`` bits, or ``ec`` on ``curve``."""
+
+    type: str = "rsa"
+    size: int = 4096
+    curve: str = "prime256v1"
+
+    def genpkey(self, path: str) -> str:
+        if self.type == "ec":
+            opts = f"-algorithm EC -pkeyopt ec_paramgen_curve:{self.curve} " \
+                   "-pkeyopt ec_param_enc:named_curve"
+        else:
+            opts = f"-algorithm RSA -pkeyopt rsa_keygen_bits:{int(self.size)}"
+        return f"openssl genpkey {opts} -out {path}"
+
+
+def key_path(layout: Layout, certname: str) -> str:
+    return f"{layout.ssldir}/private_keys/{certname}.pem"
+
+
+def prepare_dirs(layout: Layout) -> str:
+    """Shell helpers, and the ssldir folders as Puppet makes them (ssldir 0771, private_keys
+    0750, the rest 0755), owned by the ``puppet`` user where there is one."""
+    return "\n".join([
+        "set -e", f"S={shlex.quote(layout.ssldir)}",
+        'own() { if id -u puppet >/dev/null 2>&1; then chown puppet:puppet "$@"; fi; }',
+        'dir() { [ -d "$1" ] || { mkdir -p -m "$2" "$1"; own "$1"; }; }',
+        'dir "$S" 771; dir "$S/certs" 755; dir "$S/certificate_requests" 755',
+        'dir "$S/public_keys" 755; dir "$S/private_keys" 750',
+    ])
+
+
+def _prelude(layout: Layout, certname: str) -> str:
+    """What every script about one certname starts with: the folders and its file names."""
+    return "\n".join([
+        prepare_dirs(layout), f"N={shlex.quote(names.certname(certname))}",
+        'KEY="$S/private_keys/$N.pem"; CSR="$S/certificate_requests/$N.pem"',
+        'CERT="$S/certs/$N.pem"',
+    ])
+
+
+def _ca_url(ca_name: str, path: str) -> str:
+    return shlex.quote(f"https://{names.certname(ca_name)}:{PORT}/puppet-ca/v1/{path}")
+
+
+def clean_script(layout: Layout, certname: str) -> str:
+    """Forget the node's key, request and certificate (``puppet ssl clean``)."""
+    return _prelude(layout, certname) + '\nrm -f "$KEY" "$CSR" "$CERT" "$S/public_keys/$N.pem"'
+
+
+def request_script(layout: Layout, certname: str, alt_names: tuple[str, ...], key: KeySpec,
+                   confdir: str) -> str:
+    """Make the key (when missing) and the request (when missing: a pending request on the CA
+    may be this very file, and a new ECDSA signature would change its fingerprint). Exits
+    ``NEEDS_PUPPET`` when ``csr_attributes.yaml`` asks for what only Puppet writes."""
+    attrs = shlex.quote(f"{confdir}/csr_attributes.yaml")
+    san = ",".join(f"DNS:{names.certname(a)}" for a in alt_names)
+    addext = f" -addext {shlex.quote('subjectAltName=' + san)}" if san else ""
+    return "\n".join([
+        _prelude(layout, certname),
+        f"[ ! -e {attrs} ] || exit {NEEDS_PUPPET}",
+        'if [ ! -s "$KEY" ]; then (umask 027; ' + key.genpkey('"$KEY.tmp"') + ' 2>/dev/null)',
+        '  own "$KEY.tmp"; mv -f "$KEY.tmp" "$KEY"; fi',
+        'if [ -s "$CSR" ] && [ "$(openssl req -in "$CSR" -noout -pubkey)" = '
+        '"$(openssl pkey -in "$KEY" -pubout)" ]; then exit 0; fi',
+        f'openssl req -new -key "$KEY" -subj "/CN=$N"{addext} -out "$CSR.tmp"',
+        'chmod 644 "$CSR.tmp"; own "$CSR.tmp"; mv -f "$CSR.tmp" "$CSR"',
+    ])
+
+
+def submit_command(layout: Layout, certname: str, ca_name: str) -> str:
+    """PUT the request to the CA; prints the body, then ``HTTP <status>`` on the last line."""
+    return "\n".join([
+        _prelude(layout, certname),
+        'curl -sS --max-time 60 --cacert "$S/certs/ca.pem" -X PUT '
+        "-H 'Content-Type: text/plain' --data-binary @\"$CSR\" -w '\\nHTTP %{http_code}\\n' "
+        + _ca_url(ca_name, f"certificate_request/{names.certname(certname)}"),
+    ])
+
+
+def fingerprint_command(layout: Layout, certname: str) -> str:
+    """SHA-256 over the DER request, the digest the CA shows as the request's fingerprint;
+    prints nothing when there is no request."""
+    return (_prelude(layout, certname) +
+            '\n[ -f "$CSR" ] || exit 0\nopenssl req -in "$CSR" -outform DER | openssl dgst -sha256 -r')
+
+
+def _matches_key(path: str) -> str:
+    return (f'[ "$(openssl x509 -in {path} -noout -pubkey)" = '
+            '"$(openssl pkey -in "$KEY" -pubout)" ]')
+
+
+def verify_command(layout: Layout, certname: str) -> str:
+    """The certificate is for this node's key and chains to the CA (and is not revoked, when
+    the node has the CRL) — what ``puppet ssl verify`` checks."""
+    return "\n".join([
+        _prelude(layout, certname),
+        _matches_key('"$CERT"') + ' || { echo "certificate does not match the private key" >&2; '
+        "exit 1; }",
+        'if [ -s "$S/crl.pem" ]; then set -- -crl_check -CRLfile "$S/crl.pem"; fi',
+        'openssl verify -CAfile "$S/certs/ca.pem" "$@" "$CERT" >/dev/null',
+    ])
+
+
+def install_script(layout: Layout, certname: str, ca_name: str) -> str:
+    """Download the signed certificate, install it only if it is for this node's key and
+    chains to the CA, then drop the request (as Puppet does once it has its certificate)."""
+    url = _ca_url(ca_name, f"certificate/{names.certname(certname)}")
+    return "\n".join([
+        _prelude(layout, certname),
+        'T="$CERT.puppetops-tmp"',
+        f'code=$(curl -sS --max-time 60 --cacert "$S/certs/ca.pem" -o "$T" -w "%{{http_code}}" {url})',
+        'if [ "$code" != 200 ]; then echo "the CA answered $code for certificate/$N: '
+        '$(head -c 200 "$T" 2>/dev/null)" >&2; rm -f "$T"; exit 1; fi',
+        _matches_key('"$T"') + ' || { echo "the CA\'s certificate for $N is not for this '
+        'node\'s key" >&2; rm -f "$T"; exit 1; }',
+        'openssl verify -CAfile "$S/certs/ca.pem" "$T" >/dev/null || { rm -f "$T"; exit 1; }',
+        'chmod 644 "$T"; own "$T"; mv -f "$T" "$CERT"; rm -f "$CSR"',
+    ])
