@@ -44,6 +44,22 @@ def test_compiler_certificates_carry_the_lb_name(infrastructure):
         assert set(re.findall(r"DNS:([\w.-]+)", sans)) == {name, lb}
 
 
+def test_keys_are_the_kind_the_inventory_asks_for_and_files_as_puppet_keeps_them(infrastructure):
+    """The lab's agents ask for EC keys, compilers keep Puppet's RSA-4096; both made by
+    openssl, owned and moded as Puppet's own (a compiler's Puppet Server, user puppet,
+    reads its key)."""
+    for short, algorithm in (("compiler1", "rsaEncryption"), ("agent1", "id-ecPublicKey")):
+        name = fqdn(infrastructure, short)
+        text = infrastructure.ssh(short, f"openssl x509 -in {SSLDIR}/certs/{name}.pem -noout -text")
+        assert f"Public Key Algorithm: {algorithm}" in text
+        if algorithm == "rsaEncryption":
+            assert "(4096 bit)" in text
+        modes = infrastructure.ssh(short, f"stat -c '%a %U' {SSLDIR}/private_keys/{name}.pem "
+                                          f"{SSLDIR}/private_keys {SSLDIR}/certs/{name}.pem")
+        assert modes.split("\n")[:3] == ["640 puppet", "750 puppet", "644 puppet"]
+        assert infrastructure.ssh(short, f"ls {SSLDIR}/certificate_requests") == ""
+
+
 def test_the_ca_answers_only_on_main(infrastructure):
     curl = "curl -sk -o /dev/null -w '%{http_code}' "
     probe = (curl + "-X PUT -H 'Content-Type: text/plain' --data-binary x "
@@ -142,3 +158,25 @@ def test_a_request_the_node_did_not_make_is_not_signed(infrastructure):
         infrastructure.ssh("agent2", "rm -rf /tmp/rogue")
         with infrastructure.run() as run:
             assert enroll_agent(run, targets=agent).ok
+
+
+def test_csr_attributes_are_left_to_puppet_and_end_up_in_the_certificate(infrastructure):
+    """A node with csr_attributes.yaml gets its CSR from `puppet ssl submit_request` (openssl
+    would drop the extension requests); the rest of the flow is the same. Restored after."""
+    agent, name = "agent2", fqdn(infrastructure, "agent2")
+    attributes = "/etc/puppet/csr_attributes.yaml"
+    cert = f"{SSLDIR}/certs/{name}.pem"
+    pp_role = "1.3.6.1.4.1.34380.1.1.13"
+    try:
+        infrastructure.ssh(agent, f"printf 'extension_requests:\\n  pp_role: webhead\\n' > "
+                                  f"{attributes} && rm -f {cert}")
+        with infrastructure.run() as run:
+            summary = enroll_agent(run, targets=agent, first_run=False)
+        assert summary.ok, summary.table()
+        text = infrastructure.ssh(agent, f"openssl x509 -in {cert} -noout -text")
+        assert pp_role in text and "webhead" in text
+    finally:
+        infrastructure.ssh(agent, f"rm -f {attributes} {cert}")
+        with infrastructure.run() as run:
+            assert enroll_agent(run, targets=agent).ok
+    assert pp_role not in infrastructure.ssh(agent, f"openssl x509 -in {cert} -noout -text")
