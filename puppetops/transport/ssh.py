@@ -341,10 +341,10 @@ class _RemoteShell:
 
     **Framing.** Each command is one line on the shell's stdin::
 
-        printf %s S; printf %s S >&2; ( eval 'CMD' ) </dev/null; printf '%s%d\n' E "$?"; printf %s E >&2
+        printf S;printf S >&2;(eval 'CMD')</dev/null;printf E%d\\\\n $?;printf E >&2
 
-    with a random start marker ``S`` and end marker ``E`` per command. The command runs in a
-    subshell, so ``exit``, ``cd``, ``export``, ``set -e``, traps and even syntax errors (caught
+    with a random start marker ``S`` and end marker ``E`` per command (64 random bits each).
+    The command runs in a subshell, so ``exit``, ``cd``, ``export``, ``set -e``, traps and even syntax errors (caught
     by ``eval``) end with it and never reach the next command; its stdin is /dev/null, so a
     command that reads stdin gets EOF at once instead of eating the following frames. What the
     command writes is exactly what lies between the markers on each stream (no newline added);
@@ -388,10 +388,12 @@ class _RemoteShell:
         is gone.
         """
         chan = self.chan
-        token = secrets.token_hex(12)
-        start, end = f"_puppetops_{token}_start_", f"_puppetops_{token}_end_"
-        script = (f"printf %s {start}; printf %s {start} >&2; ( eval {shlex.quote(command)} ) "
-                  f"</dev/null; printf '%s%d\\n' {end} \"$?\"; printf %s {end} >&2\n")
+        # [a-z0-9] only: the markers are their own printf formats. Short, as bash reads a
+        # script from a pipe one byte per read(2).
+        token = secrets.token_hex(8)
+        start, end = f"pops{token}s", f"pops{token}e"
+        script = (f"printf {start};printf {start} >&2;(eval {shlex.quote(command)})</dev/null;"
+                  f"printf {end}%d\\\\n $?;printf {end} >&2\n")
         while chan.recv_ready():  # stale output: a background job of an earlier command
             chan.recv(65536)
         while chan.recv_stderr_ready():
