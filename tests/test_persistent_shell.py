@@ -4,6 +4,7 @@ each in its own subshell, with the same results an exec channel gives."""
 from __future__ import annotations
 
 import shutil
+import subprocess
 import threading
 import time
 from contextlib import contextmanager
@@ -11,6 +12,7 @@ from contextlib import contextmanager
 import pytest
 
 from puppetops.errors import CommandTimeout
+from puppetops.testing.fixtures import require_root
 from puppetops.transport import SshConnection
 
 from helpers import fleet_run
@@ -159,18 +161,44 @@ def test_a_shell_killed_by_its_command_reports_it_and_the_next_command_works(con
     assert conn.run("echo next").stdout == "next\n" and conn.shells_started == 2
 
 
-def test_a_login_shell_that_cannot_run_the_shell_falls_back_to_exec_channels(sshd_fleet):
-    # sshd runs the command with the passwd shell but SetEnv can change $SHELL, which is what
-    # the persistent shell execs: /bin/false ends at once, before any command starts
+def _sh_user(fleet, name="popsdash"):
+    """A login user whose shell is /bin/sh (dash on Debian), not bash."""
+    require_root("creates a local user with /bin/sh as login shell")
+    fleet.add_user(name)
+    subprocess.run(["usermod", "--shell", "/bin/sh", name], check=True, capture_output=True)
+    return name
+
+
+def test_a_non_bash_login_shell_keeps_one_shell_too(sshd_fleet):
+    fleet = sshd_fleet(count=1)
+    user = _sh_user(fleet)
+    with connection(fleet, user=user) as conn:
+        first = conn.run('echo $$ $0; [ -z "${BASH_VERSION-}" ] && echo not bash; printf x; exit 3')
+        lines = first.stdout.split("\n")
+        assert first.exit_code == 3 and lines[1:] == ["not bash", "x"]
+        assert lines[0].split()[1] == "/bin/sh"  # exec'd by path; sshd's own exec says "sh"
+        assert conn.run("echo $$").stdout.split()[0] == lines[0].split()[0]
+        conn.run("cd /tmp; export X=1")
+        assert conn.run('pwd; echo "${X-unset}"').stdout == f"/home/{user}\nunset\n"
+        multi = conn.run("echo one\necho two >&2\nexit 5")
+        assert (multi.stdout, multi.stderr, multi.exit_code) == ("one\n", "two\n", 5)
+        assert conn.run("cat").stdout == "" and conn.run("if then").exit_code == 2
+        assert conn.shells_started == 1
+
+
+def test_a_login_shell_that_cannot_start_a_shell_falls_back_to_exec_channels(sshd_fleet):
+    # A non-bash login shell execs $SHELL to read its frames; sshd's SetEnv overrides $SHELL
+    # (not the shell sshd itself runs), and /bin/false ends before any command starts.
     fleet = sshd_fleet(count=1, set_env={"SHLVL": "1", "SHELL": "/bin/false"})
-    with connection(fleet) as conn:
-        outs = [conn.run("echo $$; exit 4") for _ in range(2)]
-        assert all(o.exit_code == 4 for o in outs) and outs[0].stdout != outs[1].stdout
+    user = _sh_user(fleet)
+    with connection(fleet, user=user) as conn:
+        outs = [conn.run("echo $$; exit 4") for _ in range(3)]
+        assert all(o.exit_code == 4 for o in outs) and len({o.stdout for o in outs}) == 3
         assert conn.persistent_shell is False and conn.shells_started == 1
 
 
 def test_commands_see_what_an_exec_channel_shows_them(fleet):
-    probe = ('env | grep -v "^_=" | sort; echo "$0 $SHLVL ${-%[sc]}"; umask; pwd; '
+    probe = ('env | grep -v "^_=" | sort; echo "$0 $SHLVL $-"; umask; pwd; '
              '[[ -n x ]] && echo bash syntax; cd /nonexistent')
     with connection(fleet) as shell_conn, connection(fleet, **{"persistent-shell": False}) as exec_conn:
         in_shell, in_exec = shell_conn.run(probe), exec_conn.run(probe)
@@ -180,7 +208,7 @@ def test_commands_see_what_an_exec_channel_shows_them(fleet):
         return [line for line in text.splitlines() if not line.startswith("SSH_C")]
     assert same(in_shell.stdout) == same(in_exec.stdout)
     assert in_shell.stdout.count("\n") == in_exec.stdout.count("\n")
-    assert "\nbash 2 hB\n" in in_shell.stdout and in_shell.stdout.endswith("bash syntax\n")
+    assert "\nbash 2 hBc\n" in in_shell.stdout and in_shell.stdout.endswith("bash syntax\n")
     assert in_shell.exit_code == in_exec.exit_code == 1
     assert in_shell.stderr.startswith("bash: line ") and in_exec.stderr.startswith("bash: line 1: cd:")
 

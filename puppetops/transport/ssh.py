@@ -325,57 +325,85 @@ class _ShellNotStarted(Exception):
 
 
 class _RemoteShell:
-    """One long-lived shell on the target, reading framed commands from its stdin.
+    """One long-lived shell on the target that runs framed commands read from its stdin.
 
-    **Which shell.** An exec channel runs ``$SHELL -c CMD`` (sshd execs the login shell, named
-    by its base name), so the persistent shell is the same program: the channel's command
-    (``COMMAND``) is itself run by the login shell, which replaces itself with a new instance
-    of the login shell that reads commands from the channel (bash gets its base name as ``$0``
-    with ``exec -a``, as sshd gives it; POSIX ``exec`` has no ``-a``). Commands then see what
-    they saw on an exec channel: the same shell (bash builtins and syntax for a bash login
-    shell), environment (sshd's, ``SHLVL`` included: bash's ``exec`` lowers it first), umask,
-    home directory and start-up files (bash reads ``~/.bashrc`` for ssh commands in both cases,
-    here once per connection). Without a terminal the shell is non-interactive: no prompt, no
-    profile, no output of its own. A login shell that cannot parse that line (fish, csh) ends
-    at once, and the connection falls back to exec channels (``SshConnection._exec_in_shell``).
+    **Which shell.** An exec channel runs ``$SHELL -c CMD``: sshd starts the login shell. The
+    persistent shell is that same shell, started the same way, so commands see what they saw
+    on an exec channel: the same shell (bash syntax and builtins for a bash login shell), the
+    same environment (sshd's, ``SHLVL`` included), umask, home directory and start-up files
+    (bash reads ``~/.bashrc`` for ssh commands in both cases, here once per connection). No
+    terminal: non-interactive, no prompt, no profile, no output of its own. Its ``-c`` string
+    (``_launch``) is the first command's frame, then:
 
-    **Framing.** Each command is one line on the shell's stdin::
+    - **bash** (``$BASH_VERSION`` set): a loop in that very process, ``while IFS= read -r -d ''
+      f; do eval "unset f;$f"; done``, over NUL-terminated frames. No second exec, so a
+      connection's first command costs the target little more than an exec channel did (one
+      subshell fork), and ``$0``, ``$-`` and ``$SHLVL`` are what ``bash -c`` shows. ``f`` is
+      unset before each frame runs and ``BASH_EXECUTION_STRING`` once, so neither shows.
+    - **any other shell**: it prints a tag and replaces itself with ``exec "$SHELL"``, a new
+      instance of the login shell that reads newline-terminated frames as its script; the
+      client sends the first frame when it sees the tag. (``$0`` is then the shell's path.)
 
-        printf S;printf S >&2;(eval 'CMD')</dev/null;printf E%d\\\\n $?;printf E >&2
+    A login shell that cannot parse the ``-c`` string (fish, csh) or exec itself ends before
+    the first command starts; the connection then falls back to exec channels
+    (``SshConnection._exec_in_shell``).
 
-    with a random start marker ``S`` and end marker ``E`` per command (64 random bits each).
-    The command runs in a subshell, so ``exit``, ``cd``, ``export``, ``set -e``, traps and even syntax errors (caught
+    **Framing.** Each command is one frame (``_frame``)::
+
+        printf pops%s Ts;printf pops%s Ts >&2;(eval 'CMD')</dev/null;printf pops%s%d\\\\n Te $?;printf pops%s Te >&2
+
+    with a random token ``T`` (64 bits) per command: start marker ``popsTs`` and end marker
+    ``popsTe`` on both streams, the exit status after the end marker on stdout. A marker never
+    appears whole in the script text (``pops`` and ``T`` are separate arguments), so nothing
+    that shows the script (a ``-c`` string, a trace) can fake it. The command runs in a
+    subshell, so ``exit``, ``cd``, ``export``, ``set -e``, traps and even syntax errors (caught
     by ``eval``) end with it and never reach the next command; its stdin is /dev/null, so a
     command that reads stdin gets EOF at once instead of eating the following frames. What the
     command writes is exactly what lies between the markers on each stream (no newline added);
-    anything before the start markers is stale output (start-up files, or a background process
-    of an earlier command), anything after the end markers belongs to no command.
+    anything before the start markers is stale output (start-up files, or a background job of
+    an earlier command), anything after the end markers belongs to no command. The frame is
+    short because the shell reads a piped script one byte per read(2).
 
     **Differences from an exec channel**, all inside the command's own view: ``$$`` is the
     persistent shell's PID (the same for every command of the connection; ``kill $$`` ends the
     shell, reported as exit status -1 with a note on stderr, and the next command gets a new
-    one), ``$-`` has ``s`` instead of ``c``, the shell's own error messages count lines across
-    the connection's commands (``bash: line 12: ...`` for ``bash: line 1: ...``; a syntax error
-    is reported by ``eval``), a background job that keeps stdout open no longer holds the
-    command's result back (an exec channel waits for it) and may write into a later command's
-    output, and a command killed by a signal exits 128+N where an exec channel may report -1.
+    one); the shell's own error messages count lines across the connection's commands
+    (``bash: line 3: ...`` for ``bash: line 1: ...``; a syntax error is reported by ``eval``);
+    ``BASH_EXECUTION_STRING`` is unset; a background job that keeps stdout open no longer holds
+    the command's result back (an exec channel waits for it) and may write into a later
+    command's output; and a command killed by a signal exits 128+N where an exec channel may
+    report -1.
     """
-
-    COMMAND = ('case "$SHELL" in */bash) exec -a bash "$SHELL";; '
-               '*) exec "${SHELL:-/bin/sh}";; esac')
 
     def __init__(self, transport: paramiko.Transport, open_timeout: float):
         self.chan = transport.open_session(timeout=open_timeout)
-        self.chan.exec_command(self.COMMAND)
+        self.launched = False
+        self.terminator: bytes | None = None  # after each frame: b"\0" (bash loop) or b"\n"
         self.commands = 0  # commands started in this shell
         self.wake = threading.Event()
         self.chan.in_buffer.set_event(_Wake(self.wake))
         self.chan.in_stderr_buffer.set_event(_Wake(self.wake))
 
+    @staticmethod
+    def _frame(command: str, token: str) -> str:
+        """The one-line script that runs ``command`` framed by ``token``'s markers."""
+        return (f"printf pops%s {token}s;printf pops%s {token}s >&2;"
+                f"(eval {shlex.quote(command)})</dev/null;"
+                f"printf pops%s%d\\\\n {token}e $?;printf pops%s {token}e >&2")
+
+    @staticmethod
+    def _launch(frame: str, token: str) -> str:
+        """The channel's ``-c`` string: bash runs ``frame`` and then its loop; other shells
+        print the ``popsTp`` tag and exec a new login shell that waits for ``frame``."""
+        return ('if [ -n "${BASH_VERSION-}" ];then unset BASH_EXECUTION_STRING;'
+                f"{frame}\n"
+                "while IFS= read -r -d '' f;do eval \"unset f;$f\";done;"
+                f'else printf pops%s {token}p;exec "${{SHELL:-/bin/sh}}";fi')
+
     def usable(self, transport: paramiko.Transport) -> bool:
         chan = self.chan
-        return chan.get_transport() is transport and not (chan.closed or chan.eof_received
-                                                          or chan.exit_status_ready())
+        return (self.terminator is not None and chan.get_transport() is transport
+                and not (chan.closed or chan.eof_received or chan.exit_status_ready()))
 
     def close(self) -> None:
         self.chan.close()
@@ -388,18 +416,20 @@ class _RemoteShell:
         is gone.
         """
         chan = self.chan
-        # [a-z0-9] only: the markers are their own printf formats. Short, as bash reads a
-        # script from a pipe one byte per read(2).
         token = secrets.token_hex(8)
-        start, end = f"pops{token}s", f"pops{token}e"
-        script = (f"printf {start};printf {start} >&2;(eval {shlex.quote(command)})</dev/null;"
-                  f"printf {end}%d\\\\n $?;printf {end} >&2\n")
+        frame = self._frame(command, token)
         while chan.recv_ready():  # stale output: a background job of an earlier command
             chan.recv(65536)
         while chan.recv_stderr_ready():
             chan.recv_stderr(65536)
-        chan.sendall(script.encode())
-        out, err = _Framed(start.encode(), end.encode()), _Framed(start.encode(), end.encode())
+        if self.launched:
+            chan.sendall(frame.encode() + self.terminator)
+        else:
+            chan.exec_command(self._launch(frame, token))
+            self.launched = True
+        start, end = f"pops{token}s".encode(), f"pops{token}e".encode()
+        out, err = _Framed(start, end), _Framed(start, end)
+        tag = f"pops{token}p".encode()
         counted = False
         while True:
             self.wake.clear()
@@ -408,6 +438,12 @@ class _RemoteShell:
                 out.add(chan.recv(65536))
             while chan.recv_stderr_ready():
                 err.add(chan.recv_stderr(65536))
+            if self.terminator is None:  # a new shell: which kind is it?
+                if tag in out.buf:
+                    self.terminator = b"\n"  # an exec'd shell, reading its script: send the frame
+                    chan.sendall(frame.encode() + self.terminator)
+                elif out.started:
+                    self.terminator = b"\0"  # bash ran the frame itself, and loops
             if out.started and not counted:
                 self.commands += 1
                 counted = True
