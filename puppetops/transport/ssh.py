@@ -250,10 +250,12 @@ class SshConnection(Connection):
 
         Without stdin data it goes to the connection's persistent shell, unless that is turned
         off or busy with another thread's command (one connection may serve several threads:
-        the second one gets an exec channel rather than waiting).
+        the second one gets an exec channel rather than waiting). A NUL byte, which would split
+        a frame, also takes an exec channel (where the shell's ``-c`` ends the command there).
         """
         self.open()
-        if not stdin and self.persistent_shell and self._shell_lock.acquire(blocking=False):
+        if (not stdin and self.persistent_shell and "\0" not in command
+                and self._shell_lock.acquire(blocking=False)):
             try:
                 return self._exec_in_shell(command, timeout)
             finally:
@@ -348,9 +350,10 @@ class _RemoteShell:
     the first command starts; the connection then falls back to exec channels
     (``SshConnection._exec_in_shell``).
 
-    **Framing.** Each command is one frame (``_frame``)::
+    **Framing.** Each command is one frame (``_frame``), a single line here cut in two::
 
-        printf pops%s Ts;printf pops%s Ts >&2;(eval 'CMD')</dev/null;printf pops%s%d\\\\n Te $?;printf pops%s Te >&2
+        printf pops%s Ts;printf pops%s Ts >&2;(eval 'CMD')</dev/null;
+        printf pops%s%d\\\\n Te $?;printf pops%s Te >&2
 
     with a random token ``T`` (64 bits) per command: start marker ``popsTs`` and end marker
     ``popsTe`` on both streams, the exit status after the end marker on stdout. A marker never
@@ -422,11 +425,16 @@ class _RemoteShell:
             chan.recv(65536)
         while chan.recv_stderr_ready():
             chan.recv_stderr(65536)
-        if self.launched:
-            chan.sendall(frame.encode() + self.terminator)
-        else:
-            chan.exec_command(self._launch(frame, token))
-            self.launched = True
+        try:
+            if self.launched:
+                chan.sendall(frame.encode() + self.terminator)
+            else:
+                chan.exec_command(self._launch(frame, token))
+                self.launched = True
+        except OSError:  # paramiko: "Socket is closed", the shell's channel closed since usable()
+            if chan.get_transport().is_active():
+                raise _ShellNotStarted() from None
+            raise
         start, end = f"pops{token}s".encode(), f"pops{token}e".encode()
         out, err = _Framed(start, end), _Framed(start, end)
         tag = f"pops{token}p".encode()
@@ -470,6 +478,7 @@ class _RemoteShell:
                else "killed")
         note = (f"puppetops: the remote shell running this command ended ({why}) before the "
                 "command did; the next command starts a new one\n").encode()
+        chan.close()
         return out.body(), err.body() + note, -1
 
 
