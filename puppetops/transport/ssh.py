@@ -494,6 +494,7 @@ class _Framed:
         self.buf = bytearray()
         self.begin: int | None = None  # first byte of the command's output
         self.finish: int | None = None  # the end marker's position
+        self._status: int | None = None
         self._searched = 0
 
     def add(self, data: bytes) -> None:
@@ -520,11 +521,13 @@ class _Framed:
 
     def status(self) -> int | None:
         """The exit status after the end marker (stdout), once its line is complete."""
-        if self.finish is None:
-            return None
-        tail = self.buf[self.finish + len(self.end_marker):]
-        line, newline, _ = tail.partition(b"\n")
-        return int(line) if newline and line.isdigit() else None
+        if self.finish is None or self._status is not None:
+            return self._status
+        after = self.finish + len(self.end_marker)
+        newline = self.buf.find(b"\n", after, after + 4)  # 0-255
+        if newline >= 0 and self.buf[after:newline].isdigit():
+            self._status = int(self.buf[after:newline])
+        return self._status
 
     def body(self) -> bytes:
         if self.begin is None:
