@@ -226,6 +226,7 @@ def test_features_error_points_at_the_bad_item(tmp_path):
     ("ssh", "attempts", "0", "expected an integer of at least 1, got integer 0"),
     ("ssh", "attempts", "1.5", "expected an integer of at least 1, got number 1.5"),
     ("ssh", "command-timeout", "-1", "expected a number of seconds greater than 0"),
+    ("ssh", "persistent-shell", "'no'", "expected a boolean (true or false), got string 'no'"),
     ("ssh", "run-as", "0", "expected a string"),
     ("local", "run-as", "[root]", "'local.run-as'"),
     ("local", "command-timeout", "'600'", "got string '600'"),
@@ -361,7 +362,7 @@ def test_strict_mode_turns_warnings_into_errors(tmp_path, text, fragment):
 def test_every_documented_transport_option_is_in_the_schema():
     assert set(TRANSPORT_OPTIONS["ssh"]) == {
         "user", "port", "host", "private-key", "host-key-check", "known-hosts-file", "connect-timeout",
-        "run-as", "sudo-password", "attempts", "command-timeout"}
+        "run-as", "sudo-password", "attempts", "command-timeout", "persistent-shell"}
     assert set(TRANSPORT_OPTIONS["local"]) == {"run-as", "sudo-password", "command-timeout"}
     assert all(option.description for options in TRANSPORT_OPTIONS.values() for option in options.values())
 

@@ -88,6 +88,9 @@ TRANSPORT_OPTIONS: dict[str, dict[str, Option]] = {
         "known-hosts-file": Option(STRING, "Path of the known hosts file."),
         "connect-timeout": Option(SECONDS, "Seconds to wait for the connection to open."),
         "attempts": Option(COUNT, "Attempts for transient connection faults.", default=3),
+        "persistent-shell": Option(BOOLEAN, "Run commands that get no stdin data in one long-lived "
+                                            "shell per connection (a subshell each) instead of a new "
+                                            "SSH session per command.", default=True),
         **_ESCALATION,
     },
     "local": dict(_ESCALATION),

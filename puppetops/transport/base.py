@@ -49,7 +49,12 @@ class Connection(ABC):
     # -- what a transport implements -------------------------------------------------------
     @abstractmethod
     def _exec(self, command: str, stdin: bytes | None, timeout: float) -> CommandOutput:
-        """Run ``command`` through ``/bin/sh`` on the target, as the login user."""
+        """Run ``command`` through a POSIX shell on the target, as the login user.
+
+        SSH: the login user's shell, as sshd runs it (``$SHELL -c``), in the connection's
+        persistent shell when there is no stdin data (see ``ssh._RemoteShell``); local:
+        ``/bin/sh -c``. The command's stdin is ``stdin``, or empty (EOF at once) when None.
+        """
 
     @abstractmethod
     def close(self) -> None:

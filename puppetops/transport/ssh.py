@@ -5,10 +5,14 @@ hand it a client already set up for strict host-key checking against the run's o
 known_hosts copy, our own TCP socket (TCP_NODELAY) and the run's one shared Fabric config, so
 each costs ~0.25 ms of controller CPU, not the ~0.6 ms of a default Fabric connection.
 
-Commands run on a fresh channel of the already-authenticated transport and are read in the
-calling thread, woken by paramiko's buffers, rather than by a thread-per-stream runner: a
-second step on 200 open connections then costs under a millisecond of controller CPU per host
-(docs/benchmarks.md has the measurements).
+Commands without stdin data run in one long-lived shell per connection (``_RemoteShell``,
+inventory option ``persistent-shell``, default true): the target then forks a subshell per
+command instead of opening an SSH session (sshd fork, session setup, ``$SHELL -c``, exec).
+Commands with stdin data (``put``, sudo with a password), and every command when the option is
+off, run on a fresh exec channel of the already-authenticated transport. Either way output is
+read in the calling thread, woken by paramiko's buffers, rather than by a thread-per-stream
+runner: a second step on 200 open connections then costs under a millisecond of controller CPU
+per host (docs/benchmarks.md has the measurements).
 """
 from __future__ import annotations
 
@@ -16,6 +20,8 @@ import base64
 import errno
 import hmac
 import os
+import secrets
+import shlex
 import socket
 import threading
 import time
@@ -164,6 +170,10 @@ class SshConnection(Connection):
         self.port = int(target.port or self.config.get("port") or DEFAULT_PORT)
         self.connect_timeout = float(self.config.get("connect-timeout", DEFAULT_CONNECT_TIMEOUT))
         self.handshakes = 0
+        self.persistent_shell = bool(self.config.get("persistent-shell", True))
+        self.shells_started = 0  # persistent shells opened so far (1 per connection = reuse)
+        self._shell: _RemoteShell | None = None
+        self._shell_lock = threading.Lock()
         self._client: paramiko.SSHClient | None = None
         self.fabric: FabricConnection | None = None  # for what puppetops does not wrap
 
@@ -232,10 +242,28 @@ class SshConnection(Connection):
                 pass
             self._client.close()
             self._client = self.fabric = None
+            self._shell = None  # its channel went with the transport
 
     # -- commands --------------------------------------------------------------------------
     def _exec(self, command: str, stdin: bytes | None, timeout: float) -> CommandOutput:
+        """Run ``command`` as an exec channel would: through the login user's shell.
+
+        Without stdin data it goes to the connection's persistent shell, unless that is turned
+        off or busy with another thread's command (one connection may serve several threads:
+        the second one gets an exec channel rather than waiting). A NUL byte, which would split
+        a frame, also takes an exec channel (where the shell's ``-c`` ends the command there).
+        """
         self.open()
+        if (not stdin and self.persistent_shell and "\0" not in command
+                and self._shell_lock.acquire(blocking=False)):
+            try:
+                return self._exec_in_shell(command, timeout)
+            finally:
+                self._shell_lock.release()
+        return self._exec_channel(command, stdin, timeout)
+
+    def _exec_channel(self, command: str, stdin: bytes | None, timeout: float) -> CommandOutput:
+        """One SSH session per command: sshd runs ``$SHELL -c command``."""
         start = time.monotonic()
         try:
             chan = self._transport.open_session(timeout=self.connect_timeout)
@@ -253,6 +281,258 @@ class SshConnection(Connection):
             raise TransientTransportError(f"connection to {self.host}:{self.port} lost: {exc}") from None
         return CommandOutput(command, code, out.decode(errors="replace"),
                              err.decode(errors="replace"), time.monotonic() - start)
+
+    def _exec_in_shell(self, command: str, timeout: float) -> CommandOutput:
+        """Run ``command`` in the persistent shell, starting one when there is none (or it died).
+
+        A shell that ended before the command started (sshd or someone killed it while idle)
+        is replaced once; a brand-new shell that cannot run a command at all (a login shell
+        that is not a POSIX shell, say) turns the persistent shell off for this connection and
+        the command runs on an exec channel, as it would have without the option.
+        """
+        start = time.monotonic()
+        deadline = start + timeout
+        try:
+            while True:
+                shell = self._shell
+                if shell is None or not shell.usable(self._transport):
+                    shell = self._shell = _RemoteShell(self._transport, self.connect_timeout)
+                    self.shells_started += 1
+                try:
+                    out, err, code = shell.run(command, deadline)
+                    break
+                except _ShellNotStarted:
+                    self._shell = None
+                    shell.close()
+                    if shell.commands == 0:
+                        self.persistent_shell = False
+                        return self._exec_channel(command, None, max(deadline - time.monotonic(), 0.001))
+        except CommandTimeout:
+            self._discard_shell()  # the command may still run there; its output must not leak
+            raise CommandTimeout(f"command timed out after {timeout:g}s") from None
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            self.close()
+            raise TransientTransportError(f"connection to {self.host}:{self.port} lost: {exc}") from None
+        return CommandOutput(command, code, out.decode(errors="replace"),
+                             err.decode(errors="replace"), time.monotonic() - start)
+
+    def _discard_shell(self) -> None:
+        shell, self._shell = self._shell, None
+        if shell is not None:
+            shell.close()
+
+
+class _ShellNotStarted(Exception):
+    """The persistent shell ended before it began the command (the command did not run)."""
+
+
+class _RemoteShell:
+    """One long-lived shell on the target that runs framed commands read from its stdin.
+
+    **Which shell.** An exec channel runs ``$SHELL -c CMD``: sshd starts the login shell. The
+    persistent shell is that same shell, started the same way, so commands see what they saw
+    on an exec channel: the same shell (bash syntax and builtins for a bash login shell), the
+    same environment (sshd's, ``SHLVL`` included), umask, home directory and start-up files
+    (bash reads ``~/.bashrc`` for ssh commands in both cases, here once per connection). No
+    terminal: non-interactive, no prompt, no profile, no output of its own. Its ``-c`` string
+    (``_launch``) is the first command's frame, then:
+
+    - **bash** (``$BASH_VERSION`` set): a loop in that very process, ``while IFS= read -r -d ''
+      f; do eval "unset f;$f"; done``, over NUL-terminated frames. No second exec, so a
+      connection's first command costs the target little more than an exec channel did (one
+      subshell fork), and ``$0``, ``$-`` and ``$SHLVL`` are what ``bash -c`` shows. ``f`` is
+      unset before each frame runs and ``BASH_EXECUTION_STRING`` once, so neither shows.
+    - **any other shell**: it prints a tag and replaces itself with ``exec "$SHELL"``, a new
+      instance of the login shell that reads newline-terminated frames as its script; the
+      client sends the first frame when it sees the tag. (``$0`` is then the shell's path.)
+
+    A login shell that cannot parse the ``-c`` string (fish, csh) or exec itself ends before
+    the first command starts; the connection then falls back to exec channels
+    (``SshConnection._exec_in_shell``).
+
+    **Framing.** Each command is one frame (``_frame``), a single line here cut in two::
+
+        printf pops%s Ts;printf pops%s Ts >&2;(eval 'CMD')</dev/null;
+        printf pops%s%d\\\\n Te $?;printf pops%s Te >&2
+
+    with a random token ``T`` (64 bits) per command: start marker ``popsTs`` and end marker
+    ``popsTe`` on both streams, the exit status after the end marker on stdout. A marker never
+    appears whole in the script text (``pops`` and ``T`` are separate arguments), so nothing
+    that shows the script (a ``-c`` string, a trace) can fake it. The command runs in a
+    subshell, so ``exit``, ``cd``, ``export``, ``set -e``, traps and even syntax errors (caught
+    by ``eval``) end with it and never reach the next command; its stdin is /dev/null, so a
+    command that reads stdin gets EOF at once instead of eating the following frames. What the
+    command writes is exactly what lies between the markers on each stream (no newline added);
+    anything before the start markers is stale output (start-up files, or a background job of
+    an earlier command), anything after the end markers belongs to no command. The frame is
+    short because the shell reads a piped script one byte per read(2).
+
+    **Differences from an exec channel**, all inside the command's own view: ``$$`` is the
+    persistent shell's PID (the same for every command of the connection; ``kill $$`` ends the
+    shell, reported as exit status -1 with a note on stderr, and the next command gets a new
+    one); the shell's own error messages count lines across the connection's commands
+    (``bash: line 3: ...`` for ``bash: line 1: ...``; a syntax error is reported by ``eval``);
+    ``BASH_EXECUTION_STRING`` is unset; a background job that keeps stdout open no longer holds
+    the command's result back (an exec channel waits for it) and may write into a later
+    command's output; and a command killed by a signal exits 128+N where an exec channel may
+    report -1.
+    """
+
+    def __init__(self, transport: paramiko.Transport, open_timeout: float):
+        self.chan = transport.open_session(timeout=open_timeout)
+        self.launched = False
+        self.terminator: bytes | None = None  # after each frame: b"\0" (bash loop) or b"\n"
+        self.commands = 0  # commands started in this shell
+        self.wake = threading.Event()
+        self.chan.in_buffer.set_event(_Wake(self.wake))
+        self.chan.in_stderr_buffer.set_event(_Wake(self.wake))
+
+    @staticmethod
+    def _frame(command: str, token: str) -> str:
+        """The one-line script that runs ``command`` framed by ``token``'s markers."""
+        return (f"printf pops%s {token}s;printf pops%s {token}s >&2;"
+                f"(eval {shlex.quote(command)})</dev/null;"
+                f"printf pops%s%d\\\\n {token}e $?;printf pops%s {token}e >&2")
+
+    @staticmethod
+    def _launch(frame: str, token: str) -> str:
+        """The channel's ``-c`` string: bash runs ``frame`` and then its loop; other shells
+        print the ``popsTp`` tag and exec a new login shell that waits for ``frame``."""
+        return ('if [ -n "${BASH_VERSION-}" ];then unset BASH_EXECUTION_STRING;'
+                f"{frame}\n"
+                "while IFS= read -r -d '' f;do eval \"unset f;$f\";done;"
+                f'else printf pops%s {token}p;exec "${{SHELL:-/bin/sh}}";fi')
+
+    def usable(self, transport: paramiko.Transport) -> bool:
+        chan = self.chan
+        return (self.terminator is not None and chan.get_transport() is transport
+                and not (chan.closed or chan.eof_received or chan.exit_status_ready()))
+
+    def close(self) -> None:
+        self.chan.close()
+
+    def run(self, command: str, deadline: float) -> tuple[bytes, bytes, int]:
+        """Run one command; its stdout, stderr and exit status.
+
+        Raises ``_ShellNotStarted`` when the shell ended before starting the command,
+        ``CommandTimeout`` (channel closed) at the deadline, ``EOFError`` when the connection
+        is gone.
+        """
+        chan = self.chan
+        token = secrets.token_hex(8)
+        frame = self._frame(command, token)
+        while chan.recv_ready():  # stale output: a background job of an earlier command
+            chan.recv(65536)
+        while chan.recv_stderr_ready():
+            chan.recv_stderr(65536)
+        try:
+            if self.launched:
+                chan.sendall(frame.encode() + self.terminator)
+            else:
+                chan.exec_command(self._launch(frame, token))
+                self.launched = True
+        except OSError:  # paramiko: "Socket is closed", the shell's channel closed since usable()
+            if chan.get_transport().is_active():
+                raise _ShellNotStarted() from None
+            raise
+        start, end = f"pops{token}s".encode(), f"pops{token}e".encode()
+        out, err = _Framed(start, end), _Framed(start, end)
+        tag = f"pops{token}p".encode()
+        counted = False
+        while True:
+            self.wake.clear()
+            ended = chan.eof_received or chan.closed  # before draining: EOF follows the last data
+            while chan.recv_ready():
+                out.add(chan.recv(65536))
+            while chan.recv_stderr_ready():
+                err.add(chan.recv_stderr(65536))
+            if self.terminator is None:  # a new shell: which kind is it?
+                if tag in out.buf:
+                    self.terminator = b"\n"  # an exec'd shell, reading its script: send the frame
+                    chan.sendall(frame.encode() + self.terminator)
+                elif out.started:
+                    self.terminator = b"\0"  # bash ran the frame itself, and loops
+            if out.started and not counted:
+                self.commands += 1
+                counted = True
+            status = out.status()
+            if status is not None and err.ended():
+                return out.body(), err.body(), status
+            if ended:
+                return self._ended(out, err, status, deadline)
+            _wait(self.wake, chan, deadline)
+
+    def _ended(self, out: "_Framed", err: "_Framed", status: int | None,
+               deadline: float) -> tuple[bytes, bytes, int]:
+        """The shell's channel closed while a command was in it."""
+        chan = self.chan
+        if not chan.get_transport().is_active():
+            raise EOFError("connection closed")
+        if not out.started:
+            raise _ShellNotStarted()
+        if status is not None:  # the command finished; only the shell's last printf is missing
+            return out.body(), err.body(), status
+        while not chan.exit_status_ready() and not chan.closed and time.monotonic() < deadline:
+            chan.status_event.wait(min(deadline - time.monotonic(), 0.2))
+        why = (f"exit status {chan.exit_status}" if chan.exit_status_ready() and chan.exit_status >= 0
+               else "killed")
+        note = (f"puppetops: the remote shell running this command ended ({why}) before the "
+                "command did; the next command starts a new one\n").encode()
+        chan.close()
+        return out.body(), err.body() + note, -1
+
+
+class _Framed:
+    """One stream of a framed command: the bytes between its start and end markers.
+
+    Markers are looked for only in the bytes not searched yet (plus a marker's length of
+    overlap), so megabytes of output cost one pass.
+    """
+
+    def __init__(self, start: bytes, end: bytes):
+        self.start_marker, self.end_marker = start, end
+        self.buf = bytearray()
+        self.begin: int | None = None  # first byte of the command's output
+        self.finish: int | None = None  # the end marker's position
+        self._status: int | None = None
+        self._searched = 0
+
+    def add(self, data: bytes) -> None:
+        self.buf += data
+        if self.begin is None:
+            at = self.buf.find(self.start_marker, max(0, self._searched - len(self.start_marker)))
+            if at < 0:
+                self._searched = len(self.buf)
+                return
+            self.begin = self._searched = at + len(self.start_marker)
+        if self.finish is None:
+            at = self.buf.find(self.end_marker, max(self.begin, self._searched - len(self.end_marker)))
+            if at < 0:
+                self._searched = len(self.buf)
+                return
+            self.finish = at
+
+    @property
+    def started(self) -> bool:
+        return self.begin is not None
+
+    def ended(self) -> bool:
+        return self.finish is not None
+
+    def status(self) -> int | None:
+        """The exit status after the end marker (stdout), once its line is complete."""
+        if self.finish is None or self._status is not None:
+            return self._status
+        after = self.finish + len(self.end_marker)
+        newline = self.buf.find(b"\n", after, after + 4)  # 0-255
+        if newline >= 0 and self.buf[after:newline].isdigit():
+            self._status = int(self.buf[after:newline])
+        return self._status
+
+    def body(self) -> bytes:
+        if self.begin is None:
+            return b""
+        return bytes(self.buf[self.begin:self.finish])
 
 
 def _open_socket(host: str, port: int, timeout: float) -> socket.socket:
