@@ -11,7 +11,8 @@ Two things differ from Puppet's own bootstrap, both on purpose:
 * the CA bundle and CRL are copied from the CA host over our SSH connection (authenticated by
   its host key) instead of Puppet's trust-on-first-use download;
 * when the node has a ``csr_attributes.yaml`` (custom attributes, extension requests), the
-  request is left to ``puppet ssl submit_request``, which knows that file's semantics.
+  request is left to ``puppet ssl submit_request``, which knows that file's semantics (and
+  then the key is RSA: Puppet 7 on OpenSSL 3 fails on an EC key there).
 """
 from __future__ import annotations
 
@@ -86,7 +87,12 @@ def request_script(layout: Layout, certname: str, alt_names: tuple[str, ...], ke
     addext = f" -addext {shlex.quote('subjectAltName=' + san)}" if san else ""
     return "\n".join([
         _prelude(layout, certname),
-        f"[ ! -e {attrs} ] || exit {NEEDS_PUPPET}",
+        # Puppet 7 on OpenSSL 3 cannot make a request from a non-RSA key ("pkeys are
+        # immutable"): such a key and its request go, and Puppet makes an RSA key
+        f"if [ -e {attrs} ]; then",
+        '  if [ -s "$KEY" ] && ! openssl rsa -in "$KEY" -noout 2>/dev/null; then '
+        'rm -f "$KEY" "$CSR"; fi',
+        f"  exit {NEEDS_PUPPET}; fi",
         'if [ ! -s "$KEY" ]; then (umask 027; ' + key.genpkey('"$KEY.tmp"') + ' 2>/dev/null)',
         '  own "$KEY.tmp"; mv -f "$KEY.tmp" "$KEY"; fi',
         'if [ -s "$CSR" ] && [ "$(openssl req -in "$CSR" -noout -pubkey)" = '
