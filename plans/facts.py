@@ -19,7 +19,9 @@ SERVICES = {  # fact name -> a pattern of its process's command line
     "nginx": "nginx: master",
 }
 
-# One round trip: every fact is printed as KEY=VALUE by a single shell script.
+# One round trip: every fact is printed as KEY=VALUE by a single shell script. The packages
+# are one dpkg-query call (a call per package cost 12 × ~6 ms of CPU on every host, most of
+# the script); rpm is asked only on hosts that have it, for what dpkg did not report.
 _MARKER = "puppetops-facts-script"
 _SCRIPT = r"""# puppetops-facts-script
 . /etc/os-release 2>/dev/null
@@ -28,11 +30,16 @@ echo "hostname=$(hostname)"; echo "fqdn=$(hostname -f 2>/dev/null || hostname)"
 if [ -d /run/systemd/system ]; then echo init=systemd; else echo init=sysv; fi
 if [ -x /opt/puppetlabs/bin/puppet ]; then echo layout=aio;
 elif [ -x /usr/bin/puppet ] || [ -d /etc/puppet ]; then echo layout=debian; else echo layout=; fi
-for p in __PACKAGES__; do
-  v=$(dpkg-query -W -f='${Status} ${Version}' "$p" 2>/dev/null | sed -n 's/^install ok installed //p')
-  [ -z "$v" ] && command -v rpm >/dev/null && v=$(rpm -q --qf '%{VERSION}' "$p" 2>/dev/null | grep -v 'not installed')
-  echo "pkg:$p=$v"
-done
+found=$(dpkg-query -W -f='${Package} ${Status} ${Version}\n' __PACKAGES__ 2>/dev/null |
+  sed -n 's/^\([^ ]*\) install ok installed /pkg:\1=/p')
+[ -n "$found" ] && echo "$found"
+if command -v rpm >/dev/null; then
+  for p in __PACKAGES__; do
+    case "$found" in *"pkg:$p="*) continue;; esac
+    v=$(rpm -q --qf '%{VERSION}' "$p" 2>/dev/null | grep -v 'not installed')
+    [ -n "$v" ] && echo "pkg:$p=$v"
+  done
+fi
 ps -eo args= 2>/dev/null | sed 's/^/proc:/'
 """
 
@@ -54,6 +61,7 @@ def parse_facts(text: str) -> dict:
                 facts["packages"][key[4:]] = value
         else:
             facts[key] = value
+    facts["packages"] = {p: facts["packages"][p] for p in PACKAGES if p in facts["packages"]}
     for service, pattern in SERVICES.items():
         facts["services"][service] = any(pattern in p for p in procs)
     facts["puppet_layout"] = facts.pop("layout") or None
