@@ -167,9 +167,20 @@ class KnownHost(FileEdit):
         return "\n".join(kept + [f"{self.host} {key}" for key in self.keys]) + "\n"
 
 
+# r10k fetches the control repo twice per deploy (once to list the branches, once more before
+# purging environments whose branch is gone: its default purge level "deployment"), each a new
+# SSH connection to main. Multiplexing makes the second fetch ride on the first's connection:
+# one handshake per deploy instead of two (~0.1 s and ~0.1 CPU-s per server, half of it on
+# main's sshd). The master lingers MUX_PERSIST seconds after its last use, so deploys minutes
+# apart still start with a fresh connection (and a fresh check of main's host key).
+MUX_PERSIST = 5
+MUX_PATH = "/run/puppetops-r10k-%C"
+
+
 class SshIdentity(FileEdit):
-    """Root's ssh config uses the deploy key for ``host``, with host key checking on. The
-    block goes first: ssh takes the first value it finds for each option."""
+    """Root's ssh config uses the deploy key for ``host``, with host key checking on, and
+    shares one connection between the fetches of one r10k run (``MUX_PERSIST``). The block
+    goes first: ssh takes the first value it finds for each option."""
 
     name = "ssh identity"
     mode = 0o600
@@ -188,7 +199,8 @@ class SshIdentity(FileEdit):
             lines = lines[:lines.index(begin)] + lines[lines.index(end) + 1:]
         block = [begin, f"Host {self.host}", f"    IdentityFile {DEPLOY_KEY}",
                  "    IdentitiesOnly yes", "    StrictHostKeyChecking yes",
-                 "    BatchMode yes", end]
+                 "    BatchMode yes", "    ControlMaster auto", f"    ControlPath {MUX_PATH}",
+                 f"    ControlPersist {MUX_PERSIST}", end]
         return "\n".join(block + lines) + "\n"
 
 
