@@ -107,13 +107,22 @@ def _put_back(run: Run, lbs: list[Target], servers: list[Target],
 
 
 def _judge(run: Run, servers: list[Target], heads: dict[str, str],
-           failures: dict[tuple[str, str], str]) -> Verdict:
-    records = run.each("deployed commits", deployed(list(heads)), servers, catch_errors=True)
+           failures: dict[tuple[str, str], str],
+           known: dict[str, dict[str, dict | None]]) -> Verdict:
+    """The verdict over every server. ``known``: the records the deploy steps returned; a
+    server missing one (its deploy failed or never ran) has all of its records read now."""
+    records = {name: dict(envs) for name, envs in known.items()}
+    unknown = [t for t in servers if set(records.get(t.name, {})) != set(heads)]
+    unreadable: dict[str, str] = {}
+    if unknown:
+        read = run.each("deployed commits", deployed(list(heads)), unknown, catch_errors=True)
+        records.update({r.target: r.value for r in read.ok_set})
+        unreadable = {r.target: r.message for r in read.error_set}
     verdict = consistency.judge(
         heads, [t.name for t in servers],
-        {r.target: {e: Deployed(**d) if d else None for e, d in r.value.items()}
-         for r in records.ok_set},
-        failures, {r.target: r.message for r in records.error_set})
+        {name: {e: Deployed(**d) if d else None for e, d in envs.items()}
+         for name, envs in records.items() if name not in unreadable},
+        failures, unreadable)
 
     def same_code(ctx: StepContext) -> dict[str, str | None]:
         off = [p.describe() for p in verdict.of(ctx.target.name) if not p.ok]
@@ -166,14 +175,17 @@ def deploy_code(run: Run, env: str = "production", targets: str = "main,compiler
     failures = {(r.target, env): f"no deployer: {r.message}"
                 for r in installed.error_set for env in heads}
     ready = [t for t in servers if not installed.find(t.name) or installed.find(t.name).ok]
+    records: dict[str, dict[str, dict | None]] = {t.name: {} for t in servers}
     for env, head in heads.items():
         deploys = run.step(EnvironmentDeploy(env, head, modules=modules, incremental=incremental),
                            ready, catch_errors=True)
         failures.update({(r.target, env): r.message for r in deploys.error_set})
+        for r in deploys.ok_set:
+            records[r.target][env] = r.value
     if run.noop:
         return _summary(steps, None)
 
-    verdict = _judge(run, servers, heads, failures)
+    verdict = _judge(run, servers, heads, failures, records)
     if verdict.consistent:
         run.message("deploy_code: every server has the same code:\n" + verdict.report())
         for env in heads:

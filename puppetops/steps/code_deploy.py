@@ -15,7 +15,8 @@ from typing import Any, Callable
 from ..errors import StepError
 from ..puppet import deployers, names, node
 from ..puppet.deployers import Deployed
-from ..step import Step, StepContext
+from ..result import CHANGED, UNCHANGED
+from ..step import Outcome, Step, StepContext
 from .packages import Packages
 from .r10k import R10kInstalled
 
@@ -29,12 +30,15 @@ def read_deployed(ctx: StepContext, environment: str) -> Deployed | None:
     return deployers.parse_record(ctx.read(deployers.record_path(tool, layout, environment)))
 
 
+def _plain(record: Deployed | None) -> dict[str, Any] | None:
+    return asdict(record) if record else None
+
+
 def deployed(environments: list[str]) -> Callable[[StepContext], dict[str, Any]]:
     """A read-only function for ``run.each``: environment → its deploy record as a dict (or
     None), plain data so it shows in JSON results."""
     def read(ctx: StepContext) -> dict[str, Any]:
-        records = {env: read_deployed(ctx, env) for env in environments}
-        return {env: asdict(r) if r else None for env, r in records.items()}
+        return {env: _plain(read_deployed(ctx, env)) for env in environments}
     return read
 
 
@@ -86,7 +90,9 @@ class EnvironmentDeploy(Step):
         self.name = f"deploy {self.environment}"
 
     def check(self, ctx: StepContext) -> str | None:
-        record = read_deployed(ctx, self.environment)
+        return self._needed(read_deployed(ctx, self.environment))
+
+    def _needed(self, record: Deployed | None) -> str | None:
         at = record.signature if record and record.success else None
         if at == self.head and not self.modules:
             return None
@@ -105,11 +111,28 @@ class EnvironmentDeploy(Step):
 
     def verify(self, ctx: StepContext) -> None:
         """The deployer says it succeeded; which commit it reached is judged across servers."""
+        self._verified(ctx)
+
+    def _verified(self, ctx: StepContext) -> Deployed:
         record = read_deployed(ctx, self.environment)
         if record is None or not record.success:
             tool = deployers.deployer(ctx.target)
             raise StepError(f"{tool} finished but its record for {self.environment} "
                             f"{'is missing' if record is None else 'says the deploy failed'}")
+        return record
+
+    def execute(self, ctx: StepContext) -> Outcome:
+        """As ``Step.execute``; the value is the deploy record the server has afterwards (as
+        ``deployed`` gives it), read by the check or the verification anyway, so the plan
+        compares servers without reading every record again."""
+        record = read_deployed(ctx, self.environment)
+        needed = self._needed(record)
+        if needed is None:
+            return Outcome(UNCHANGED, value=_plain(record))
+        if ctx.noop:
+            return Outcome(CHANGED, f"would {needed}", value=_plain(record))
+        self.change(ctx)
+        return Outcome(CHANGED, needed, value=_plain(self._verified(ctx)))
 
 
 def flush_command(ctx: StepContext, environment: str) -> str:
