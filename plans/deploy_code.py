@@ -61,9 +61,20 @@ def chosen_heads(wanted: list[str] | None,
     return {e: heads[e] for e in wanted}, []
 
 
-def _read_heads(url: str):
+def heads_command(main: Target) -> str:
+    """The command listing the control repo's branch heads on main (``git ls-remote --heads``
+    output). A repo on main is read in place — the same refs the servers fetch over SSH, without
+    an SSH connection from main to itself (~0.2 s); an external one with ``git ls-remote``."""
+    path = code.repo_on_main(main)
+    if path is None:
+        return f"git ls-remote --heads {shlex.quote(code.remote(main))}"
+    return (f"git --git-dir={shlex.quote(path)} for-each-ref "
+            f"--format='%(objectname)%09%(refname)' refs/heads")
+
+
+def _read_heads(command: str):
     def read(ctx: StepContext) -> dict[str, str]:
-        return branches(ctx.run(f"git ls-remote --heads {shlex.quote(url)}", timeout=120).stdout)
+        return branches(ctx.run(command, timeout=120).stdout)
     return read
 
 
@@ -166,7 +177,7 @@ def deploy_code(run: Run, env: str = "production", targets: str = "main,compiler
     ca = single(run, main, "main")
     servers, lbs = run.targets(targets), run.targets(loadbalancers)
     run.each("facts", gather, list(dict.fromkeys([ca, *servers, *lbs])))
-    found = run.each("control repo branches", _read_heads(code.remote(ca)), [ca])[0].value
+    found = run.each("control repo branches", _read_heads(heads_command(ca)), [ca])[0].value
     heads, skipped = chosen_heads(wanted, found)
     if skipped:
         run.message(f"deploy_code: not deploying branches r10k would refuse: {', '.join(skipped)}")

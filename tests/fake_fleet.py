@@ -57,7 +57,7 @@ class Fleet:
     def _answer(self, target, command, stdin):
         if "puppetops-facts-script" in command:
             return FACTS
-        if command.startswith("git ls-remote --heads"):
+        if command.startswith("git ls-remote --heads") or " for-each-ref " in command:
             return "".join(f"{c}\trefs/heads/{b}\n" for b, c in self.heads.items())
         if command.startswith("[ -x "):
             return ""
