@@ -1,39 +1,62 @@
 """Lifecycle benchmark: wall time of each plan on a lab of real hosts, and where it goes.
 
 Brings up its own lab (its own state dir, bridge and subnet, so it runs beside the default
-lab) with 2 compilers and 53 agents, then times: bootstrap_ca; add_compiler on both compilers
-at once; enroll_agent on 1, then 2, then 50 agents (goal: 50 ≤ 3 × 1 — parallel CSRs, one CA
-signing call); deploy_code of a new commit on main alone, then of another commit on main + 2
-compilers (goal: ≤ 1.3 × one server — true parallelism); rotate_lb_member over both
-compilers. For each plan the slowest steps are listed ("where the time goes"). Prints a
-table and writes bench/results/lifecycle.json. Takes 10–15 minutes on 2 cores.
+lab; any leftover of an earlier run is taken down first) with 2 compilers and N + 3 agents,
+then times: bootstrap_ca; add_compiler on both compilers at once; enroll_agent on 1, then 2,
+then N agents (goal: N ≤ 3 × 1 — parallel CSRs, one CA signing call; one run each, agents
+are enrolled once); deploy_code of a new commit on main alone and on main + 2 compilers,
+alternating for R repetitions (goal: medians ≤ 1.3 × — true parallelism); rotate_lb_member
+over both compilers. For each plan the slowest steps are listed ("where the time goes"), and
+for deploy_code the median of every step (its slowest target) for both sizes.
 
-    python bench/lifecycle.py [--agents 50] [--keep]
+Each deploy gets a commit of its own first, so r10k has work to do, and starts at least
+``MUX_PERSIST`` + 1 s after the previous one (so no SSH connection of r10k's is still open
+from it, as for a deploy from cron) once the box is ≥ 80 % idle or 10 s have passed (the
+idle share it started with is recorded).
+
+    python bench/lifecycle.py [--agents 50] [--reps 5] [--keep]
+                              [--lab-dir DIR --subnet CIDR --bridge NAME]
+
+(`invoke bench --only lifecycle [--agents N] [--reps R]` runs this through run_all.py.) The
+lab defaults can also come from PUPPETOPS_BENCH_LAB_DIR, _SUBNET and _BRIDGE. Prints tables
+and writes bench/results/lifecycle.json. Needs root; 10–15 minutes with 50 agents on 2 cores.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import statistics
+import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import yaml
-from tabulate import tabulate
 
-from puppetops import Inventory, Run
-from puppetops.lab import Lab
-from puppetops.plans.add_compiler import add_compiler
-from puppetops.plans.bootstrap_ca import bootstrap_ca
-from puppetops.plans.deploy_code import deploy_code
-from puppetops.plans.enroll_agent import enroll_agent
-from puppetops.plans.rotate_lb_member import rotate_lb_member
-from puppetops.puppet import code
-from puppetops.steps.control_repo import ControlRepoCommit
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
+
+import harness  # noqa: E402
+import report  # noqa: E402
+
+from puppetops import Inventory, Run  # noqa: E402
+from puppetops.lab import Lab  # noqa: E402
+from puppetops.plans.add_compiler import add_compiler  # noqa: E402
+from puppetops.plans.bootstrap_ca import bootstrap_ca  # noqa: E402
+from puppetops.plans.deploy_code import deploy_code  # noqa: E402
+from puppetops.plans.enroll_agent import enroll_agent  # noqa: E402
+from puppetops.plans.rotate_lb_member import rotate_lb_member  # noqa: E402
+from puppetops.puppet import code  # noqa: E402
+from puppetops.steps.control_repo import ControlRepoCommit  # noqa: E402
+from puppetops.steps.r10k import MUX_PERSIST  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
-LAB = {"state_dir": "/var/tmp/puppetops-lab-bench-lc", "subnet": "10.82.0.0/24",
-       "bridge": "plbrl0"}
+LAB = {"state_dir": os.environ.get("PUPPETOPS_BENCH_LAB_DIR", "/var/tmp/puppetops-lab-bench-lc"),
+       "subnet": os.environ.get("PUPPETOPS_BENCH_LAB_SUBNET", "10.82.0.0/24"),
+       "bridge": os.environ.get("PUPPETOPS_BENCH_LAB_BRIDGE", "plbrl0")}
+ONE, THREE = report.DEPLOY_ONE, report.DEPLOY_THREE
+DEFAULT_AGENTS, DEFAULT_REPS = 50, 5
 
 
 def commit(run: Run, text: str) -> None:
@@ -44,70 +67,130 @@ def commit(run: Run, text: str) -> None:
                                {"manifests/site.pp": site}, text), [main])
 
 
-def timed(run: Run, label: str, work, rows: list, where: dict) -> None:
+def _slowest(sets) -> dict[str, float]:
+    """step name → its slowest target's seconds (a step run twice counts twice)."""
+    out: dict[str, float] = {}
+    for rs in sets:
+        out[rs.name] = out.get(rs.name, 0.0) + max((r.duration for r in rs), default=0.0)
+    return out
+
+
+def timed(run: Run, label: str, work: Callable, rows: list, where: dict) -> None:
+    """One run of a plan: its wall time and its four slowest steps."""
     first = len(run.steps)
     start = time.monotonic()
     results = work()
     wall = time.monotonic() - start
     ok = results.ok if hasattr(results, "ok") else True
-    rows.append({"plan": label, "wall_s": round(wall, 1), "ok": ok})
-    steps = sorted(((max((r.duration for r in rs), default=0), rs.name) for rs in run.steps[first:]),
+    rows.append({"plan": label, "wall_s": round(wall, 2), "reps": 1, "ok": ok})
+    steps = sorted(((secs, name) for name, secs in _slowest(run.steps[first:]).items()),
                    reverse=True)[:4]
     where[label] = [f"{name} {secs:.1f}s" for secs, name in steps]
     print(f"{label}: {wall:.1f}s ok={ok}", flush=True)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--agents", type=int, default=50)
-    parser.add_argument("--keep", action="store_true", help="leave the lab up")
-    args = parser.parse_args()
-    lab = Lab(**LAB)
-    info = lab.up(compilers=2, agents=args.agents + 3)
+def deploy_reps(run: Run, reps: int, log: Callable[[str], None] = print) -> dict:
+    """deploy_code on main alone and on main + 2 compilers, alternating (which goes first
+    alternates too), ``reps`` times each; per run: wall, machine CPU, idle share at its start,
+    and every step's slowest target."""
+    out: dict[str, dict] = {ONE: {"runs": []}, THREE: {"runs": []}}
+    plans = {ONE: lambda: deploy_code(run, targets="main", drain=False),
+             THREE: lambda: deploy_code(run)}
+    last = 0.0
+    for rep in range(reps):
+        for label in ((ONE, THREE) if rep % 2 == 0 else (THREE, ONE)):
+            commit(run, f"bench commit {rep} {label} {time.time():.0f}")
+            time.sleep(max(0.0, last + MUX_PERSIST + 1 - time.monotonic()))
+            idle = harness.wait_quiet()
+            first = len(run.steps)
+            busy0, _ = harness.busy_jiffies()
+            start = time.monotonic()
+            results = plans[label]()
+            wall = time.monotonic() - start
+            last = time.monotonic()
+            busy1, _ = harness.busy_jiffies()
+            out[label]["runs"].append({
+                "wall_s": round(wall, 3), "ok": results.ok, "idle_before": round(idle, 2),
+                "mach_cpu_s": round(harness.jiffies_to_seconds(busy1 - busy0), 2),
+                "steps": {k: round(v, 3) for k, v in _slowest(run.steps[first:]).items()}})
+            log(f"  {label} rep {rep + 1}/{reps}: {wall:.2f}s ok={results.ok} "
+                f"idle before {idle:.0%}")
+    for data in out.values():
+        walls = [r["wall_s"] for r in data["runs"]]
+        names = dict.fromkeys(n for r in data["runs"] for n in r["steps"])
+        data.update(median_s=round(statistics.median(walls), 3), min_s=min(walls),
+                    max_s=max(walls), ok=all(r["ok"] for r in data["runs"]),
+                    mach_cpu_s=round(statistics.median(r["mach_cpu_s"] for r in data["runs"]), 2),
+                    steps={n: round(statistics.median(r["steps"].get(n, 0.0)
+                                                      for r in data["runs"]), 3) for n in names})
+    return out
+
+
+def run(agents: int = DEFAULT_AGENTS, reps: int = DEFAULT_REPS, keep: bool = False,
+        lab: dict | None = None) -> dict:
+    """The whole benchmark; returns what lifecycle.json holds."""
+    lab_ = Lab(**(lab or LAB))
+    lab_.down()  # a leftover of an interrupted run would make the stand-up plans no-ops
+    started, load_before = time.monotonic(), harness.load()
+    info = lab_.up(compilers=2, agents=agents + 3)
     data = yaml.safe_load(Path(info.inventory).read_text())
     rows: list[dict] = []
     where: dict[str, list[str]] = {}
+    deploy: dict = {}
     try:
-        with Run(Inventory.from_dict(data, path=str(info.inventory))) as run:
-            agents = [t.name for t in run.targets("agents")]
-            timed(run, "bootstrap_ca", lambda: bootstrap_ca(run), rows, where)
-            timed(run, "add_compiler ×2", lambda: add_compiler(run, targets="compilers"), rows, where)
-            timed(run, "enroll_agent ×1", lambda: enroll_agent(run, targets=agents[0]), rows, where)
-            timed(run, "enroll_agent ×2", lambda: enroll_agent(run, targets=",".join(agents[1:3])),
+        with Run(Inventory.from_dict(data, path=str(info.inventory))) as r:
+            names = [t.name for t in r.targets("agents")]
+            timed(r, "bootstrap_ca", lambda: bootstrap_ca(r), rows, where)
+            timed(r, "add_compiler ×2", lambda: add_compiler(r, targets="compilers"), rows, where)
+            timed(r, "enroll_agent ×1", lambda: enroll_agent(r, targets=names[0]), rows, where)
+            timed(r, "enroll_agent ×2", lambda: enroll_agent(r, targets=",".join(names[1:3])),
                   rows, where)
-            timed(run, f"enroll_agent ×{args.agents}",
-                  lambda: enroll_agent(run, targets=",".join(agents[3:3 + args.agents])), rows, where)
-            commit(run, "bench commit 1")
-            timed(run, "deploy_code main only",
-                  lambda: deploy_code(run, targets="main", drain=False), rows, where)
-            commit(run, "bench commit 2")
-            timed(run, "deploy_code main + 2 compilers", lambda: deploy_code(run), rows, where)
-            timed(run, "rotate_lb_member ×2", lambda: rotate_lb_member(run), rows, where)
+            timed(r, f"enroll_agent ×{agents}",
+                  lambda: enroll_agent(r, targets=",".join(names[3:3 + agents])), rows, where)
+            print(f"deploy_code: {reps} repetition(s) of each, alternating", flush=True)
+            deploy = deploy_reps(r, reps)
+            for label, d in deploy.items():
+                rows.append({"plan": label, "wall_s": d["median_s"], "min_s": d["min_s"],
+                             "max_s": d["max_s"], "reps": reps, "ok": d["ok"]})
+                top = sorted(((s, n) for n, s in d["steps"].items()), reverse=True)[:4]
+                where[label] = [f"{n} {s:.2f}s" for s, n in top]
+            timed(r, "rotate_lb_member ×2", lambda: rotate_lb_member(r), rows, where)
     finally:
-        if not args.keep:
-            lab.down()
-    wall = {r["plan"]: r["wall_s"] for r in rows}
-    goals = {
-        f"enroll {args.agents} ≤ 3 × enroll 1": _ratio(wall, f"enroll_agent ×{args.agents}",
-                                                      "enroll_agent ×1", 3.0),
-        "deploy_code 3 servers ≤ 1.3 × one": _ratio(wall, "deploy_code main + 2 compilers",
-                                                   "deploy_code main only", 1.3),
-    }
-    print(tabulate([(r["plan"], r["wall_s"], r["ok"], "; ".join(where[r["plan"]])) for r in rows],
-                   headers=("plan", "wall s", "ok", "slowest steps")))
-    for goal, verdict in goals.items():
-        print(f"[{verdict}] {goal}")
+        if not keep:
+            lab_.down()
+    return {"agents": agents, "reps": reps, "rows": rows, "where": where, "deploy": deploy,
+            "goals": report.lifecycle_goals(rows, agents), "load_before": load_before, "load_after": harness.load(),
+            "seconds": round(time.monotonic() - started)}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--agents", type=int, default=DEFAULT_AGENTS,
+                        help=f"agents in the big enrolment (default {DEFAULT_AGENTS})")
+    parser.add_argument("--reps", type=int, default=DEFAULT_REPS,
+                        help=f"deploy_code repetitions per size (default {DEFAULT_REPS})")
+    parser.add_argument("--keep", action="store_true", help="leave the lab up")
+    parser.add_argument("--lab-dir", default=LAB["state_dir"])
+    parser.add_argument("--subnet", default=LAB["subnet"])
+    parser.add_argument("--bridge", default=LAB["bridge"])
+    args = parser.parse_args(argv)
+    if args.agents < 1 or args.reps < 1:
+        parser.error("--agents and --reps must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    data = run(args.agents, args.reps, args.keep,
+               {"state_dir": args.lab_dir, "subnet": args.subnet, "bridge": args.bridge})
+    print("\n" + report.lifecycle_table(data, "simple") + "\n\n"
+          + report.lifecycle_steps_table(data, "simple") + "\n")
+    print("\n".join(data["goals"]))
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "lifecycle.json").write_text(json.dumps(
-        {"rows": rows, "where": where, "goals": goals, "load": os.getloadavg()}, indent=2))
-
-
-def _ratio(wall: dict, big: str, small: str, limit: float) -> str:
-    if big not in wall or small not in wall or not wall[small]:
-        return "not measured"
-    ratio = wall[big] / wall[small]
-    return f"{'met' if ratio <= limit else 'NOT met'}: {ratio:.2f}×"
+    (RESULTS / "lifecycle.json").write_text(json.dumps(dict(data, machine=harness.machine_info()),
+                                                       indent=1))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -21,6 +21,9 @@ GOAL_N = 200            # the fan-out goals are judged at this host count
 FLOOR_GOAL = 1.5        # puppetops wall at N=200 must be <= 1.5 x floor
 REUSE_GOAL = 0.15       # each extra step <= 15 % of the first step
 INVENTORY_GOALS = {"seconds": 0.5, "mb": 100.0}
+ENROL_GOAL = 3.0        # enrolling N agents <= 3 x enrolling one
+DEPLOY_GOAL = 1.3       # deploy_code on main + 2 compilers <= 1.3 x on main alone (medians)
+DEPLOY_ONE, DEPLOY_THREE = "deploy_code main only", "deploy_code main + 2 compilers"
 QUIET = 0.8             # a run "started quiet" when >= 80 % of the machine's CPU was idle
 
 
@@ -131,6 +134,53 @@ def inventory_goals(result: dict) -> list[str]:
                   and result["max_rss_mb"] <= INVENTORY_GOALS["mb"],
                   f"{result['load_s']:.3f} s, peak RSS {result['max_rss_mb']:.0f} MB "
                   f"({result['python_rss_mb']:.0f} MB of it the interpreter and imports)")]
+
+
+# -- lifecycle (bench/lifecycle.py) ---------------------------------------------------------
+
+def lifecycle_goals(rows: list[dict], agents: int) -> list[str]:
+    wall = {r["plan"]: r["wall_s"] for r in rows}
+    return [
+        _ratio(wall, f"enroll_agent ×{agents}", "enroll_agent ×1", ENROL_GOAL,
+               f"enrolling {agents} agents ≤ {ENROL_GOAL:g} × enrolling one"),
+        _ratio(wall, DEPLOY_THREE, DEPLOY_ONE, DEPLOY_GOAL,
+               f"deploy_code on main + 2 compilers ≤ {DEPLOY_GOAL:g} × main alone (medians)"),
+    ]
+
+
+def _ratio(wall: dict, big: str, small: str, limit: float, what: str) -> str:
+    if big not in wall or small not in wall or not wall[small]:
+        return f"[not measured] {what}"
+    ratio = wall[big] / wall[small]
+    return (f"[{'met' if ratio <= limit else 'NOT MET'}] {what}: {ratio:.2f} × "
+            f"({wall[big]:.2f} s vs {wall[small]:.2f} s)")
+
+
+def lifecycle_table(data: dict, fmt: str = "github") -> str:
+    """Every plan: wall (the median for repeated ones), min–max, and its slowest steps."""
+    body = []
+    for r in data["rows"]:
+        spread = f"{r['min_s']:.2f}–{r['max_s']:.2f}" if r.get("reps", 1) > 1 else "–"
+        body.append([r["plan"] + ("" if r["ok"] else " (FAILED)"), f"{r['wall_s']:.2f}", spread,
+                     str(r.get("reps", 1)), "; ".join(data["where"].get(r["plan"], []))])
+    return tabulate(body, headers=["plan", "wall s", "min–max", "runs", "slowest steps"],
+                    tablefmt=fmt, disable_numparse=True)
+
+
+def lifecycle_steps_table(data: dict, fmt: str = "github") -> str:
+    """deploy_code step by step: the median of each step's slowest target, both sizes."""
+    one, three = data["deploy"].get(DEPLOY_ONE), data["deploy"].get(DEPLOY_THREE)
+    if not one or not three:
+        return ""
+    names = list(dict.fromkeys([*three["steps"], *one["steps"]]))
+    body = [[n, f"{one['steps'].get(n, 0):.3f}", f"{three['steps'].get(n, 0):.3f}",
+             f"{three['steps'].get(n, 0) - one['steps'].get(n, 0):+.3f}"] for n in names]
+    body.append(["whole plan (median wall)", f"{one['median_s']:.3f}", f"{three['median_s']:.3f}",
+                 f"{three['median_s'] - one['median_s']:+.3f}"])
+    body.append(["machine CPU s (median)", f"{one['mach_cpu_s']:.2f}", f"{three['mach_cpu_s']:.2f}",
+                 f"{three['mach_cpu_s'] - one['mach_cpu_s']:+.2f}"])
+    return tabulate(body, headers=["deploy_code step", "main only s", "main + 2 compilers s",
+                                   "difference s"], tablefmt=fmt, disable_numparse=True)
 
 
 def _goal(what: str, met: bool, detail: str) -> str:

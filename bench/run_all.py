@@ -1,11 +1,18 @@
-"""All puppetops benchmarks: fan-out against the peers, connection reuse, inventory resolution.
+"""All puppetops benchmarks: fan-out, connection reuse, inventory resolution, lab lifecycle.
 
-    python bench/run_all.py            # N = 10, 50, 200; 3 repetitions (about 9 minutes)
-    python bench/run_all.py --quick    # N = 10, 50; 1 repetition (about 1.5 minutes)
+Fan-out against the peers, connection reuse, inventory resolution, and the lifecycle plans on
+a lab of real hosts:
+
+    python bench/run_all.py            # everything: N = 10, 50, 200; 3 repetitions; lifecycle
+                                       # with 50 agents, deploy_code 5 + 5 runs (about 25 minutes)
+    python bench/run_all.py --quick    # N = 10, 50; 1 repetition; no lifecycle (about 1.5 minutes)
+    python bench/run_all.py --only lifecycle --agents 3 --reps 5
 
 (`invoke bench [--quick]` runs this.) Starts one SshdFleet on loopback for the largest N,
-creates the peers' venv on first use, prints the tables and the goal checks, and writes
-bench/results/{fanout,reuse,inventory}.json and bench/results/tables.md.
+creates the peers' venv on first use, brings up (and takes down) its own lab for the lifecycle
+part (bench/lifecycle.py: needs root and the lab's packages, `invoke lab-setup`), prints the
+tables and the goal checks, and writes bench/results/{fanout,reuse,inventory,lifecycle}.json
+and bench/results/tables.md.
 """
 from __future__ import annotations
 
@@ -23,6 +30,7 @@ sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
 import fanout  # noqa: E402
 import harness  # noqa: E402
 import inventory_bench  # noqa: E402
+import lifecycle  # noqa: E402
 import peers  # noqa: E402
 import report  # noqa: E402
 import reuse  # noqa: E402
@@ -31,21 +39,30 @@ from tools import TOOLS, Context  # noqa: E402
 from puppetops.testing.sshd import SshdFleet  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
+PARTS = ["fanout", "reuse", "inventory", "lifecycle"]
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="N = 10, 50 and 1 repetition")
+    parser.add_argument("--quick", action="store_true", help="N = 10, 50 and 1 repetition; no lifecycle")
     parser.add_argument("--sizes", help="comma-separated host counts (default 10,50,200)")
-    parser.add_argument("--reps", type=int, help="repetitions (default 3, --quick 1)")
+    parser.add_argument("--reps", type=int, help="repetitions (default 3, --quick 1; lifecycle: "
+                        f"deploy_code runs per size, default {lifecycle.DEFAULT_REPS})")
     parser.add_argument("--tools", help=f"comma-separated subset of: {','.join(t.name for t in TOOLS)}")
-    parser.add_argument("--only", choices=["fanout", "reuse", "inventory"], action="append",
-                        help="run only these parts (repeatable)")
+    parser.add_argument("--agents", type=int, default=lifecycle.DEFAULT_AGENTS,
+                        help=f"lifecycle: agents in the big enrolment (default "
+                             f"{lifecycle.DEFAULT_AGENTS})")
+    parser.add_argument("--only", choices=PARTS, action="append",
+                        help="run only these parts (repeatable; default all, --quick: all but "
+                             "lifecycle)")
     args = parser.parse_args(argv)
+    if (args.reps is not None and args.reps < 1) or args.agents < 1:
+        parser.error("--reps and --agents must be at least 1")
     args.sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else (
         [10, 50] if args.quick else [10, 50, 200])
+    args.lifecycle_reps = args.reps or lifecycle.DEFAULT_REPS
     args.reps = args.reps or (1 if args.quick else 3)
-    args.only = set(args.only or ["fanout", "reuse", "inventory"])
+    args.only = set(args.only or [p for p in PARTS if not (args.quick and p == "lifecycle")])
     wanted = set(args.tools.split(",")) if args.tools else None
     args.tools = [t for t in TOOLS if wanted is None or t.name in wanted]
     return args
@@ -73,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         goals += report.reuse_goals(out["reuse"])
     if "inventory" in out:
         goals += report.inventory_goals(out["inventory"])
+    if "lifecycle" in out:
+        goals += out["lifecycle"]["goals"]
     print("\n" + "\n".join(goals))
     for name, data in out.items():
         (RESULTS / f"{name}.json").write_text(json.dumps(dict(data, machine=machine), indent=1))
@@ -87,8 +106,19 @@ def run_parts(args: argparse.Namespace, machine: dict, workdir: Path) -> dict:
         print("\n== inventory: 1,000 targets", flush=True)
         out["inventory"] = inventory_bench.run(workdir)
         print(f"  {out['inventory']}")
-    if not args.only & {"fanout", "reuse"}:
-        return out
+    if args.only & {"fanout", "reuse"}:
+        run_fleet(args, machine, workdir, out)
+    if "lifecycle" in args.only:
+        print(f"\n== lifecycle: lab with 2 compilers, {args.agents} + 3 agents; deploy_code "
+              f"{args.lifecycle_reps} + {args.lifecycle_reps} runs", flush=True)
+        out["lifecycle"] = lifecycle.run(args.agents, args.lifecycle_reps)
+        print("\n" + report.lifecycle_table(out["lifecycle"], "simple") + "\n\n"
+              + report.lifecycle_steps_table(out["lifecycle"], "simple"))
+    return out
+
+
+def run_fleet(args: argparse.Namespace, machine: dict, workdir: Path, out: dict) -> None:
+    """The fan-out and reuse parts, on one sshd fleet."""
     peers_bin = peers.ensure()
     machine["peers"] = peers.versions(peers_bin)
     count = max(args.sizes)
@@ -114,7 +144,6 @@ def run_parts(args: argparse.Namespace, machine: dict, workdir: Path) -> dict:
             print("\n" + report.reuse_table(out["reuse"], "simple"))
     finally:
         fleet.stop()
-    return out
 
 
 def tables_markdown(out: dict, machine: dict, goals: list[str]) -> str:
@@ -128,6 +157,12 @@ def tables_markdown(out: dict, machine: dict, goals: list[str]) -> str:
         lines += [report.fanout_table(out["fanout"]["rows"]), ""]
     if "reuse" in out:
         lines += [report.reuse_table(out["reuse"]), ""]
+    if "lifecycle" in out:
+        data = out["lifecycle"]
+        lines += [f"Lifecycle on the lab: 2 compilers, {data['agents']} + 3 agents, deploy_code "
+                  f"{data['reps']} + {data['reps']} runs alternating (load average before "
+                  f"{data['load_before']}, after {data['load_after']}; {data['seconds']} s).", "",
+                  report.lifecycle_table(data), "", report.lifecycle_steps_table(data), ""]
     lines += [f"- {g}" for g in goals]
     return "\n".join(lines) + "\n"
 
