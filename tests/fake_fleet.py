@@ -61,14 +61,22 @@ class Fleet:
             return "".join(f"{c}\trefs/heads/{b}\n" for b, c in self.heads.items())
         if command.startswith("[ -x "):
             return ""
+        if "---puppetops-file---" in command:  # code_deploy.read_files
+            paths = re.search(r"^for f in (.*?); do", command).group(1).split()
+            return "".join(("-" if text is None else "+" + text) + "\n---puppetops-file---\n"
+                           for text in (self._file(target, p.strip("'")) for p in paths))
         m = re.search(r"environments/(\w+)/\.(r10k|g10k)-deploy\.json", command)
         if m and command.startswith("if [ -e"):
             text = self.record(target, m.group(1))
             return text if text else (3, "")
         if command.startswith("flock "):
             return self._deploy(target, command)
-        if "environment-cache" in command and command.startswith("curl"):
+        if "environment-cache" in command and "curl " in command:
             self.flushes.append(target)
+            marker = re.search(r"&& mv -f \S+ (\S+)$", command)
+            stamp = re.search(r"printf '%s\\n' ('[^']*'|\S+) >", command)
+            if marker and stamp:
+                self.files[(target, marker.group(1))] = stamp.group(1).strip("'") + "\n"
             return "204"
         if command.startswith("mkdir -p"):
             return ""
@@ -89,6 +97,10 @@ class Fleet:
         if m:
             return self._haproxy(m.group(1))
         raise AssertionError(f"{target}: unexpected command {command!r}")
+
+    def _file(self, target, path):
+        m = re.search(r"environments/(\w+)/\.(r10k|g10k)-deploy\.json$", path)
+        return self.record(target, m.group(1)) if m else self.files.get((target, path))
 
     def _deploy(self, target, command):
         self.deploy_commands.append((target, command))

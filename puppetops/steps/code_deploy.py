@@ -2,9 +2,9 @@
 Puppet Server's cache of it is flushed once per deploy.
 
 The flush remembers which deploy it flushed (a marker holding the deploy record's commit and
-finish time), so it is idempotent in the way an operator expects: a re-run with nothing new
-deployed flushes nothing, while a flush that failed or was withheld (the servers differed)
-is done by the next run that finds the servers consistent.
+finish time, as read before the flush), so it is idempotent in the way an operator expects: a
+re-run with nothing new deployed flushes nothing, while a flush that failed or was withheld
+(the servers differed) is done by the next run that finds the servers consistent.
 """
 from __future__ import annotations
 
@@ -147,10 +147,30 @@ def flush_command(ctx: StepContext, environment: str) -> str:
             f"--cacert {shlex.quote(f'{ssl}/certs/ca.pem')} {shlex.quote(url)}")
 
 
+_SEPARATOR = "---puppetops-file---"
+
+
+def read_files(ctx: StepContext, paths: list[str]) -> list[str | None]:
+    """Several remote files in one command: each one's content, or None where it does not
+    exist (as ``ctx.read`` gives them one by one)."""
+    quoted = " ".join(shlex.quote(p) for p in paths)
+    out = ctx.run(f"for f in {quoted}; do if [ -e \"$f\" ]; then printf +; cat \"$f\" || exit 1; "
+                  f"else printf %s -; fi; printf '\\n%s\\n' {_SEPARATOR}; done")
+    parts = out.stdout.split(f"\n{_SEPARATOR}\n")[:len(paths)]
+    if len(parts) != len(paths):
+        raise StepError(f"cannot read {', '.join(paths)}: unexpected output")
+    return [part[1:] if part.startswith("+") else None for part in parts]
+
+
 class EnvironmentCacheFlush(Step):
     """Puppet Server's cache of ``environment`` was flushed after the deploy the server has
     now (DELETE on the admin API, 204 expected). 503 and refused connections while a server
-    restarts are retried."""
+    restarts are retried.
+
+    Three commands per server: one reading the marker and the deploy record, one flushing
+    and (on 204) writing the marker, one checking. The marker names the deploy read before
+    the flush, so a deploy that lands during it is flushed again by the next run.
+    """
 
     retry_on_failure = True
 
@@ -162,18 +182,40 @@ class EnvironmentCacheFlush(Step):
     def _marker(self) -> str:
         return f"{FLUSH_MARKERS}/{self.environment}"
 
-    def _stamp(self, ctx: StepContext) -> str:
-        record = read_deployed(ctx, self.environment)
-        return record.stamp if record else "never deployed"
+    def _state(self, ctx: StepContext) -> tuple[str, str]:
+        """(the deploy the marker says was flushed, the deploy the server has now)."""
+        tool, layout = deployers.deployer(ctx.target), node.layout(ctx.target)
+        marker, record = read_files(ctx, [self._marker(),
+                                          deployers.record_path(tool, layout, self.environment)])
+        found = deployers.parse_record(record)
+        return (marker or "").strip(), found.stamp if found else "never deployed"
 
     def check(self, ctx: StepContext) -> str | None:
-        flushed = (ctx.read(self._marker()) or "").strip()
-        if flushed == self._stamp(ctx):
-            return None
-        return f"flush the environment cache of {self.environment}"
+        flushed, stamp = self._state(ctx)
+        return None if flushed == stamp else f"flush the environment cache of {self.environment}"
+
+    def execute(self, ctx: StepContext) -> Outcome:
+        """As ``Step.execute``, with the flush marking the deploy its check read."""
+        flushed, stamp = self._state(ctx)
+        if flushed == stamp:
+            return Outcome(UNCHANGED)
+        needed = f"flush the environment cache of {self.environment}"
+        if ctx.noop:
+            return Outcome(CHANGED, f"would {needed}")
+        self._flush(ctx, stamp)
+        self.verify(ctx)
+        return Outcome(CHANGED, needed)
 
     def change(self, ctx: StepContext) -> None:
-        out = ctx.run(flush_command(ctx, self.environment), check=False)
+        self._flush(ctx, self._state(ctx)[1])
+
+    def _flush(self, ctx: StepContext, stamp: str) -> None:
+        marker = shlex.quote(self._marker())
+        tmp = shlex.quote(self._marker() + ".puppetops-tmp")
+        out = ctx.run(f"s=$({flush_command(ctx, self.environment)}); printf %s \"$s\"; "
+                      f"[ \"$s\" = {FLUSHED} ] || exit 0; mkdir -p {FLUSH_MARKERS} && "
+                      f"printf '%s\\n' {shlex.quote(stamp)} > {tmp} && chmod 644 {tmp} && "
+                      f"mv -f {tmp} {marker}", check=False)
         status = out.stdout.strip()
         if status != FLUSHED:
             hint = (": auth.conf has no rule letting this server's certificate use the admin API "
@@ -181,5 +223,6 @@ class EnvironmentCacheFlush(Step):
             raise StepError(f"environment-cache DELETE answered {status or 'nothing'} "
                             f"{out.stderr.strip()}{hint}".rstrip(), exit_code=out.exit_code,
                             stdout=out.stdout, stderr=out.stderr)
-        ctx.run(f"mkdir -p {FLUSH_MARKERS}")
-        ctx.put(self._stamp(ctx) + "\n", self._marker(), mode=0o644)
+        if not out.ok:
+            raise StepError(f"flushed, but cannot write {self._marker()}: {out.stderr.strip()}",
+                            exit_code=out.exit_code, stdout=out.stdout, stderr=out.stderr)
