@@ -87,6 +87,8 @@ def timed(run: Run, label: str, work: Callable, rows: list, where: dict) -> None
                    reverse=True)[:4]
     where[label] = [f"{name} {secs:.1f}s" for secs, name in steps]
     print(f"{label}: {wall:.1f}s ok={ok}", flush=True)
+    for failed in (results.error_set if hasattr(results, "error_set") else []):
+        print(f"  {failed.target}: {failed.status}: {failed.message}", flush=True)
 
 
 def deploy_reps(run: Run, reps: int, log: Callable[[str], None] = print) -> dict:
