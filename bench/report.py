@@ -157,14 +157,16 @@ def _ratio(wall: dict, big: str, small: str, limit: float, what: str) -> str:
 
 
 def lifecycle_table(data: dict, fmt: str = "github") -> str:
-    """Every plan: wall (the median for repeated ones), min–max, and its slowest steps."""
+    """Every plan: wall (for repeated ones the median of the quiet starts, see lifecycle.py),
+    min–max, and its slowest steps."""
     body = []
     for r in data["rows"]:
         spread = f"{r['min_s']:.2f}–{r['max_s']:.2f}" if r.get("reps", 1) > 1 else "–"
+        runs = f"{r['quiet_starts']}/{r['reps']}" if "quiet_starts" in r else str(r.get("reps", 1))
         body.append([r["plan"] + ("" if r["ok"] else " (FAILED)"), f"{r['wall_s']:.2f}", spread,
-                     str(r.get("reps", 1)), "; ".join(data["where"].get(r["plan"], []))])
-    return tabulate(body, headers=["plan", "wall s", "min–max", "runs", "slowest steps"],
-                    tablefmt=fmt, disable_numparse=True)
+                     runs, "; ".join(data["where"].get(r["plan"], []))])
+    return tabulate(body, headers=["plan", "wall s", "min–max", "runs (quiet starts)",
+                                   "slowest steps"], tablefmt=fmt, disable_numparse=True)
 
 
 def lifecycle_steps_table(data: dict, fmt: str = "github") -> str:
