@@ -35,6 +35,20 @@ def test_a_consistent_deploy_flushes_every_server_once():
         assert rows[server].message.startswith(f"production at {NEW[:12]}")
 
 
+def test_a_consistent_deploy_costs_each_server_eight_commands():
+    """facts, deployer check, record before and after the deploy, the deploy, and the flush's
+    read / DELETE + marker / check: no read repeated for the comparison or the flush."""
+    fleet = Fleet()
+    t = planner(fleet)
+    assert t.run_plan(deploy_code).ok
+    for server in SERVERS:
+        commands = [c.command for c in t.script.calls
+                    if c.target == server and "refs/heads" not in c.command]
+        assert len(commands) == 8, commands
+    heads_read = [c.command for c in t.script.calls if "refs/heads" in c.command]
+    assert len(heads_read) == 1 and "for-each-ref" in heads_read[0]  # in place, no SSH to itself
+
+
 def test_a_rerun_with_nothing_new_neither_deploys_nor_flushes():
     fleet = Fleet()
     planner(fleet).run_plan(deploy_code)
