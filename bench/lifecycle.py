@@ -135,13 +135,15 @@ def deploy_reps(run: Run, reps: int, log: Callable[[str], None] = print) -> dict
 
 
 def run(agents: int = DEFAULT_AGENTS, reps: int = DEFAULT_REPS, keep: bool = False,
-        lab: dict | None = None) -> dict:
-    """The whole benchmark; returns what lifecycle.json holds."""
+        lab: dict | None = None, deployer: str = "r10k") -> dict:
+    """The whole benchmark; returns what lifecycle.json holds. ``deployer``: the servers'
+    code_deployer (r10k or g10k)."""
     lab_ = Lab(**(lab or LAB))
     lab_.down()  # a leftover of an interrupted run would make the stand-up plans no-ops
     started, load_before = time.monotonic(), harness.load()
     info = lab_.up(compilers=2, agents=agents + 3)
     data = yaml.safe_load(Path(info.inventory).read_text())
+    data.setdefault("vars", {})["code_deployer"] = deployer
     rows: list[dict] = []
     where: dict[str, list[str]] = {}
     deploy: dict = {}
@@ -171,7 +173,7 @@ def run(agents: int = DEFAULT_AGENTS, reps: int = DEFAULT_REPS, keep: bool = Fal
     finally:
         if not keep:
             lab_.down()
-    return {"agents": agents, "reps": reps, "rows": rows, "where": where, "deploy": deploy,
+    return {"agents": agents, "reps": reps, "deployer": deployer, "rows": rows, "where": where, "deploy": deploy,
             "goals": report.lifecycle_goals(rows, agents), "load_before": load_before, "load_after": harness.load(),
             "seconds": round(time.monotonic() - started)}
 
@@ -182,6 +184,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help=f"agents in the big enrolment (default {DEFAULT_AGENTS})")
     parser.add_argument("--reps", type=int, default=DEFAULT_REPS,
                         help=f"deploy_code repetitions per size (default {DEFAULT_REPS})")
+    parser.add_argument("--deployer", choices=("r10k", "g10k"), default="r10k",
+                        help="the servers' code_deployer (default r10k)")
     parser.add_argument("--keep", action="store_true", help="leave the lab up")
     parser.add_argument("--lab-dir", default=LAB["state_dir"])
     parser.add_argument("--subnet", default=LAB["subnet"])
@@ -195,12 +199,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     data = run(args.agents, args.reps, args.keep,
-               {"state_dir": args.lab_dir, "subnet": args.subnet, "bridge": args.bridge})
+               {"state_dir": args.lab_dir, "subnet": args.subnet, "bridge": args.bridge},
+               args.deployer)
     print("\n" + report.lifecycle_table(data, "simple") + "\n\n"
           + report.lifecycle_steps_table(data, "simple") + "\n")
     print("\n".join(data["goals"]))
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "lifecycle.json").write_text(json.dumps(dict(data, machine=harness.machine_info()),
+    name = "lifecycle.json" if args.deployer == "r10k" else f"lifecycle-{args.deployer}.json"
+    (RESULTS / name).write_text(json.dumps(dict(data, machine=harness.machine_info()),
                                                        indent=1))
     return 0
 

@@ -3,15 +3,17 @@ AIO paths are only exercised here — the lab runs Debian's), the config-file ed
 certificate rules (what may be signed), and the load balancer configs."""
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shlex
+import subprocess
 
 import pytest
 
 from puppetops import Inventory, Run
 from puppetops.errors import UsageError
-from puppetops.puppet import LAYOUTS, ca_api, certs, conf, names, node, server
+from puppetops.puppet import LAYOUTS, ca_api, certs, conf, csr, names, node, server
 from puppetops.puppet.flow import summary
 from puppetops.puppet.lb import Member, backend
 from puppetops.result import CHANGED, FAILED, UNCHANGED, Result, ResultSet
@@ -408,3 +410,38 @@ def test_bootstrap_ca_refuses_a_main_group_of_two():
     from puppetops.plans.bootstrap_ca import bootstrap_ca
     with pytest.raises(UsageError, match="exactly one"):
         bootstrap_ca(run)
+
+
+def test_request_fingerprint_is_the_sha256_the_ca_shows(tmp_path):
+    """Same digest as `openssl req -outform DER | sha256sum` over a real request."""
+    key, req = tmp_path / "key.pem", tmp_path / "req.pem"
+    subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-out", str(key)], check=True,
+                   capture_output=True)
+    subprocess.run(["openssl", "req", "-new", "-key", str(key), "-subj", "/CN=a.example.com",
+                    "-out", str(req)], check=True, capture_output=True)
+    der = subprocess.run(["openssl", "req", "-in", str(req), "-outform", "DER"], check=True,
+                         capture_output=True).stdout
+    expected = certs.normalize(hashlib.sha256(der).hexdigest())
+    assert csr.request_fingerprint(req.read_text()) == expected
+    with pytest.raises(ValueError):
+        csr.request_fingerprint("not a request")
+
+
+def test_requests_are_submitted_in_one_call_with_a_body_each():
+    tester = PlanTester({"targets": ["main.example.com"]})
+    tester.on(re.compile(r"curl .* -X PUT"), stdout=answers(
+        (200, ""), (400, "b.example.com already has a requested certificate; ignoring")))
+    pems = {"b.example.com": "-----BEGIN CERTIFICATE REQUEST-----\nBBB\n-----END "
+                             "CERTIFICATE REQUEST-----\n",
+            "a.example.com": "-----BEGIN CERTIFICATE REQUEST-----\nAAA\n-----END "
+                             "CERTIFICATE REQUEST-----\n"}
+    result = tester.run.each("submit", lambda ctx: ca_api.submit(ctx, DEBIAN, "main.example.com",
+                                                                 pems), "main.example.com")
+    assert result[0].value["a.example.com"][0] == 200
+    assert result[0].value["b.example.com"][0] == 400
+    call, = tester.commands("main.example.com")
+    first, second = call.split(" --next ")
+    assert "AAA" in first and "certificate_request/a.example.com" in first and "BBB" not in first
+    assert "BBB" in second and "certificate_request/b.example.com" in second
+    assert second.count("--cert /var/lib/puppet/ssl/certs/main.example.com.pem") == 1

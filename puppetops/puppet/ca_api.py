@@ -27,14 +27,15 @@ _API = "/puppet-ca/v1"
 _SEPARATOR = "@@puppetops-http"  # curl prints it with the status after each response body
 
 
-def _curl(layout: Layout, ca_name: str, *args: str) -> str:
+def _options(layout: Layout, ca_name: str) -> str:
+    """curl's options for one request to the CA as the CA host (repeated after ``--next``)."""
     ssl = layout.ssldir
     name = names.certname(ca_name)
-    return " ".join(["curl -sS --max-time 60", "--resolve", shlex.quote(f"{name}:{PORT}:127.0.0.1"),
+    return " ".join(["-sS --max-time 60", "--resolve", shlex.quote(f"{name}:{PORT}:127.0.0.1"),
                      "--cacert", shlex.quote(f"{ssl}/certs/ca.pem"),
                      "--cert", shlex.quote(f"{ssl}/certs/{name}.pem"),
                      "--key", shlex.quote(f"{ssl}/private_keys/{name}.pem"),
-                     "-w", shlex.quote(f"\\n{_SEPARATOR} %{{http_code}}\\n"), *args])
+                     "-w", shlex.quote(f"\\n{_SEPARATOR} %{{http_code}}\\n")])
 
 
 def _url(ca_name: str, path: str) -> str:
@@ -57,9 +58,15 @@ def parse_responses(text: str) -> list[tuple[int, str]]:
 def call(ctx: StepContext, layout: Layout, ca_name: str, method: str, paths: list[str],
          body: dict | None = None) -> list[tuple[int, str]]:
     """One curl run: ``method`` on every path (one TLS connection), [(status, body)] back."""
-    data = ["-H", "'Content-Type: application/json'", "--data",
-            shlex.quote(json.dumps(body))] if body is not None else []
-    command = _curl(layout, ca_name, "-X", method, *data, *(_url(ca_name, p) for p in paths))
+    data = f" -H 'Content-Type: application/json' --data {shlex.quote(json.dumps(body))}" \
+        if body is not None else ""
+    urls = " ".join(_url(ca_name, p) for p in paths)
+    return _run(ctx, f"curl {_options(layout, ca_name)} -X {method}{data} {urls}", method, paths,
+                ca_name)
+
+
+def _run(ctx: StepContext, command: str, method: str, paths: list[str],
+         ca_name: str) -> list[tuple[int, str]]:
     out = ctx.run(command, check=False)
     replies = parse_responses(out.stdout)
     if len(replies) != len(paths) or any(code == 0 for code, _ in replies):
@@ -107,6 +114,30 @@ def set_state(ctx: StepContext, layout: Layout, ca_name: str, certnames: Iterabl
     replies = call(ctx, layout, ca_name, "PUT", [f"certificate_status/{n}" for n in listed],
                    {"desired_state": state})
     return dict(zip(listed, replies))
+
+
+def submit(ctx: StepContext, layout: Layout, ca_name: str,
+           requests: dict[str, str]) -> dict[str, tuple[int, str]]:
+    """PUT each node's certificate request (PEM) to the CA, all in one curl run (a body per
+    request, ``--next`` between them): name → (status, body). A 400 "already has a requested
+    certificate" means the CA holds one; the fingerprint check decides whose it is."""
+    listed = names.certnames(sorted(requests))
+    paths = [f"certificate_request/{n}" for n in listed]
+    options = _options(layout, ca_name)
+    command = "curl " + " --next ".join(
+        f"{options} -X PUT -H 'Content-Type: text/plain' --data-binary "
+        f"{shlex.quote(requests[n])} {_url(ca_name, p)}" for n, p in zip(listed, paths))
+    return dict(zip(listed, _run(ctx, command, "PUT", paths, ca_name)))
+
+
+def certificates(ctx: StepContext, layout: Layout, ca_name: str,
+                 certnames: Iterable[str]) -> dict[str, str]:
+    """The signed certificates (PEM) of ``certnames``; names without one are left out."""
+    listed = names.certnames(sorted(set(certnames)))
+    if not listed:
+        return {}
+    replies = call(ctx, layout, ca_name, "GET", [f"certificate/{n}" for n in listed])
+    return {n: body.strip() + "\n" for n, (code, body) in zip(listed, replies) if code == 200}
 
 
 def delete(ctx: StepContext, layout: Layout, ca_name: str,

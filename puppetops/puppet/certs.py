@@ -22,7 +22,7 @@ from typing import Iterable, Mapping
 
 from ..errors import StepError
 from ..step import StepContext
-from . import ca_api, csr, names, node
+from . import ca_api, names, node
 from .layout import Layout
 
 # what the CA may be asked to do about a node before it requests a certificate
@@ -98,13 +98,6 @@ def parse_node_state(text: str) -> NodeCert:
 
 def node_state(ctx: StepContext, layout: Layout, certname: str) -> NodeCert:
     return parse_node_state(ctx.run(node_state_command(layout, certname)).stdout)
-
-
-def own_fingerprint(ctx: StepContext, layout: Layout, certname: str) -> str | None:
-    """The node's own view of its pending request: SHA-256 over the DER request (what
-    ``puppet agent --fingerprint`` prints), read over our SSH connection. None without one."""
-    out = ctx.run(csr.fingerprint_command(layout, certname)).stdout.split()
-    return normalize(out[0]) if out else None
 
 
 # -- the CA's side --------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""A node's key, certificate request and certificate, made with openssl and curl: no Ruby.
+"""A node's key, certificate request and certificate, made and checked with openssl: no Ruby.
 
 ``puppet ssl submit_request`` / ``download_cert`` / ``agent --fingerprint`` each start Ruby
 (~1–1.5 CPU-s on the node); fifty agents enrolling at once spent minutes of CPU on that
@@ -9,20 +9,23 @@ paths under ``ssldir``, same modes, owned by the ``puppet`` user where it exists
 Two things differ from Puppet's own bootstrap, both on purpose:
 
 * the CA bundle and CRL are copied from the CA host over our SSH connection (authenticated by
-  its host key) instead of Puppet's trust-on-first-use download;
+  its host key) instead of Puppet's trust-on-first-use download, and so are the request (to
+  the CA, submitted there with all the others in one call) and the signed certificate (back):
+  the node needs no connection to the CA to enrol;
 * when the node has a ``csr_attributes.yaml`` (custom attributes, extension requests), the
   request is left to ``puppet ssl submit_request``, which knows that file's semantics (and
   then the key is RSA: Puppet 7 on OpenSSL 3 fails on an EC key there).
 """
 from __future__ import annotations
 
+import base64
+import hashlib
 import shlex
 from dataclasses import dataclass
 
 from . import names
 from .layout import Layout
 
-PORT = 8140
 NEEDS_PUPPET = 3  # exit status of request_script: csr_attributes.yaml present
 
 
@@ -68,10 +71,6 @@ def _prelude(layout: Layout, certname: str) -> str:
     ])
 
 
-def _ca_url(ca_name: str, path: str) -> str:
-    return shlex.quote(f"https://{names.certname(ca_name)}:{PORT}/puppet-ca/v1/{path}")
-
-
 def clean_script(layout: Layout, certname: str) -> str:
     """Forget the node's key, request and certificate (``puppet ssl clean``)."""
     return _prelude(layout, certname) + '\nrm -f "$KEY" "$CSR" "$CERT" "$S/public_keys/$N.pem"'
@@ -102,21 +101,27 @@ def request_script(layout: Layout, certname: str, alt_names: tuple[str, ...], ke
     ])
 
 
-def submit_command(layout: Layout, certname: str, ca_name: str) -> str:
-    """PUT the request to the CA; prints the body, then ``HTTP <status>`` on the last line."""
-    return "\n".join([
-        _prelude(layout, certname),
-        'curl -sS --max-time 60 --cacert "$S/certs/ca.pem" -X PUT '
-        "-H 'Content-Type: text/plain' --data-binary @\"$CSR\" -w '\\nHTTP %{http_code}\\n' "
-        + _ca_url(ca_name, f"certificate_request/{names.certname(certname)}"),
-    ])
+def request_fingerprint(pem: str) -> str:
+    """SHA-256 over the DER of a PEM request: the digest the CA shows as its fingerprint (and
+    ``puppet agent --fingerprint`` prints), ``AB:CD:...``."""
+    lines = pem.strip().splitlines()
+    if len(lines) < 3 or not lines[0].startswith("-----BEGIN") or not lines[-1].startswith("-----END"):
+        raise ValueError("not a PEM certificate request")
+    der = base64.b64decode("".join(lines[1:-1]), validate=True)
+    return ":".join(f"{b:02X}" for b in hashlib.sha256(der).digest())
 
 
-def fingerprint_command(layout: Layout, certname: str) -> str:
-    """SHA-256 over the DER request, the digest the CA shows as the request's fingerprint;
-    prints nothing when there is no request."""
-    return (_prelude(layout, certname) +
-            '\n[ -f "$CSR" ] || exit 0\nopenssl req -in "$CSR" -outform DER | openssl dgst -sha256 -r')
+def _write(path: str, content: str) -> str:
+    """Shell: ``content`` into ``path`` (a temp file beside it), 0644, owned as Puppet's."""
+    tmp = f"{path}.puppetops-tmp"
+    return (f"printf '%s' {shlex.quote(content)} > {tmp} && chmod 644 {tmp} && own {tmp} && "
+            f"mv -f {tmp} {path}")
+
+
+def bundle_script(layout: Layout, files: dict[str, str]) -> str:
+    """Write the CA's files (path under ssldir → content) in one command."""
+    return "\n".join([prepare_dirs(layout)] + [
+        _write(shlex.quote(f"{layout.ssldir}/{name}"), text) for name, text in files.items()])
 
 
 def _matches_key(path: str) -> str:
@@ -136,16 +141,14 @@ def verify_command(layout: Layout, certname: str) -> str:
     ])
 
 
-def install_script(layout: Layout, certname: str, ca_name: str) -> str:
-    """Download the signed certificate, install it only if it is for this node's key and
-    chains to the CA, then drop the request (as Puppet does once it has its certificate)."""
-    url = _ca_url(ca_name, f"certificate/{names.certname(certname)}")
+def install_script(layout: Layout, certname: str, cert_pem: str) -> str:
+    """Install the signed certificate (read on the CA host) only if it is for this node's key
+    and chains to the CA, then drop the request (as Puppet does once it has its
+    certificate)."""
     return "\n".join([
         _prelude(layout, certname),
         'T="$CERT.puppetops-tmp"',
-        f'code=$(curl -sS --max-time 60 --cacert "$S/certs/ca.pem" -o "$T" -w "%{{http_code}}" {url})',
-        'if [ "$code" != 200 ]; then echo "the CA answered $code for certificate/$N: '
-        '$(head -c 200 "$T" 2>/dev/null)" >&2; rm -f "$T"; exit 1; fi',
+        f"printf '%s' {shlex.quote(cert_pem)} > \"$T\"",
         _matches_key('"$T"') + ' || { echo "the CA\'s certificate for $N is not for this '
         'node\'s key" >&2; rm -f "$T"; exit 1; }',
         'openssl verify -CAfile "$S/certs/ca.pem" "$T" >/dev/null || { rm -f "$T"; exit 1; }',

@@ -4,14 +4,16 @@ enroll_agent.
     nodes (parallel)   inspect their certificate and pending request
     CA                 one status call for all; clean what must be re-issued (one call)
     nodes (parallel)   get the CA bundle and CRL read on the CA (over SSH, not trust on
-                       first use); clean a wrong certificate, make a key and a request,
-                       submit it
-    nodes (parallel)   report their own request's fingerprint
-    CA                 compare fingerprints and alt names; sign the good ones in ONE call
-    nodes              a refused node fails, saying why; the others download and verify
+                       first use); clean a wrong certificate, make a key and a request
+    nodes (parallel)   their request is read (over SSH: the out-of-band channel)
+    CA                 submit them all in ONE call; compare fingerprints and alt names;
+                       sign the good ones in ONE call; read the certificates in ONE call
+    nodes              a refused node fails, saying why; the others install and verify
 
-No step starts Ruby: openssl and curl on the nodes (``csr``), curl against the CA's API on
-the CA host (``ca_api``), so enrolling many nodes costs each node milliseconds of CPU.
+No step starts Ruby: openssl on the nodes (``csr``), curl against the CA's API on the CA
+host (``ca_api``). Every request, certificate and CA file travels over our SSH connections,
+so a node needs no connection to the CA to enrol, and the CA's JVM makes one TLS handshake
+per call instead of two per node.
 
 Lockstep between the phases is what the CA needs (one list, one sign for all); within a
 phase the nodes run in parallel.
@@ -26,7 +28,7 @@ from ..errors import StepError
 from ..result import CHANGED, UNCHANGED
 from ..step import Outcome, Step, StepContext
 from ..target import Target
-from . import certs, csr, names, node
+from . import ca_api, certs, csr, names, node
 from .flow import Cohort
 from .layout import Layout
 
@@ -50,20 +52,6 @@ def _submit_with_puppet(ctx: StepContext, certname: str) -> None:
                         "request was refused as a conflict, so nothing proves the CA's request "
                         f"came from this node. Check it, then `puppetserver ca clean --certname "
                         f"{certname}` on the CA and re-run")
-
-
-def _submit(ctx: StepContext, certname: str, ca_name: str) -> None:
-    """PUT the node's request to the CA. A pending request there is fine: the node has its
-    own copy, and the fingerprint check before signing decides whose it is."""
-    out = ctx.run(csr.submit_command(node.layout(ctx.target), certname, ca_name), check=False)
-    lines = out.stdout.rstrip("\n").split("\n")
-    status, body = lines[-1], "\n".join(lines[:-1]).strip()
-    if out.ok and status == "HTTP 200":
-        return
-    if status == "HTTP 400" and CONFLICT in body:
-        return
-    raise StepError(f"submitting the certificate request to {ca_name} failed: "
-                    f"{body or out.stderr.strip() or status}", exit_code=out.exit_code or 1)
 
 
 class CaTrusted(Step):
@@ -94,13 +82,8 @@ class CaTrusted(Step):
         return f"install {', '.join(stale)} from the CA" if stale else None
 
     def change(self, ctx: StepContext) -> None:
-        layout = node.layout(ctx.target)
-        ctx.run(csr.prepare_dirs(layout))
-        for name in self._stale(ctx):
-            path = f"{layout.ssldir}/{name}"
-            ctx.put(self.bundle[name], path, mode=0o644)
-            ctx.run(f"if id -u puppet >/dev/null 2>&1; then chown puppet:puppet "
-                    f"{shlex.quote(path)}; fi")
+        stale = self._stale(ctx)
+        ctx.run(csr.bundle_script(node.layout(ctx.target), {f: self.bundle[f] for f in stale}))
 
     def verify(self, ctx: StepContext) -> None:
         if self._stale(ctx):
@@ -119,22 +102,22 @@ def ca_bundle(ctx: StepContext) -> dict[str, str]:
 
 
 class CertificateRequested(Step):
-    """Node side: a node that needs a certificate has a request on the CA (after cleaning a
-    wrong certificate away)."""
+    """Node side: a node that needs a certificate has a key and a request (after cleaning a
+    wrong certificate away); the CA's step submits it."""
 
     name = "certificate request"
 
     def __init__(self, identities: Mapping[str, certs.Identity],
-                 actions: Mapping[str, certs.Action], ca_name: str):
+                 actions: Mapping[str, certs.Action]):
         super().__init__()
-        self.identities, self.actions, self.ca_name = identities, actions, ca_name
+        self.identities, self.actions = identities, actions
 
     def check(self, ctx: StepContext) -> str | None:
         action = self.actions[ctx.target.name]
         if action.kind == certs.REISSUE:
             return f"re-issue the certificate: {action.reason}"
         if action.kind == certs.REQUEST:
-            return "submit a certificate request" + (f" ({action.reason})" if action.reason else "")
+            return "request a certificate" + (f" ({action.reason})" if action.reason else "")
         return None
 
     def change(self, ctx: StepContext) -> None:
@@ -149,13 +132,11 @@ class CertificateRequested(Step):
         elif not made.ok:
             raise StepError(f"making the key and request failed: {made.stderr.strip()}",
                             exit_code=made.exit_code)
-        else:
-            _submit(ctx, identity.certname, self.ca_name)
 
     def verify(self, ctx: StepContext) -> None:
         layout = node.layout(ctx.target)
         if not certs.node_state(ctx, layout, self.identities[ctx.target.name].certname).has_csr:
-            raise StepError("no certificate request on the node after submitting one")
+            raise StepError("no certificate request on the node after making one")
 
 
 class CertificateInstalled(Step):
@@ -163,20 +144,22 @@ class CertificateInstalled(Step):
 
     name = "certificate installed"
 
-    def __init__(self, identities: Mapping[str, certs.Identity], ca_name: str):
+    def __init__(self, identities: Mapping[str, certs.Identity], issued: Mapping[str, str]):
         super().__init__()
-        self.identities, self.ca_name = identities, ca_name
+        self.identities, self.issued = identities, issued  # certname → PEM, read on the CA
 
     def check(self, ctx: StepContext) -> str | None:
         layout = node.layout(ctx.target)
         certname = self.identities[ctx.target.name].certname
         if certs.node_state(ctx, layout, certname).fingerprint:
             return None
-        return "download the signed certificate"
+        return "install the signed certificate"
 
     def change(self, ctx: StepContext) -> None:
-        ctx.run(csr.install_script(node.layout(ctx.target),
-                                   self.identities[ctx.target.name].certname, self.ca_name))
+        certname = self.identities[ctx.target.name].certname
+        if certname not in self.issued:
+            raise StepError(f"the CA has no signed certificate for {certname}")
+        ctx.run(csr.install_script(node.layout(ctx.target), certname, self.issued[certname]))
 
     def verify(self, ctx: StepContext) -> None:
         ctx.run(csr.verify_command(node.layout(ctx.target),
@@ -210,23 +193,24 @@ def enrol(cohort: Cohort, main: Target, identities: Mapping[str, certs.Identity]
         return Outcome(CHANGED, f"clean {', '.join(dirty)} on the CA", value=actions)
 
     actions = run.each("review certificates on the CA", plan_actions, [main])[0].value
-    ca_name = node.certname(main)
     cohort.step(CaTrusted(run.each("read the CA bundle", ca_bundle, [main])[0].value))
-    cohort.step(CertificateRequested(identities, actions, ca_name))
+    cohort.step(CertificateRequested(identities, actions))
 
+    issued: dict[str, str] = {}
     pending = [t for t in cohort.live if actions[t.name].kind != certs.KEEP]
     if pending:
-        # in noop a node without a request stays without one: nothing to read (and puppet
-        # would create its ssldir just to say so)
+        # in noop a node without a request stays without one: nothing to read
         readable = [t for t in pending if not run.noop or nodes[t.name].has_csr]
-        own = cohort.each("read own fingerprint", lambda ctx: certs.own_fingerprint(
-            ctx, node.layout(ctx.target), identities[ctx.target.name].certname), only=readable)
-        fingerprints = {t.name: None for t in pending if t.name not in {r.target for r in own}}
-        fingerprints.update({r.target: r.value for r in own.ok_set})
+        own = cohort.each("read own request", lambda ctx: ctx.read(
+            certs.csr_path(node.layout(ctx.target), identities[ctx.target.name].certname)),
+            only=readable)
+        requests = {t.name: None for t in pending if t.name not in {r.target for r in own}}
+        requests.update({r.target: r.value for r in own.ok_set})
+        fetch = {t for t in requests if actions[t].kind == certs.FETCH}  # signed already
         signing = run.each("sign certificates on the CA",
-                           lambda ctx: _sign(ctx, ca, identities, fingerprints), [main])
-        verdicts = signing[0].value
-        refused = {t: verdicts[identities[t].certname].refusal for t in fingerprints
+                           lambda ctx: _sign(ctx, ca, identities, requests, fetch), [main])
+        verdicts, issued = signing[0].value
+        refused = {t: verdicts[identities[t].certname].refusal for t in requests
                    if identities[t].certname in verdicts
                    and verdicts[identities[t].certname].refusal}
 
@@ -236,21 +220,44 @@ def enrol(cohort: Cohort, main: Target, identities: Mapping[str, certs.Identity]
         cohort.each("certificate approval", refuse,
                     only=[t for t in cohort.live if t.name in refused])
 
-    installed = cohort.step(CertificateInstalled(identities, ca_name))
+    installed = cohort.step(CertificateInstalled(identities, issued))
     return {r.target for r in installed if r.status == CHANGED}
 
 
 def _sign(ctx: StepContext, ca: Layout, identities: Mapping[str, certs.Identity],
-          fingerprints: Mapping[str, str | None]) -> Outcome:
-    """The CA's step: review and sign. In noop, a node that has not submitted its request yet
-    (it would have, in a real run) is reported as "would sign after checking"."""
-    wanted = {identities[t].certname: (identities[t], fp) for t, fp in fingerprints.items()
-              if fp or not ctx.noop}
-    unsubmitted = [t for t, fp in fingerprints.items() if not fp and ctx.noop]
+          requests: Mapping[str, str | None], fetch: set[str]) -> Outcome:
+    """The CA's step, on the CA host: submit the nodes' requests (read from them over SSH) in
+    one call, review and sign in one call, read the certificates back in one call.
+
+    In noop, a node without a request yet (it would have one in a real run) is reported as
+    "would sign after checking"."""
+    ca_name = node.certname(ctx.target)
+    mine = {identities[t].certname: pem for t, pem in requests.items()
+            if pem and t not in fetch}
+    if mine and not ctx.noop:
+        answers = ca_api.submit(ctx, ca, ca_name, mine)
+        failed = {n: a for n, a in answers.items() if a[0] != 200 and CONFLICT not in a[1]}
+        if failed:
+            raise StepError("the CA refused certificate requests: " + "; ".join(
+                f"{n} ({code}: {body.strip()[:120]})" for n, (code, body) in sorted(failed.items())))
+    wanted = {identities[t].certname: (identities[t], _fingerprint(pem))
+              for t, pem in requests.items() if pem or not ctx.noop}
+    unsubmitted = [t for t, pem in requests.items() if not pem and ctx.noop]
     verdicts = certs.sign(ctx, ca, wanted) if wanted else {}
     signed = sorted(n for n, v in verdicts.items() if v.sign)
+    ready = [n for n, v in verdicts.items() if not v.refusal]
+    issued = ca_api.certificates(ctx, ca, ca_name, ready) if ready and not ctx.noop else {}
     parts = [f"{'would sign' if ctx.noop else 'signed'} {', '.join(signed)}"] if signed else []
     if unsubmitted:
         parts.append(f"would sign {len(unsubmitted)} new request(s) after checking their "
                      "fingerprints")
-    return Outcome(CHANGED if parts else UNCHANGED, "; ".join(parts), value=verdicts)
+    return Outcome(CHANGED if parts else UNCHANGED, "; ".join(parts), value=(verdicts, issued))
+
+
+def _fingerprint(pem: str | None) -> str | None:
+    if not pem:
+        return None
+    try:
+        return csr.request_fingerprint(pem)
+    except ValueError:
+        return None  # not a request: refused as "no request of its own"
