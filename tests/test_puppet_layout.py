@@ -266,8 +266,7 @@ def test_ca_calls_name_each_certname_and_never_all():
 def test_signing_happens_in_one_call_and_skips_a_foreign_request():
     a2 = "agent2.example.com"
     tester = PlanTester({"targets": ["main.example.com"]})
-    tester.on(re.compile(r"curl .* -X GET"), stdout=answers((200, status(A, FP, "signed"))))
-    tester.on(re.compile(r"curl .* -X GET"), times=1,  # before signing (later rules win)
+    tester.on(re.compile(r"curl .* -X GET"),
               stdout=answers((200, status(a2, OTHER)), (200, status(A, FP))))
     tester.on(re.compile(r"curl .* -X PUT"), stdout=answers((204, "")))
     wanted = {A: (certs.Identity(A), FP), a2: (certs.Identity(a2), FP)}  # a2's CSR is not a2's
@@ -276,6 +275,19 @@ def test_signing_happens_in_one_call_and_skips_a_foreign_request():
     puts = [c for c in tester.commands("main.example.com") if " -X PUT " in c]
     assert len(puts) == 1 and f"certificate_status/{A}" in puts[0] and a2 not in puts[0]
     assert '"desired_state": "signed"' in puts[0]
+
+
+def test_many_names_are_reviewed_from_one_listing():
+    many = [f"agent{i}.example.com" for i in range(ca_api.BULK + 1)]
+    tester = PlanTester({"targets": ["main.example.com"]})
+    tester.on(re.compile(r"curl .* -X GET"), stdout=answers(
+        (200, [status(n, FP) for n in many] + [status("other.example.com", OTHER)])))
+    tester.on(re.compile(r"curl .* -X PUT"), stdout=answers(*[(204, "")] * len(many)))
+    verdicts = _ca_run(tester, {n: (certs.Identity(n), FP) for n in many})[0].value
+    assert all(v.sign for v in verdicts.values()) and "other.example.com" not in verdicts
+    listing, signing = tester.commands("main.example.com")
+    assert listing.endswith("/puppet-ca/v1/certificate_statuses/any_key")
+    assert signing.count("certificate_status/agent") == len(many)
 
 
 def test_a_refused_signature_is_reported_with_the_cas_answer():

@@ -228,10 +228,8 @@ def sign(ctx: StepContext, layout: Layout, wanted: Mapping[str, tuple[Identity, 
     approved = [n for n, v in verdicts.items() if v.sign]
     if approved and not ctx.noop:
         replies = ca_api.set_state(ctx, layout, node.certname(ctx.target), approved, "signed")
-        after = ca_list(ctx, layout, approved)
-        for name in approved:
-            if name not in after or after[name].state != "signed":
-                code, body = replies[name]
+        for name, (code, body) in replies.items():
+            if code != 204:  # the CA's answer to a signature it made
                 verdicts[name] = Verdict(name, refusal=f"the CA did not sign {name}: "
                                                        f"{code} {body.strip()[:200]}")
     return verdicts
