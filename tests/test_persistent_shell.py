@@ -12,6 +12,7 @@ from contextlib import contextmanager
 import pytest
 
 from puppetops.errors import CommandTimeout, TransportError
+from puppetops.steps import Daemon
 from puppetops.testing.fixtures import require_root
 from puppetops.transport import SshConnection
 
@@ -243,3 +244,18 @@ def test_run_as_through_passwordless_sudo_runs_in_the_shell(conn):
     out = conn.run("id -un; pwd", run_as="nobody")
     assert out.ok and out.stdout.splitlines()[0] == "nobody"
     assert conn.shells_started == 1
+
+
+def test_a_daemon_is_seen_running_by_the_very_next_command(conn, tmp_path):
+    """A supervised daemon's start returns only once its pid file is written: the check
+    that follows within a millisecond on this shell must never see it missing (a compiler's
+    Puppet Server was once reported "exited" that way)."""
+    pidfile = tmp_path / "sleeper.pid"
+    daemon = Daemon(command="sleep 600", pidfile=str(pidfile), log="/dev/null")
+    try:
+        for _ in range(20):
+            assert conn.run(daemon.start_script()).exit_code == 0
+            assert conn.run(daemon.running_test()).exit_code == 0
+            assert conn.run(daemon.stop_script(grace=5)).exit_code == 0
+    finally:
+        conn.run(daemon.stop_script(grace=1))

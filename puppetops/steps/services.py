@@ -24,10 +24,16 @@ class Daemon:
     user: str | None = None
 
     def start_script(self) -> str:
+        """Start detached, and return only once the pid file names the new process: a check
+        right after (``running_test``) must not see a missing or stale pid file — on a
+        persistent remote shell the next command follows within a millisecond."""
         cmd = self.command if not self.user else \
             f"runuser -u {shlex.quote(self.user)} -- {self.command}"
-        return (f"setsid sh -c {shlex.quote(f'echo $$ > {self.pidfile}; exec {cmd}')} "
-                f">>{shlex.quote(self.log)} 2>&1 </dev/null &")
+        p = shlex.quote(self.pidfile)
+        return (f"rm -f {p}; setsid sh -c {shlex.quote(f'echo $$ > {self.pidfile}; exec {cmd}')} "
+                f">>{shlex.quote(self.log)} 2>&1 </dev/null & "
+                f"for i in $(seq 100); do [ -s {p} ] && exit 0; sleep 0.05; done; "
+                f"echo 'no pid file after 5 s' >&2; exit 1")
 
     def running_test(self) -> str:
         p = shlex.quote(self.pidfile)
