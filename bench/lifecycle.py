@@ -21,7 +21,7 @@ the fan-out, medians and min–max are over the runs that started quiet when at 
 
 (`invoke bench --only lifecycle [--agents N] [--reps R]` runs this through run_all.py.) The
 lab defaults can also come from PUPPETOPS_BENCH_LAB_DIR, _SUBNET and _BRIDGE. Prints tables
-and writes bench/results/lifecycle.json. Needs root; 10–15 minutes with 50 agents on 2 cores.
+and writes bench/results/lifecycle.json. Needs root; about 4.5 minutes with 50 agents on 2 cores.
 """
 from __future__ import annotations
 
