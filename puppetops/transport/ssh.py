@@ -425,16 +425,11 @@ class _RemoteShell:
             chan.recv(65536)
         while chan.recv_stderr_ready():
             chan.recv_stderr(65536)
-        try:
-            if self.launched:
-                chan.sendall(frame.encode() + self.terminator)
-            else:
-                chan.exec_command(self._launch(frame, token))
-                self.launched = True
-        except OSError:  # paramiko: "Socket is closed", the shell's channel closed since usable()
-            if chan.get_transport().is_active():
-                raise _ShellNotStarted() from None
-            raise
+        if self.launched:
+            self._send(frame.encode() + self.terminator)
+        else:
+            self._send(None, launch=self._launch(frame, token))
+            self.launched = True
         start, end = f"pops{token}s".encode(), f"pops{token}e".encode()
         out, err = _Framed(start, end), _Framed(start, end)
         tag = f"pops{token}p".encode()
@@ -449,7 +444,7 @@ class _RemoteShell:
             if self.terminator is None:  # a new shell: which kind is it?
                 if tag in out.buf:
                     self.terminator = b"\n"  # an exec'd shell, reading its script: send the frame
-                    chan.sendall(frame.encode() + self.terminator)
+                    self._send(frame.encode() + self.terminator)
                 elif out.started:
                     self.terminator = b"\0"  # bash ran the frame itself, and loops
             if out.started and not counted:
@@ -461,6 +456,20 @@ class _RemoteShell:
             if ended:
                 return self._ended(out, err, status, deadline)
             _wait(self.wake, chan, deadline)
+
+    def _send(self, data: bytes | None, launch: str | None = None) -> None:
+        """Send a frame (or launch the shell with one). A channel that closed meanwhile means
+        the shell ended before the command started (e.g. a login shell that execs $SHELL and
+        that is not a shell): ``_ShellNotStarted``, unless the whole connection is gone."""
+        try:
+            if launch is not None:
+                self.chan.exec_command(launch)
+            else:
+                self.chan.sendall(data)
+        except OSError:  # paramiko: "Socket is closed"
+            if self.chan.get_transport().is_active():
+                raise _ShellNotStarted() from None
+            raise
 
     def _ended(self, out: "_Framed", err: "_Framed", status: int | None,
                deadline: float) -> tuple[bytes, bytes, int]:
