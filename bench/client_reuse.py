@@ -27,7 +27,8 @@ def timed_step(run: Run, command: str) -> dict:
     results = run.command(command, "all", catch_errors=True)
     elapsed = time.perf_counter() - start
     if not results.ok:
-        raise SystemExit(f"{command!r} failed on {results.error_set.names}")
+        why = "; ".join(f"{r.target}: {r.status} {r.message}" for r in results.error_set)
+        raise SystemExit(f"{command!r} failed on {results.error_set.names}: {why}")
     return {"wall": elapsed, "ctrl_cpu": cpu() - used,
             "mach_cpu": jiffies_to_seconds(busy_jiffies()[0] - busy)}
 
