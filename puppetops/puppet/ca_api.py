@@ -39,6 +39,11 @@ def _options(layout: Layout, ca_name: str) -> str:
                      "-w", shlex.quote(f"\\n{_SEPARATOR} %{{http_code}}\\n")])
 
 
+def _listed(certnames: Iterable[str]) -> list[str]:
+    """Validated certnames, each once, in a stable order (never an option such as --all)."""
+    return names.certnames(sorted(set(certnames)))
+
+
 def _url(ca_name: str, path: str) -> str:
     return shlex.quote(f"https://{ca_name}:{PORT}{_API}/{path}")
 
@@ -90,7 +95,7 @@ def statuses(ctx: StepContext, layout: Layout, ca_name: str,
     Up to ``BULK`` names are asked one by one (a small answer however big the CA); more are
     read from one listing of every request and certificate, which the CA answers in one
     request instead of one per name."""
-    wanted = names.certnames(sorted(set(certnames)))
+    wanted = _listed(certnames)
     if not wanted:
         return []
     if len(wanted) > BULK:
@@ -118,7 +123,7 @@ def all_statuses(ctx: StepContext, layout: Layout, ca_name: str) -> list[dict]:
 def set_state(ctx: StepContext, layout: Layout, ca_name: str, certnames: Iterable[str],
               state: str) -> dict[str, tuple[int, str]]:
     """PUT desired_state (``signed`` or ``revoked``) for each name: name → (status, body)."""
-    listed = names.certnames(sorted(set(certnames)))
+    listed = _listed(certnames)
     replies = call(ctx, layout, ca_name, "PUT", [f"certificate_status/{n}" for n in listed],
                    {"desired_state": state})
     return dict(zip(listed, replies))
@@ -129,7 +134,7 @@ def submit(ctx: StepContext, layout: Layout, ca_name: str,
     """PUT each node's certificate request (PEM) to the CA, all in one curl run (a body per
     request, ``--next`` between them): name → (status, body). A 400 "already has a requested
     certificate" means the CA holds one; the fingerprint check decides whose it is."""
-    listed = names.certnames(sorted(requests))
+    listed = _listed(requests)
     paths = [f"certificate_request/{n}" for n in listed]
     options = _options(layout, ca_name)
     command = "curl " + " --next ".join(
@@ -141,7 +146,7 @@ def submit(ctx: StepContext, layout: Layout, ca_name: str,
 def certificates(ctx: StepContext, layout: Layout, ca_name: str,
                  certnames: Iterable[str]) -> dict[str, str]:
     """The signed certificates (PEM) of ``certnames``; names without one are left out."""
-    listed = names.certnames(sorted(set(certnames)))
+    listed = _listed(certnames)
     if not listed:
         return {}
     replies = call(ctx, layout, ca_name, "GET", [f"certificate/{n}" for n in listed])
@@ -151,6 +156,6 @@ def certificates(ctx: StepContext, layout: Layout, ca_name: str,
 def delete(ctx: StepContext, layout: Layout, ca_name: str,
            certnames: Iterable[str]) -> dict[str, tuple[int, str]]:
     """Delete the CA's request or certificate file of each name: name → (status, body)."""
-    listed = names.certnames(sorted(set(certnames)))
+    listed = _listed(certnames)
     replies = call(ctx, layout, ca_name, "DELETE", [f"certificate_status/{n}" for n in listed])
     return dict(zip(listed, replies))

@@ -14,7 +14,6 @@ the CA's API about every name at once (``ca_api``).
 """
 from __future__ import annotations
 
-import json
 import re
 import shlex
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from typing import Iterable, Mapping
 
 from ..errors import StepError
 from ..step import StepContext
-from . import ca_api, names, node
+from . import ca_api, node
 from .layout import Layout
 
 # what the CA may be asked to do about a node before it requests a certificate
@@ -112,11 +111,10 @@ class CaEntry:
     alt_names: frozenset[str]
 
     @classmethod
-    def from_status(cls, status: dict, state: str | None = None) -> "CaEntry":
+    def from_status(cls, status: dict) -> "CaEntry":
         alt = status.get("subject_alt_names") or status.get("dns_alt_names") or []
         sha = (status.get("fingerprints") or {}).get("SHA256") or status.get("fingerprint", "")
-        return cls(status["name"], status.get("state") or state or "", normalize(sha),
-                   frozenset(alt))
+        return cls(status["name"], status.get("state", ""), normalize(sha), frozenset(alt))
 
 
 def ca_list(ctx: StepContext, layout: Layout, certnames: Iterable[str]) -> dict[str, CaEntry]:
@@ -126,16 +124,16 @@ def ca_list(ctx: StepContext, layout: Layout, certnames: Iterable[str]) -> dict[
     return {status["name"]: CaEntry.from_status(status) for status in found}
 
 
-def ca_clean(ctx: StepContext, layout: Layout, certnames: Iterable[str]) -> None:
-    """Revoke (when signed) and delete certificates/requests on the CA, as
-    ``puppetserver ca clean`` does; names the CA does not know are fine."""
+def ca_clean(ctx: StepContext, layout: Layout, entries: Iterable[CaEntry]) -> None:
+    """Revoke (when signed) and delete these certificates/requests on the CA, as
+    ``puppetserver ca clean`` does; ``entries`` come from ``ca_list``."""
     ca_name = node.certname(ctx.target)
-    entries = ca_list(ctx, layout, certnames)
-    signed = [n for n, e in entries.items() if e.state == "signed"]
+    entries = list(entries)
+    signed = [e.name for e in entries if e.state == "signed"]
     if signed:
         _expect(ca_api.set_state(ctx, layout, ca_name, signed, "revoked"), "revoke")
     if entries:
-        _expect(ca_api.delete(ctx, layout, ca_name, entries), "delete")
+        _expect(ca_api.delete(ctx, layout, ca_name, [e.name for e in entries]), "delete")
 
 
 def _expect(replies: Mapping[str, tuple[int, str]], what: str) -> None:

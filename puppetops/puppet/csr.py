@@ -46,10 +46,6 @@ class KeySpec:
         return f"openssl genpkey {opts} -out {path}"
 
 
-def key_path(layout: Layout, certname: str) -> str:
-    return f"{layout.ssldir}/private_keys/{certname}.pem"
-
-
 def prepare_dirs(layout: Layout) -> str:
     """Shell helpers, and the ssldir folders as Puppet makes them (ssldir 0771, private_keys
     0750, the rest 0755), owned by the ``puppet`` user where there is one."""

@@ -25,6 +25,8 @@ import shlex
 import socket
 import threading
 import time
+from contextlib import contextmanager
+from typing import Callable
 
 import paramiko
 from fabric import Config, Connection as FabricConnection
@@ -265,7 +267,7 @@ class SshConnection(Connection):
     def _exec_channel(self, command: str, stdin: bytes | None, timeout: float) -> CommandOutput:
         """One SSH session per command: sshd runs ``$SHELL -c command``."""
         start = time.monotonic()
-        try:
+        with self._failures(timeout):
             chan = self._transport.open_session(timeout=self.connect_timeout)
             chan.exec_command(command)
             if stdin:
@@ -274,13 +276,7 @@ class SshConnection(Connection):
             out, err = _read_until_exit(chan, start + timeout)
             code = chan.recv_exit_status()
             chan.close()
-        except CommandTimeout:
-            raise CommandTimeout(f"command timed out after {timeout:g}s") from None
-        except (OSError, EOFError, paramiko.SSHException) as exc:
-            self.close()
-            raise TransientTransportError(f"connection to {self.host}:{self.port} lost: {exc}") from None
-        return CommandOutput(command, code, out.decode(errors="replace"),
-                             err.decode(errors="replace"), time.monotonic() - start)
+        return _output(command, out, err, code, start)
 
     def _exec_in_shell(self, command: str, timeout: float) -> CommandOutput:
         """Run ``command`` in the persistent shell, starting one when there is none (or it died).
@@ -292,7 +288,8 @@ class SshConnection(Connection):
         """
         start = time.monotonic()
         deadline = start + timeout
-        try:
+        # on a timeout the command may still run in that shell: its output must not leak
+        with self._failures(timeout, on_timeout=self._discard_shell):
             while True:
                 shell = self._shell
                 if shell is None or not shell.usable(self._transport):
@@ -307,14 +304,22 @@ class SshConnection(Connection):
                     if shell.commands == 0:
                         self.persistent_shell = False
                         return self._exec_channel(command, None, max(deadline - time.monotonic(), 0.001))
+        return _output(command, out, err, code, start)
+
+    @contextmanager
+    def _failures(self, timeout: float, on_timeout: Callable[[], None] | None = None):
+        """What a command's faults mean to callers: a timeout stays a ``CommandTimeout``
+        (after ``on_timeout``); a broken connection is closed and becomes a
+        ``TransientTransportError``, which the executor retries."""
+        try:
+            yield
         except CommandTimeout:
-            self._discard_shell()  # the command may still run there; its output must not leak
+            if on_timeout is not None:
+                on_timeout()
             raise CommandTimeout(f"command timed out after {timeout:g}s") from None
         except (OSError, EOFError, paramiko.SSHException) as exc:
             self.close()
             raise TransientTransportError(f"connection to {self.host}:{self.port} lost: {exc}") from None
-        return CommandOutput(command, code, out.decode(errors="replace"),
-                             err.decode(errors="replace"), time.monotonic() - start)
 
     def _discard_shell(self) -> None:
         shell, self._shell = self._shell, None
@@ -542,6 +547,11 @@ class _Framed:
         if self.begin is None:
             return b""
         return bytes(self.buf[self.begin:self.finish])
+
+
+def _output(command: str, out: bytes, err: bytes, code: int, start: float) -> CommandOutput:
+    return CommandOutput(command, code, out.decode(errors="replace"), err.decode(errors="replace"),
+                         time.monotonic() - start)
 
 
 def _open_socket(host: str, port: int, timeout: float) -> socket.socket:
