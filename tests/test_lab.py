@@ -24,7 +24,9 @@ from invoke import Context
 from invoke.exceptions import Exit
 
 from puppetops.cli import lab_tasks
-from puppetops.lab import (Lab, LabError, LabInfo, default_topology, lab_setup, procs, render_inventory)
+from puppetops.lab import (DEFAULT_STATE_DIR, Lab, LabError, LabInfo, default_topology, lab_setup, procs,
+                           render_inventory)
+from puppetops.lab.fixtures import test_lab
 from puppetops.lab import lab as lab_module
 from puppetops.lab import net
 from puppetops.lab import packages as lab_packages
@@ -33,9 +35,10 @@ from puppetops.lab.state import LabRecord
 pytestmark = pytest.mark.lab
 
 REPO = Path(__file__).resolve().parents[1]
-SCRATCH = dict(state_dir="/var/tmp/puppetops-lab-test", subnet="10.78.0.0/24", bridge="plbrt0")
-DEFAULT_HOSTS = {"main": "10.77.0.11", "compiler1": "10.77.0.12", "compiler2": "10.77.0.13",
-                 "lb": "10.77.0.14", "agent1": "10.77.0.21", "agent2": "10.77.0.22"}
+SESSION, SCRATCH, SPARE = test_lab("session"), test_lab("scratch"), test_lab("spare")
+NET = SESSION["subnet"].rsplit(".", 1)[0]  # the session lab's first three octets
+DEFAULT_HOSTS = {"main": f"{NET}.11", "compiler1": f"{NET}.12", "compiler2": f"{NET}.13",
+                 "lb": f"{NET}.14", "agent1": f"{NET}.21", "agent2": f"{NET}.22"}
 
 
 def ssh(info: LabInfo, host: str, command: str, *, known_hosts: str | None = None,
@@ -93,8 +96,8 @@ def scratch():
 def test_default_lab_has_six_hosts_with_fixed_addresses(lab):
     assert {h.short: h.address for h in lab.hosts} == DEFAULT_HOSTS
     assert [h.fqdn for h in lab.hosts][:2] == ["main.puppetops.test", "compiler1.puppetops.test"]
-    assert lab.controller == "10.77.0.1"
-    status = Lab().status()
+    assert lab.controller == f"{NET}.1"
+    status = Lab(**SESSION).status()
     assert [s.short for s in status] == list(DEFAULT_HOSTS)
     assert all(s.sshd and s.sshd_pid for s in status), status
 
@@ -130,7 +133,7 @@ def test_paramiko_accepts_the_known_hosts_file(lab):
     client = paramiko.SSHClient()
     client.load_host_keys(str(lab.known_hosts))
     client.set_missing_host_key_policy(paramiko.RejectPolicy())
-    client.connect("10.77.0.21", username="root", key_filename=str(lab.private_key),
+    client.connect(DEFAULT_HOSTS["agent1"], username="root", key_filename=str(lab.private_key),
                    look_for_keys=False, allow_agent=False, timeout=10)
     try:
         _, stdout, _ = client.exec_command("hostname -f")
@@ -147,9 +150,9 @@ def test_hostname_and_fqdn_per_host(lab):
 def test_hosts_resolve_each_other_from_etc_hosts_fast(lab):
     start = time.monotonic()
     text = out(lab, "main", "getent hosts compiler1.puppetops.test lb control; ip route")
-    assert "10.77.0.12      compiler1.puppetops.test compiler1" in text
-    assert "10.77.0.14      lb.puppetops.test lb" in text
-    assert "10.77.0.1       control.puppetops.test control" in text
+    assert f"{NET}.12".ljust(16) + "compiler1.puppetops.test compiler1" in text
+    assert f"{NET}.14".ljust(16) + "lb.puppetops.test lb" in text
+    assert f"{NET}.1".ljust(16) + "control.puppetops.test control" in text
     assert "default" not in text  # lab traffic stays on the bridge
     assert time.monotonic() - start < 5  # P2: a DNS fallback stalls 10-20 s
 
@@ -190,7 +193,7 @@ def test_setsid_daemon_survives_the_ssh_session(lab):
     try:
         text = out(lab, "agent1", "pid=$(cat /run/x.pid); kill -0 $pid && grep PPid /proc/$pid/status")
         assert text.split() == ["PPid:", "1"]  # adopted by the host's PID 1 (sshd), which reaps it
-        host = next(s for s in Lab().status() if s.short == "agent1")
+        host = next(s for s in Lab(**SESSION).status() if s.short == "agent1")
         assert any(procs.cmdline(p)[:2] == ["sleep", "1000"] for p in host.pids)
     finally:
         out(lab, "agent1", "kill $(cat /run/x.pid); rm -f /run/x.pid")
@@ -206,13 +209,13 @@ def test_ssh_sessions_skip_roots_bashrc(lab):
 
 def test_status_finds_puppet_services_without_ssh(lab):
     cfg = ("global\\n daemon\\n pidfile /run/haproxy.pid\\ndefaults\\n mode tcp\\n timeout connect 1s\\n"
-           " timeout client 1s\\n timeout server 1s\\nfrontend fe\\n bind 10.77.0.14:8140\\n"
-           " default_backend be\\nbackend be\\n server c1 10.77.0.12:8140\\n")
+           " timeout client 1s\\n timeout server 1s\\nfrontend fe\\n bind " + DEFAULT_HOSTS["lb"] + ":8140\\n"
+           " default_backend be\\nbackend be\\n server c1 " + DEFAULT_HOSTS["compiler1"] + ":8140\\n")
     out(lab, "lb", f"printf '{cfg}' > /tmp/t.cfg && haproxy -q -f /tmp/t.cfg")
     out(lab, "agent2", "setsid bash -c 'exec -a \"puppet agent: applying configuration\" sleep 1000' "
                        ">/dev/null 2>&1 </dev/null & echo $! > /run/fake-agent.pid")
     try:
-        services = {s.short: s.services for s in Lab().status()}
+        services = {s.short: s.services for s in Lab(**SESSION).status()}
         assert services["lb"] == ("haproxy",)
         assert services["agent2"] == ("puppet agent",)
         assert services["main"] == services["compiler1"] == ()
@@ -222,45 +225,46 @@ def test_status_finds_puppet_services_without_ssh(lab):
 
 
 def test_up_is_a_no_op_while_healthy(lab):
-    before = [s.sshd_pid for s in Lab().status()]
+    before = [s.sshd_pid for s in Lab(**SESSION).status()]
     start = time.monotonic()
-    assert Lab().up().hosts == lab.hosts
+    assert Lab(**SESSION).up().hosts == lab.hosts
     assert time.monotonic() - start < 5
-    assert [s.sshd_pid for s in Lab().status()] == before
+    assert [s.sshd_pid for s in Lab(**SESSION).status()] == before
 
 
 def test_inventory_files(lab):
     data = yaml.safe_load(lab.inventory.read_text())
-    assert data["config"]["ssh"] == {"user": "root", "private-key": "/var/tmp/puppetops-lab/id_ed25519",
-                                     "known-hosts-file": "/var/tmp/puppetops-lab/known_hosts",
+    assert data["config"]["ssh"] == {"user": "root", "private-key": f"{lab.state_dir}/id_ed25519",
+                                     "known-hosts-file": f"{lab.state_dir}/known_hosts",
                                      "host-key-check": True, "connect-timeout": 10}
     assert data["vars"] == {"lb_name": "lb.puppetops.test", "domain": "puppetops.test",
                             "puppetserver_java_args": "-Xms512m -Xmx512m"}
     groups = {g["name"]: g for g in data["groups"]}
     assert list(groups) == ["main", "compilers", "loadbalancers", "agents"]
-    assert groups["main"]["targets"] == [{"name": "main.puppetops.test", "uri": "10.77.0.11"}]
+    assert groups["main"]["targets"] == [{"name": "main.puppetops.test", "uri": DEFAULT_HOSTS["main"]}]
     assert groups["compilers"]["targets"][1] == {"name": "compiler2.puppetops.test", "alias": "compiler2",
-                                                 "uri": "10.77.0.13"}
+                                                 "uri": DEFAULT_HOSTS["compiler2"]}
     assert groups["loadbalancers"]["vars"] == {"lb_backend": "haproxy"}
     # the committed inventory is the default lab's
-    assert (REPO / "inventory.yaml").read_text() == lab.inventory.read_text()
+    assert (REPO / "inventory.yaml").read_text() == render_inventory(default_topology(), DEFAULT_STATE_DIR)
     from puppetops.inventory import Inventory
     inv = Inventory.load(str(lab.inventory), strict=True)
     assert [(t.name, t.host) for t in inv.select("compilers")] == [
-        ("compiler1.puppetops.test", "10.77.0.12"), ("compiler2.puppetops.test", "10.77.0.13")]
+        ("compiler1.puppetops.test", DEFAULT_HOSTS["compiler1"]),
+        ("compiler2.puppetops.test", DEFAULT_HOSTS["compiler2"])]
 
 
 def test_cli_status_table(lab, capsys):
-    lab_tasks.lab_status(Context())
+    lab_tasks.lab_status(Context(), state_dir=str(lab.state_dir))
     text = capsys.readouterr().out
-    assert "main.puppetops.test" in text and "10.77.0.22" in text and text.count("up (pid") == 6
+    assert "main.puppetops.test" in text and DEFAULT_HOSTS["agent2"] in text and text.count("up (pid") == 6
 
 
 # --- labs brought up and down by the tests ------------------------------------------------------
 
 def test_down_leaves_nothing_behind(scratch):
     info = scratch.up(compilers=1, agents=1)
-    assert len(info.hosts) == 4 and info.host("agent1").address == "10.78.0.21"
+    assert len(info.hosts) == 4 and info.host("agent1").address == SCRATCH["subnet"].replace(".0/24", ".21")
     recorded = recorded_procs(SCRATCH["state_dir"])
     assert len(recorded) == 8 and all(p.alive() for p in recorded)
     start = time.monotonic()
@@ -285,7 +289,7 @@ def test_up_recovers_after_a_crash(scratch):
 
     # a deleted namespace: its sshd still runs, unreachable; up() must stop it by recorded PID
     orphan = next(h for h in LabRecord.load(info.state_dir).hosts if h.short == "agent1").sshd
-    subprocess.run(["ip", "netns", "delete", "plbrt0-agent1"], check=True)
+    subprocess.run(["ip", "netns", "delete", f"{SCRATCH['bridge']}-agent1"], check=True)
     assert not scratch.is_up()
     info = scratch.up()
     assert not orphan.alive()
@@ -321,31 +325,33 @@ def test_different_topology_while_up_is_refused(scratch):
 
 
 def test_objects_the_lab_does_not_own_are_refused_and_left_alone(scratch):
-    subprocess.run(["ip", "netns", "add", "plbrt0-main"], check=True)  # not in any lab record
+    subprocess.run(["ip", "netns", "add", f"{SCRATCH['bridge']}-main"], check=True)  # not in any lab record
     try:
-        with pytest.raises(LabError, match="netns plbrt0-main already exist"):
+        with pytest.raises(LabError, match=f"netns {SCRATCH['bridge']}-main already exist"):
             scratch.up()
-        assert os.path.exists("/run/netns/plbrt0-main")
-        assert not os.path.exists("/sys/class/net/plbrt0")
+        assert os.path.exists(f"/run/netns/{SCRATCH['bridge']}-main")
+        assert not os.path.exists(f"/sys/class/net/{SCRATCH['bridge']}")
     finally:
-        subprocess.run(["ip", "netns", "delete", "plbrt0-main"], check=True)
+        subprocess.run(["ip", "netns", "delete", f"{SCRATCH['bridge']}-main"], check=True)
 
 
 def test_subnet_in_use_is_refused():
     if os.geteuid() != 0:
         pytest.skip("the puppetops lab needs root")
-    state_dir, subnet = "/var/tmp/puppetops-lab-test2", ipaddress.IPv4Network("10.78.1.0/24")
+    state_dir, subnet = SPARE["state_dir"], ipaddress.IPv4Network(SPARE["subnet"])
+    squatter = "plsquat" + SPARE["bridge"][-1]  # another bridge already on the lab's subnet
+    squat_address = str(subnet.network_address + 5)
     if net.subnet_users(subnet):
         pytest.skip(f"{subnet} is in use here already; the test would disturb its user")
     # the interface stays down: the kernel adds no route for the subnet, so nothing is disturbed
-    subprocess.run(["ip", "link", "add", "plbrtx0", "type", "bridge"], check=True)
+    subprocess.run(["ip", "link", "add", squatter, "type", "bridge"], check=True)
     try:
-        subprocess.run(["ip", "addr", "add", "10.78.1.5/24", "dev", "plbrtx0"], check=True)
-        with pytest.raises(LabError, match=r"subnet 10.78.1.0/24 is already in use .*plbrtx0 10.78.1.5/24"):
-            Lab(state_dir, str(subnet), "plbrt1").up()
-        assert leftovers(state_dir, "plbrt1", []) == []
+        subprocess.run(["ip", "addr", "add", f"{squat_address}/24", "dev", squatter], check=True)
+        with pytest.raises(LabError, match=rf"subnet {subnet} is already in use .*{squatter} {squat_address}/24"):
+            Lab(state_dir, str(subnet), SPARE["bridge"]).up()
+        assert leftovers(state_dir, SPARE["bridge"], []) == []
     finally:
-        subprocess.run(["ip", "link", "delete", "plbrtx0"], check=True)
+        subprocess.run(["ip", "link", "delete", squatter], check=True)
         shutil.rmtree(state_dir, ignore_errors=True)
 
 

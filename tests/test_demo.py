@@ -1,10 +1,9 @@
-"""The main job, last in the session: ``puppetops demo --format json`` from a clean state.
+"""The main job: ``puppetops demo --format json`` from a clean state.
 
-The demo gets a lab of its own (state dir, subnet and bridge below), so it never touches the
-default lab that the ``lab``/``infrastructure`` fixtures own for the session; this file's
-name puts it after them. The session lab is still up then, but idle: its three JVMs use
-about 1-2 % of a core together (measured), so the demo's own JVMs get the CPU. Memory is no
-concern (two stood-up labs ≈ 6 GiB).
+The demo gets a lab of its own (``test_lab("demo")``), so it neither touches the operator's
+default lab nor the session lab of the ``lab``/``infrastructure`` fixtures, and it does not
+matter where it runs in the session: an idle stood-up session lab's three JVMs use about 1-2 %
+of a core together (measured), and two stood-up labs need about 6 GiB.
 """
 from __future__ import annotations
 
@@ -15,10 +14,12 @@ import pytest
 
 from helpers import cli
 from puppetops.lab import Lab
+from puppetops.lab.fixtures import test_lab
 
 pytestmark = pytest.mark.lab
 
-STATE_DIR, SUBNET, BRIDGE = "/var/tmp/puppetops-lab-demo", "10.79.0.0/24", "plbrdemo"
+DEMO = test_lab("demo")
+STATE_DIR, SUBNET, BRIDGE = DEMO["state_dir"], DEMO["subnet"], DEMO["bridge"]
 
 
 @pytest.fixture
