@@ -14,6 +14,8 @@ EXIT_OK = 0
 EXIT_FAILED = 1          # some target failed
 EXIT_USAGE = 2           # bad command line, inventory or parameter
 EXIT_LOCKED = 75         # another run holds the lock (EX_TEMPFAIL: try again later)
+EXIT_SIGINT = 130        # interrupted by SIGINT (128 + 2, as shells report it)
+EXIT_SIGTERM = 143       # interrupted by SIGTERM (128 + 15)
 
 
 class PuppetopsError(Exception):
@@ -75,6 +77,19 @@ class StepError(PuppetopsError):
     def __init__(self, message: str, *, exit_code: int | None = None, stdout: str = "", stderr: str = ""):
         super().__init__(message)
         self.command_exit_code, self.stdout, self.stderr = exit_code, stdout, stderr
+
+
+class Interrupted(PuppetopsError):
+    """The run was asked to stop (SIGINT, SIGTERM, or ``Run.interrupt``): nothing new starts.
+
+    Exits 128 + the signal's number, as a shell reports a job killed by it, so cron, systemd
+    and CI can tell "stopped on request" from "a target failed" (1).
+    """
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.signum = signum
+        self.exit_code = 128 + signum
 
 
 class PlanFailure(PuppetopsError):

@@ -18,7 +18,9 @@ from tenacity import (Retrying, retry_if_exception, stop_after_attempt, wait_exp
                       wait_random)
 
 from . import secrets
-from .errors import CommandTimeout, PlanFailure, StepError, TransientTransportError, TransportError
+from .errors import (CommandTimeout, Interrupted, PlanFailure, StepError, TransientTransportError,
+                     TransportError)
+from .interrupt import Interruption
 from .result import FAILED, SKIPPED, UNREACHABLE, Result, ResultSet
 from .step import Step, StepContext
 from .target import Target
@@ -67,17 +69,20 @@ class Executor:
 
     ``attempts`` overrides every target's ``attempts`` config; ``timeout`` is an overall
     limit for the run in seconds: steps that would start after it are skipped and remote
-    calls are cut short at it.
+    calls are cut short at it. Once ``interruption`` says stop, no target starts a step
+    (skipped, "not run: interrupted") and steps' waits end (see puppetops.interrupt).
     """
 
     def __init__(self, pool: ConnectionPool, events: Events | None = None, *,
                  concurrency: int = DEFAULT_CONCURRENCY, attempts: int | None = None,
-                 noop: bool = False, timeout: float | None = None, backoff: float = 0.5):
+                 noop: bool = False, timeout: float | None = None, backoff: float = 0.5,
+                 interruption: Interruption | None = None):
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.pool, self.events = pool, events or NoEvents()
         self.concurrency, self.attempts, self.noop, self.backoff = concurrency, attempts, noop, backoff
         self.deadline = time.monotonic() + timeout if timeout else None
+        self.interruption = interruption
         self._workers: ThreadPoolExecutor | None = None
         self._workers_lock = threading.Lock()
 
@@ -201,6 +206,8 @@ class Executor:
         attempts = 0
         if self.deadline is not None and start >= self.deadline:
             return Result(target.name, step.name, SKIPPED, "not run: the run's timeout passed")
+        if self.interruption is not None and self.interruption.stop.is_set():
+            return Result(target.name, step.name, SKIPPED, "not run: interrupted")
         limit = self.attempts or int(target.transport_config.get("attempts", DEFAULT_ATTEMPTS))
 
         def attempt():
@@ -208,7 +215,7 @@ class Executor:
             attempts += 1
             conn = self.pool.get(target)
             ctx = StepContext(target, conn, noop=self.noop, timeout=step.timeout,
-                              deadline=self.deadline)
+                              deadline=self.deadline, interruption=self.interruption)
             return step.execute(ctx)
 
         retrying = Retrying(stop=stop_after_attempt(limit), reraise=True,
@@ -223,6 +230,8 @@ class Executor:
         except StepError as exc:
             return self._result(target, step, FAILED, str(exc), start, attempts,
                                 exit_code=exc.command_exit_code, stdout=exc.stdout, stderr=exc.stderr)
+        except Interrupted as exc:  # a wait cut short: the step did not finish
+            return self._result(target, step, FAILED, str(exc), start, attempts)
         except Exception as exc:  # a bug in a step must not hide the other targets' results
             return self._result(target, step, FAILED, f"{type(exc).__name__}: {exc}", start, attempts)
         return Result(target.name, step.name, outcome.status, secrets.mask(outcome.message),

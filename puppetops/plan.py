@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import PlanFailure, UsageError
+from .errors import Interrupted, PlanFailure, UsageError
 
 _REGISTRY: dict[str, "PlanInfo"] = {}
 
@@ -63,7 +63,7 @@ def plan(fn: Callable[..., Any] | None = None, *, name: str | None = None):
             start = time.monotonic()
             try:
                 value = func(run, *args, **kwargs)
-            except PlanFailure as exc:
+            except (PlanFailure, Interrupted) as exc:
                 run.output.plan_end(plan_name, False, time.monotonic() - start, str(exc))
                 raise
             ok = getattr(value, "ok", True)

@@ -1,15 +1,20 @@
 """``Run``: everything a plan works with — inventory, connection pool, executor, output.
 
 One ``Run`` is one operator action: its connections are opened lazily and reused by every
-step and sub-plan, and closed when the run ends.
+step and sub-plan, and closed when the run ends. Its ``id`` names it in the log's run_end,
+the JSON document, and whatever it leaves on hosts (e.g. why a compiler is out of the LB).
 """
 from __future__ import annotations
 
+import signal
 import time
-from typing import Any, Callable, Sequence
+import uuid
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Sequence
 
-from .errors import PlanFailure
+from .errors import Interrupted, PlanFailure, PuppetopsError
 from .executor import DEFAULT_CONCURRENCY, Executor
+from .interrupt import Interruption
 from .inventory import Inventory
 from .lock import RunLock
 from .output import Output
@@ -27,10 +32,13 @@ class Run:
                  noop: bool = False, timeout: float | None = None, lock: bool = False,
                  backoff: float = 0.5):
         self.inventory, self.noop = inventory, noop
+        self.id = uuid.uuid4().hex[:12]
         self.output = output or Output()
         self.pool = ConnectionPool()
+        self.interruption = Interruption()
         self.executor = Executor(self.pool, self.output, concurrency=concurrency,
-                                 attempts=attempts, noop=noop, timeout=timeout, backoff=backoff)
+                                 attempts=attempts, noop=noop, timeout=timeout, backoff=backoff,
+                                 interruption=self.interruption)
         self.steps: list[ResultSet] = []
         self.started = time.monotonic()
         self._lock = RunLock(inventory.path) if lock else None
@@ -63,13 +71,18 @@ class Run:
                                                                **policy))
 
     def _record(self, work: Callable[[], list[ResultSet]]) -> list[ResultSet]:
-        """Keep every step's results for the run summary, failed ones included."""
+        """Keep every step's results for the run summary, failed ones included. Once the run
+        is interrupted no step starts, and one that was running ends the plan with
+        ``Interrupted`` (its results kept) rather than letting the plan go on."""
+        self.interruption.check()
         try:
             sets = work()
         except PlanFailure as exc:
             self.steps.append(exc.results)
+            self.interruption.check()
             raise
         self.steps.extend(sets)
+        self.interruption.check()
         return sets
 
     def each(self, name: str, fn: Callable[[StepContext], Any], targets: TargetSpec,
@@ -96,14 +109,46 @@ class Run:
     def message(self, text: str) -> None:
         self.output.message(text)
 
+    # -- stopping on request ---------------------------------------------------------------
+    def interrupt(self, signum: int = signal.SIGINT) -> None:
+        """Ask the run to stop, as SIGINT/SIGTERM do under the CLI; safe from any thread."""
+        self.interruption.request(signum)
+
+    @property
+    def interrupted(self) -> str | None:
+        """The signal's name (``SIGINT``, ``SIGTERM``) once the run was asked to stop."""
+        return self.interruption.name
+
+    @contextmanager
+    def on_interrupt(self, undo: Callable[[], Any]) -> Iterator[None]:
+        """Run ``undo()`` if the block is interrupted, then let ``Interrupted`` go on.
+
+        The undo's steps run although the run is interrupted; a further signal stops them
+        (the undo is then left unfinished, and said so). An undo that fails is reported,
+        never raised over the interruption.
+        """
+        try:
+            yield
+        except Interrupted:
+            with self.interruption.undoing():
+                try:
+                    undo()
+                except Interrupted:
+                    self.message(f"undo stopped: interrupted again ({self.interrupted})")
+                except PuppetopsError as exc:
+                    self.message(f"undo failed: {exc}")
+            raise
+
     # -- end -------------------------------------------------------------------------------
     @property
     def ok(self) -> bool:
-        return all(rs.ok for rs in self.steps)
+        """Every step ok, and the run not interrupted (it did not do all it was asked to)."""
+        return all(rs.ok for rs in self.steps) and not self.interrupted
 
     def summary(self, **extra: Any) -> dict[str, Any]:
         names = {r.target for rs in self.steps for r in rs}
-        return {"ok": self.ok, "targets": len(names), "noop": self.noop,
+        return {"ok": self.ok, "run_id": self.id, "interrupted": self.interrupted,
+                "targets": len(names), "noop": self.noop,
                 "duration": round(time.monotonic() - self.started, 3), **extra}
 
     def close(self, **extra: Any) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from .errors import StepError
+from .interrupt import Interruption
 from .result import CHANGED, OK, UNCHANGED
 from .target import Target
 from .transport.base import CommandOutput, Connection
@@ -35,9 +36,11 @@ class StepContext:
     """What a step sees of one target: its data, its connection, and the run's noop flag."""
 
     def __init__(self, target: Target, conn: Connection, *, noop: bool = False,
-                 timeout: float | None = None, deadline: float | None = None):
+                 timeout: float | None = None, deadline: float | None = None,
+                 interruption: Interruption | None = None):
         self.target, self.conn, self.noop = target, conn, noop
         self.timeout, self.deadline = timeout, deadline
+        self.interruption = interruption
 
     @property
     def vars(self) -> dict[str, Any]:
@@ -53,6 +56,14 @@ class StepContext:
             left = max(0.1, self.deadline - time.monotonic())
             limit = left if limit is None else min(limit, left)
         return limit
+
+    def sleep(self, seconds: float) -> None:
+        """Wait between two polls of a step that waits for something (sessions to end, a
+        server to be up); raises ``Interrupted`` at once when the run is asked to stop."""
+        if self.interruption is None:
+            time.sleep(seconds)
+        else:
+            self.interruption.sleep(seconds)
 
     def run(self, command: str, *, check: bool = True, stdin: bytes | str | None = None,
             timeout: float | None = None, run_as: str | None = None) -> CommandOutput:

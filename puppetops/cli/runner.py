@@ -1,7 +1,9 @@
 """Runs one CLI action inside a ``Run`` and turns its outcome into an exit code.
 
 Every task goes through here, so they all share the same output formats, lock, log file and
-exit codes: 0 all ok, 1 some target failed, 2 usage or inventory error, 75 lock held.
+exit codes: 0 all ok, 1 some target failed, 2 usage or inventory error, 75 lock held, 130/143
+interrupted by SIGINT/SIGTERM (which only ask the run to stop: it ends at a step boundary,
+undoes what must not stay half done, and still reports — see puppetops.interrupt).
 """
 from __future__ import annotations
 
@@ -10,7 +12,8 @@ from typing import Any, Callable
 
 from invoke.exceptions import Exit
 
-from ..errors import PlanFailure, PuppetopsError, UsageError
+from ..errors import Interrupted, PlanFailure, PuppetopsError, UsageError
+from ..interrupt import on_signals
 from ..inventory import Inventory
 from ..output import make_output
 from ..run import Run
@@ -54,17 +57,24 @@ def execute(action: Callable[[Run], Any], *, inventory: str | None = None, forma
     except PuppetopsError as exc:
         raise fail(exc) from None
     error = ""
-    try:
-        action(run)
-    except PlanFailure as exc:
-        error = str(exc)
-    except UsageError as exc:  # bad plan parameter found once the plan started
-        run.pool.close()
-        run.close_lock()
-        raise fail(exc) from None
-    except PuppetopsError as exc:
-        error = str(exc)
-    run.close(**({"error": error} if error else {}))
+    with on_signals(run.interruption, run.message):
+        try:
+            action(run)
+        except Interrupted:
+            pass  # the summary and run_end say so; the exit code too
+        except PlanFailure as exc:
+            error = str(exc)
+        except UsageError as exc:  # bad plan parameter found once the plan started
+            run.pool.close()
+            run.close_lock()
+            raise fail(exc) from None
+        except PuppetopsError as exc:
+            error = str(exc)
+        run.close(**({"error": error} if error else {}))
     if error and format == "human":
         print(f"error: {error}", file=sys.stderr)
+    if run.interrupted:
+        print(f"interrupted by {run.interrupted}: stopped before the run's end (run "
+              f"{run.id}); see the messages above", file=sys.stderr)
+        raise Exit(code=run.interruption.error().exit_code)
     raise Exit(code=0 if run.ok and not error else 1)

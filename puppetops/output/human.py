@@ -63,6 +63,7 @@ class HumanOutput(Outputter):
         if failures:
             print("\nFailures:", file=self.out)
             print(ResultSet(failures).table(), file=self.out)
-        verdict = "ok" if summary.get("ok") else "FAILED"
+        verdict = ("INTERRUPTED by " + summary["interrupted"] if summary.get("interrupted")
+                   else "ok" if summary.get("ok") else "FAILED")
         print(f"\n{verdict}: {summary.get('targets', 0)} target(s), "
               f"{summary.get('duration', 0):.1f}s", file=self.out, flush=True)

@@ -19,6 +19,8 @@ class LogFileOutput(Outputter):
     def _write(self, event: str, **fields: Any) -> None:
         line = json.dumps({"time": round(time.time(), 3), "event": event, **fields}, default=str)
         with self._lock:
+            if self._file.closed:  # after run_end (e.g. a late signal's acknowledgement)
+                return
             self._file.write(secrets.mask(line) + "\n")
             self._file.flush()
 
@@ -42,4 +44,5 @@ class LogFileOutput(Outputter):
 
     def run_end(self, summary):
         self._write("run_end", **summary)
-        self._file.close()
+        with self._lock:
+            self._file.close()
