@@ -38,7 +38,7 @@ def compiler_settings(main: Target):
     return settings
 
 
-@plan
+@plan(main="main")
 def add_compiler(run: Run, targets: str = "compilers", main: str = "main",
                  loadbalancers: str = "loadbalancers", environment: str = "production"
                  ) -> ResultSet:

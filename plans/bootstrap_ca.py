@@ -37,7 +37,7 @@ def ca_answers(ctx: StepContext) -> str:
     return f"{len(found)} certificate(s) and request(s) on the CA"
 
 
-@plan
+@plan(main="targets")
 def bootstrap_ca(run: Run, targets: str = "main", environment: str = "production") -> ResultSet:
     """Main server: preflight, puppet.conf, CA policy, CA service, the CA, admin API rule,
     control repo and code (r10k), Puppet Server started and ready, CA verified.

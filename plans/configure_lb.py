@@ -43,14 +43,14 @@ def balance(run: Run, lbs: list[Target], members: Mapping[str, list[Member]],
             run.pipeline(_steps(backend, members, up), chosen)
 
 
-@plan
+@plan(main="main")
 def configure_lb(run: Run, targets: str = "loadbalancers",
-                 compilers: str = "compilers") -> ResultSet:
+                 compilers: str = "compilers", main: str = "main") -> ResultSet:
     """Load balancers: HAProxy (or nginx, per host var lb_backend) on 8140 over the compilers.
 
     Every LB host balances exactly the ``compilers`` (TCP, least connections; HAProxy checks
     /status/v1/simple, keeps runtime states across reloads, admin socket on) and must see
-    them all UP.
+    them all UP. ``main``: the main server, where the run holds the infrastructure lock.
     """
     steps = PlanSteps(run)
     lbs = run.targets(targets)

@@ -156,7 +156,7 @@ def _summary(steps: PlanSteps, verdict: Verdict | None) -> ResultSet:
     return out
 
 
-@plan
+@plan(main="main")
 def deploy_code(run: Run, env: str = "production", targets: str = "main,compilers",
                 main: str = "main", loadbalancers: str = "loadbalancers", modules: bool = False,
                 incremental: bool = False, drain: bool = True) -> ResultSet:

@@ -28,7 +28,7 @@ def agent_settings(main: Target):
     return settings
 
 
-@plan
+@plan(main="main")
 def enroll_agent(run: Run, targets: str = "agents", main: str = "main",
                  first_run: bool = True) -> ResultSet:
     """Agents, in parallel: package, puppet.conf (server = the LB, ca_server = main), a key

@@ -68,16 +68,18 @@ def rotate(run: Run, batch: list[Target], lbs: list[Target], action: maintenance
         raise
 
 
-@plan
+@plan(main="main")
 def rotate_lb_member(run: Run, targets: str = "compilers", loadbalancers: str = "loadbalancers",
                      batch_size: int = 1, action: maintenance.ActionSpec = "restart",
-                     drain_timeout: float = 600.0, up_timeout: float = 300.0) -> ResultSet:
+                     drain_timeout: float = 600.0, up_timeout: float = 300.0,
+                     main: str = "main") -> ResultSet:
     """Rotate compilers through maintenance, batch_size at a time: drain on every LB, wait
     until their sessions end (drain_timeout), maintenance mode, the action (restart |
     upgrade | a plan name), /status/v1/simple = running, ready, UP (up_timeout).
 
     Refuses to take a member out when no other member would be serving. A failure stops
-    the plan with the batch left out of the LB.
+    the plan with the batch left out of the LB. ``main``: the main server, where the run
+    holds the infrastructure lock.
     """
     chosen = maintenance.action(action)
     steps = PlanSteps(run)

@@ -10,7 +10,7 @@ from puppetops.steps import Packages
 from puppetops.steps.r10k import ControlRepo
 
 
-@plan
+@plan(main="targets")
 def setup_control_repo(run: Run, targets: str = "main", environment: str = "production"
                        ) -> ResultSet:
     """A bare git control repo on main (var control_repo_path, default /srv/puppet/control.git)

@@ -5,7 +5,7 @@ to a process exit code, so the CLI never shows a traceback for bad input.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from .result import ResultSet
@@ -46,9 +46,16 @@ class TargetNotFound(UsageError):
 
 
 class LockHeld(PuppetopsError):
-    """Another puppetops run holds the run lock for this inventory."""
+    """Another puppetops run holds the lock of a host this run would touch (``puppetops.lock``)
+    or the infrastructure lock on its main server (``puppetops.remote_lock``). ``holder`` is
+    what that run wrote about itself (pid, user, host, command, since), when it could be read."""
 
     exit_code = EXIT_LOCKED
+
+    def __init__(self, message: str, *, holder: dict[str, Any] | None = None,
+                 resource: str = ""):
+        super().__init__(message)
+        self.holder, self.resource = holder, resource
 
 
 class TransportError(PuppetopsError):

@@ -51,14 +51,27 @@ class PlanInfo:
         return {k: _convert(self.name, k, v, hints.get(k, str)) for k, v in raw.items()}
 
 
-def plan(fn: Callable[..., Any] | None = None, *, name: str | None = None):
-    """Register ``fn`` as a plan. Usable as ``@plan`` or ``@plan(name="x")``."""
+def plan(fn: Callable[..., Any] | None = None, *, name: str | None = None,
+         main: str | None = None):
+    """Register ``fn`` as a plan. Usable as ``@plan`` or ``@plan(name="x", main="main")``.
+
+    ``main`` declares a plan that changes the infrastructure: it names the plan's parameter
+    whose value (a target spec) is the infrastructure's main server. The run then holds the
+    infrastructure lock there from the plan's start to the run's end (``Run.
+    lock_infrastructure``), so no other controller's run changes the same infrastructure.
+    """
 
     def register(func: Callable[..., Any]) -> Callable[..., Any]:
         plan_name = name or func.__name__
+        signature = inspect.signature(func)
 
         @functools.wraps(func)
         def wrapper(run, *args: Any, **kwargs: Any) -> Any:
+            if main:
+                bound = signature.bind_partial(run, *args, **kwargs)
+                given = main in bound.arguments
+                bound.apply_defaults()
+                run.lock_infrastructure(bound.arguments[main], plan_name, required=given)
             run.output.plan_start(plan_name, kwargs)
             start = time.monotonic()
             try:

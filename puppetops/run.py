@@ -12,12 +12,13 @@ import uuid
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Sequence
 
-from .errors import Interrupted, PlanFailure, PuppetopsError
+from .errors import Interrupted, PlanFailure, PuppetopsError, UsageError
 from .executor import DEFAULT_CONCURRENCY, Executor
 from .interrupt import Interruption
 from .inventory import Inventory
 from .lock import RunLock
 from .output import Output
+from .remote_lock import MainLock
 from .result import ResultSet
 from .step import Call, Step, StepContext
 from .target import Target
@@ -29,8 +30,13 @@ TargetSpec = str | Sequence[str] | Sequence[Target] | None
 class Run:
     def __init__(self, inventory: Inventory, *, output: Output | None = None,
                  concurrency: int = DEFAULT_CONCURRENCY, attempts: int | None = None,
-                 noop: bool = False, timeout: float | None = None, lock: bool = False,
-                 backoff: float = 0.5):
+                 noop: bool = False, timeout: float | None = None,
+                 lock: bool | Sequence[Target] = True, backoff: float = 0.5):
+        """``lock``: the run lock (``puppetops.lock``) — True (the default, also from Python):
+        every host of the inventory, since a plan may touch any of them; a list of targets:
+        only their hosts (a command on chosen targets); False: none, and no infrastructure
+        lock on main either — for a caller that excludes other runs itself, or works on no
+        real hosts (``PlanTester``). ``LockHeld`` (exit 75) if another run holds one."""
         self.inventory, self.noop = inventory, noop
         self.id = uuid.uuid4().hex[:12]
         self.output = output or Output()
@@ -41,9 +47,15 @@ class Run:
                                  interruption=self.interruption)
         self.steps: list[ResultSet] = []
         self.started = time.monotonic()
-        self._lock = RunLock(inventory.path) if lock else None
+        self.locking = bool(lock)
+        self._main_locks: dict[str, MainLock] = {}
+        self._lock = RunLock(inventory.targets if lock is True else lock,
+                             about={"run": self.id}) if lock else None
         if self._lock:
             self._lock.acquire()
+            if not self._lock.shared:
+                self.output.message(f"warning: no shared lock folder is writable; the run lock "
+                                    f"in {self._lock.directory} only excludes this user's runs")
 
     @classmethod
     def from_inventory(cls, path: str, *, strict: bool = False, **kwargs: Any) -> "Run":
@@ -106,6 +118,26 @@ class Run:
         fn = get_plan(plan).fn if isinstance(plan, str) else plan
         return fn(self, **params)
 
+    def lock_infrastructure(self, main: TargetSpec, plan: str, *, required: bool = True) -> None:
+        """Hold the infrastructure lock (``puppetops.remote_lock``) on the ``main`` server(s)
+        until the run ends; plans declared ``@plan(main=...)`` call it as they start. Once per
+        server (a sub-plan on the same main takes nothing more); nothing for a run without
+        locks. ``required=False`` (the plan's default main): an inventory without such a
+        target has no main server to lock, and the run goes on with its local lock only."""
+        if not self.locking:
+            return
+        try:
+            servers = self.targets(main)
+        except UsageError:
+            if required:
+                raise
+            return
+        for server in sorted(servers, key=lambda t: t.name):
+            if server.name not in self._main_locks:
+                lock = MainLock(self.pool, server, {"plan": plan, "run": self.id})
+                lock.acquire()
+                self._main_locks[server.name] = lock
+
     def message(self, text: str) -> None:
         self.output.message(text)
 
@@ -160,6 +192,9 @@ class Run:
             self.close_lock()
 
     def close_lock(self) -> None:
+        """Release the infrastructure locks on main, then the local run lock."""
+        while self._main_locks:
+            self._main_locks.popitem()[1].release()
         if self._lock:
             self._lock.release()
             self._lock = None

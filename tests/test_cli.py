@@ -7,8 +7,6 @@ import sys
 
 import pytest
 
-from puppetops.lock import RunLock
-
 from helpers import REPO, cli
 
 
@@ -58,14 +56,6 @@ def test_upload_then_unchanged_on_second_run(fleet_inventory, tmp_path):
     assert json.loads(first.stdout)["steps"][0]["results"][0]["status"] == "changed"
     assert json.loads(second.stdout)["steps"][0]["results"][0]["status"] == "unchanged"
     assert dest.read_text() == "managed by puppetops\n"
-
-
-def test_the_lock_refuses_a_concurrent_run(fleet_inventory):
-    _, inv = fleet_inventory
-    with RunLock(inv):
-        proc = cli("command", "true", "-t", "fleet", "-i", inv)
-    assert proc.returncode == 75
-    assert "holds the lock" in proc.stderr and proc.stdout == ""
 
 
 def test_an_unknown_target_exits_2_and_suggests_names(fleet_inventory):

@@ -21,8 +21,9 @@ from helpers import fleet_run
 
 @contextmanager
 def connection(fleet, **extra):
-    """The SshConnection of the fleet's first host, inside a Run (closed with it)."""
-    with fleet_run(fleet, extra_config=extra or None) as run:
+    """The SshConnection of the fleet's first host, inside a Run (closed with it). Unlocked:
+    a test may compare two connections to the same host, in two Runs at once."""
+    with fleet_run(fleet, extra_config=extra or None, lock=False) as run:
         conn = run.pool.get(run.targets("fleet")[0])
         assert isinstance(conn, SshConnection)
         yield conn

@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from invoke.exceptions import Exit
 
-from ..errors import Interrupted, PlanFailure, PuppetopsError, UsageError
+from ..errors import Interrupted, LockHeld, PlanFailure, PuppetopsError, UsageError
 from ..interrupt import on_signals
 from ..inventory import Inventory
 from ..output import make_output
@@ -41,7 +41,13 @@ def execute(action: Callable[[Run], Any], *, inventory: str | None = None, forma
     """Load the inventory, take the run lock, run ``action(run)``, report, exit.
 
     ``prepare(inventory)`` runs before the lock and any output, for checks that must fail
-    cleanly (exit 2, nothing on stdout) such as resolving ``--targets``.
+    cleanly (exit 2, nothing on stdout) such as resolving ``--targets``. If it returns a list
+    of targets, the run only touches those and locks only their hosts (a command on chosen
+    targets); otherwise it locks every host of the inventory (a plan may touch any).
+
+    A run refused by a lock still reports, as a run that was skipped: its JSON document
+    (``ok: false, skipped: "locked"``, the holder), its log file's ``run_end`` line, a line
+    on stdout (so a cron job's redirect says why), and exits 75.
     """
     try:
         opts = validate(format=format, concurrency=concurrency, attempts=attempts, timeout=timeout)
@@ -49,17 +55,27 @@ def execute(action: Callable[[Run], Any], *, inventory: str | None = None, forma
         raise fail(exc) from None
     inv = load_inventory(inventory, strict)
     try:
-        if prepare:
-            prepare(inv)
-        run = Run(inv, output=make_output(opts["format"], log_file=log_file),
-                  concurrency=opts["concurrency"], attempts=opts["attempts"], noop=noop,
-                  timeout=opts["timeout"], lock=True)
+        chosen = prepare(inv) if prepare else None
+    except PuppetopsError as exc:
+        raise fail(exc) from None
+    output = make_output(opts["format"], log_file=log_file)
+    try:
+        run = Run(inv, output=output, concurrency=opts["concurrency"], attempts=opts["attempts"],
+                  noop=noop, timeout=opts["timeout"],
+                  lock=chosen if isinstance(chosen, list) else True)
+    except LockHeld as exc:
+        output.run_end({"ok": False, "run_id": None, "interrupted": None, "targets": 0,
+                        "noop": noop, "duration": 0.0, **skipped(exc)})
+        raise fail(exc) from None
     except PuppetopsError as exc:
         raise fail(exc) from None
     error = ""
     with on_signals(run.interruption, run.message):
         try:
             action(run)
+        except LockHeld as exc:  # the infrastructure lock on main, taken as the plan starts
+            run.close(**skipped(exc))
+            raise fail(exc) from None
         except Interrupted:
             pass  # the summary and run_end say so; the exit code too
         except PlanFailure as exc:
@@ -78,3 +94,9 @@ def execute(action: Callable[[Run], Any], *, inventory: str | None = None, forma
               f"{run.id}); see the messages above", file=sys.stderr)
         raise Exit(code=run.interruption.error().exit_code)
     raise Exit(code=0 if run.ok and not error else 1)
+
+
+def skipped(exc: LockHeld) -> dict[str, Any]:
+    """What the summary of a run a lock refused says: skipped, why, and who holds the lock."""
+    return {"ok": False, "skipped": "locked", "error": str(exc), "locked": exc.resource,
+            "holder": exc.holder}

@@ -71,6 +71,15 @@ def plan(c, name, params=None, targets=None, inventory=None, format="human", con
             log_file=log_file, strict=strict, timeout=timeout)
 
 
+def _choosing(chosen: list, targets: str):
+    """``prepare`` for a run confined to ``targets``: fills ``chosen`` with them and returns
+    them, so the run locks only their hosts (see ``runner.execute``)."""
+    def prepare(inv) -> list:
+        chosen.extend(inv.select(targets))
+        return chosen
+    return prepare
+
+
 def _split(pair: str) -> tuple[str, str]:
     key, sep, value = pair.partition("=")
     if not sep or not key:
@@ -86,7 +95,7 @@ def command(c, command, targets, inventory=None, format="human", concurrency=100
     from ..steps import RunCommand
     chosen = []
     execute(lambda run: run.step(RunCommand(command, run_as=run_as), chosen, catch_errors=True),
-            prepare=lambda inv: chosen.extend(inv.select(targets)), inventory=inventory,
+            prepare=_choosing(chosen, targets), inventory=inventory,
             format=format, concurrency=concurrency, attempts=attempts, noop=noop,
             log_file=log_file, strict=strict, timeout=timeout)
 
@@ -103,7 +112,7 @@ def upload(c, source, destination, targets, mode=None, inventory=None, format="h
         raise fail(UsageError(f"upload: {exc}")) from None
     chosen = []
     execute(lambda run: run.step(step, chosen, catch_errors=True),
-            prepare=lambda inv: chosen.extend(inv.select(targets)), inventory=inventory,
+            prepare=_choosing(chosen, targets), inventory=inventory,
             format=format, concurrency=concurrency, attempts=attempts, noop=noop,
             log_file=log_file, strict=strict, timeout=timeout)
 

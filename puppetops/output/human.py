@@ -51,6 +51,10 @@ class HumanOutput(Outputter):
     def run_end(self, summary: dict[str, Any]) -> None:
         if not self.summary:
             return
+        if summary.get("skipped"):  # on stdout too: a cron job's redirect must say why
+            print(f"skipped ({summary['skipped']}): {summary.get('error', '')}", file=self.out,
+                  flush=True)
+            return
         rows = []
         for rs in self.steps:
             counts = rs.by_status()

@@ -107,7 +107,8 @@ class PlanTester:
         self.inventory = inventory if isinstance(inventory, Inventory) else \
             Inventory.from_dict(inventory)
         self.script = _Script(strict=strict)
-        self.run = Run(self.inventory, noop=noop, output=output, backoff=0.0)
+        # no run lock: these hosts are not real, and tests may run many testers at once
+        self.run = Run(self.inventory, noop=noop, output=output, backoff=0.0, lock=False)
         self.run.pool = self.run.executor.pool = _FakePool(self.script)
 
     def on(self, command: str | Pattern[str], *, stdout: str = "", stderr: str = "",

@@ -33,6 +33,24 @@ class CommandOutput:
         return self.exit_code == 0
 
 
+class Session(ABC):
+    """A command left running with its stdin open (``Connection.start``).
+
+    It runs until ``end`` closes its stdin, or until this process dies: then the pipe (local)
+    or the SSH connection (remote) goes away with it and the command reads EOF. That lifetime
+    is what the infrastructure lock (``puppetops.remote_lock``) is made of.
+    """
+
+    @abstractmethod
+    def first_line(self, timeout: float) -> str:
+        """The command's first line of stdout (no newline), or '' if it ended without one.
+        ``CommandTimeout`` if none came in time."""
+
+    @abstractmethod
+    def end(self, timeout: float) -> CommandOutput:
+        """Close its stdin, wait for it to exit; all it wrote (the first line included)."""
+
+
 class Connection(ABC):
     """One target's connection. Opened lazily on first use and reused for every later call."""
 
@@ -76,6 +94,21 @@ class Connection(ABC):
         output = self._exec(command, data, limit)
         output.stdout, output.stderr = secrets.mask(output.stdout), secrets.mask(output.stderr)
         return output
+
+    def start(self, command: str, *, run_as: str | None = None) -> Session:
+        """Start a shell command and leave it running (see ``Session``), through sudo like
+        ``run``. The caller ends it; on SSH it should own the connection (``ConnectionPool.
+        dedicated``), so that no retry or reconnect of the run's shared one cuts it short."""
+        user = run_as or self.run_as
+        data = None
+        if user and user != self.login_user:
+            command, data = self._sudo_wrap(command, None, user, self.command_timeout)
+        return self._start(command, data)
+
+    def _start(self, command: str, stdin: bytes | None) -> Session:
+        """What a transport implements to support ``start``."""
+        raise TransportError(f"{self.target.name}: the {self.target.transport} transport cannot "
+                             "keep a command running")
 
     def put(self, content: bytes | str, remote_path: str, *, mode: int | None = None,
             run_as: str | None = None, timeout: float | None = None) -> CommandOutput:

@@ -38,6 +38,11 @@ class ConnectionPool:
                 self._connections[target.name] = conn
             return conn
 
+    def dedicated(self, target: Target) -> Connection:
+        """A connection of the target's own, outside the pool: neither shared nor reused, and
+        closed by the caller. For a command whose life is tied to its connection's."""
+        return self._make(target)
+
     def _make(self, target: Target) -> Connection:
         if target.transport == "local":
             return LocalConnection(target)

@@ -35,7 +35,8 @@ from paramiko.hostkeys import HostKeyEntry
 from ..errors import (AuthenticationError, CommandTimeout, HostKeyError,
                       TransientTransportError, TransportError)
 from ..target import Target
-from .base import CommandOutput, Connection
+from .. import secrets as masking
+from .base import CommandOutput, Connection, Session
 
 DEFAULT_PORT = 22
 DEFAULT_CONNECT_TIMEOUT = 10.0
@@ -278,6 +279,15 @@ class SshConnection(Connection):
             chan.close()
         return _output(command, out, err, code, start)
 
+    def _start(self, command: str, stdin: bytes | None) -> Session:
+        self.open()
+        with self._failures(self.connect_timeout):
+            chan = self._transport.open_session(timeout=self.connect_timeout)
+            chan.exec_command(command)
+            if stdin:
+                chan.sendall(stdin)
+        return _ChannelSession(chan, command)
+
     def _exec_in_shell(self, command: str, timeout: float) -> CommandOutput:
         """Run ``command`` in the persistent shell, starting one when there is none (or it died).
 
@@ -325,6 +335,42 @@ class SshConnection(Connection):
         shell, self._shell = self._shell, None
         if shell is not None:
             shell.close()
+
+
+class _ChannelSession(Session):
+    """A command kept running on its own SSH channel; sshd closes its stdin when the channel
+    or the whole connection goes (our ``end``, or this process dying)."""
+
+    def __init__(self, chan: paramiko.Channel, command: str):
+        self.chan, self.command, self.started = chan, command, time.monotonic()
+        self.out = bytearray()
+
+    def first_line(self, timeout: float) -> str:
+        self.chan.settimeout(timeout)
+        try:
+            while b"\n" not in self.out:
+                data = self.chan.recv(4096)
+                if not data:
+                    return ""
+                self.out += data
+        except socket.timeout:
+            raise CommandTimeout(f"no answer within {timeout:g}s") from None
+        return bytes(self.out).split(b"\n", 1)[0].decode(errors="replace")
+
+    def end(self, timeout: float) -> CommandOutput:
+        start = time.monotonic()
+        try:
+            if not self.chan.closed:
+                self.chan.shutdown_write()
+            out, err = _read_until_exit(self.chan, start + timeout)
+            code = self.chan.recv_exit_status()
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            raise TransientTransportError(f"connection lost: {exc}") from None
+        finally:
+            self.chan.close()
+        output = _output(self.command, bytes(self.out) + out, err, code, self.started)
+        output.stdout, output.stderr = masking.mask(output.stdout), masking.mask(output.stderr)
+        return output
 
 
 class _ShellNotStarted(Exception):

@@ -1,0 +1,119 @@
+"""The infrastructure lock on main, on the lab's bare hosts (no Puppet needed): two controllers
+— two processes with their own inventory copies and their own local lock folders, as on two
+machines — cannot both run a plan that changes the infrastructure, and a controller killed
+with SIGKILL leaves no lock behind on main."""
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from puppetops.remote_lock import REMOTE_LOCK_FILE
+
+from helpers import REPO
+
+pytestmark = pytest.mark.lab
+
+HOLD_PLAN = '''
+import sys
+from puppetops.plan import plan
+
+
+@plan(main="main")
+def hold_main(run, main: str = "main", wait: bool = False):
+    """Changes nothing; holds the infrastructure lock, with wait=true until stdin closes."""
+    print("held", flush=True)
+    if wait:
+        sys.stdin.readline()
+'''
+
+
+@pytest.fixture
+def controllers(lab, tmp_path):
+    """(project folder with the hold_main plan, inventory copy of controller A, of B)."""
+    project = tmp_path / "project"
+    (project / "plans").mkdir(parents=True)
+    (project / "plans" / "hold_main.py").write_text(HOLD_PLAN)
+    copies = []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        copies.append(Path(shutil.copy(lab.inventory, tmp_path / name / "inventory.yaml")))
+    return project, *copies
+
+
+def other_controller(project: Path, *args: str) -> subprocess.Popen:
+    """puppetops as on another machine: a mount namespace with an empty /run/lock, so it
+    shares no local lock with this one (only main can exclude the two)."""
+    script = 'mount -t tmpfs puppetops-test-lock /run/lock && exec "$0" -m puppetops "$@"'
+    return subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c", script,
+                             sys.executable, *args], cwd=project, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def lock_is_free(lab) -> bool:
+    probe = subprocess.run(lab.ssh_command("main", f"flock -n {REMOTE_LOCK_FILE} true"),
+                           capture_output=True, timeout=60)
+    return probe.returncode == 0
+
+
+@pytest.mark.reliability(fault="two controllers (two machines, two inventory copies) run plans "
+                               "that change the same infrastructure at once",
+                         outcome="the second exits 75 naming the first's pid, host and plan; it "
+                                 "changed nothing; a SIGKILLed first leaves main unlocked")
+def test_a_second_controller_is_refused_by_main_until_the_first_dies(lab, controllers, tmp_path):
+    project, inventory_a, inventory_b = controllers
+    first = other_controller(project, "plan", "hold_main", "wait=true", "-i", str(inventory_a))
+    try:
+        assert first.stdout.readline() == "held\n", first.stderr.read()
+        log = tmp_path / "b.jsonl"
+        second = subprocess.run(
+            [sys.executable, "-m", "puppetops", "deploy-code", "-i", str(inventory_b),
+             "--format", "json", "--log-file", str(log)],
+            cwd=REPO, capture_output=True, text=True, timeout=300)
+        assert second.returncode == 75, second.stderr
+        assert "main.puppetops.test" in second.stderr and f"pid {first.pid}" in second.stderr
+        doc = json.loads(second.stdout)
+        assert doc["skipped"] == "locked" and doc["ok"] is False and doc["steps"] == []
+        assert doc["holder"]["pid"] == first.pid and doc["holder"]["plan"] == "hold_main"
+        events = [json.loads(line)["event"] for line in log.read_text().splitlines()]
+        assert events == ["run_end"]  # not even the plan started
+        assert not lock_is_free(lab)
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        first.stdout.close(), first.stderr.close(), first.stdin.close()
+    deadline = time.monotonic() + 60  # main's sshd sees the connection close
+    while not lock_is_free(lab):
+        assert time.monotonic() < deadline, "main still locked after its holder was killed"
+        time.sleep(0.5)
+    again = subprocess.run([sys.executable, "-m", "puppetops", "plan", "hold_main", "-i",
+                            str(inventory_b)], cwd=project, capture_output=True, text=True,
+                           timeout=300)
+    assert again.returncode == 0, again.stderr
+
+
+@pytest.mark.reliability(fault="a plan on the same infrastructure from one controller's Python "
+                               "API while another controller's plan runs",
+                         outcome="LockHeld (exit code 75) before the plan starts")
+def test_the_python_api_is_refused_too(lab, controllers):
+    from puppetops import Inventory, LockHeld, Run
+    from puppetops.plans.configure_lb import configure_lb
+    project, inventory_a, inventory_b = controllers
+    first = other_controller(project, "plan", "hold_main", "wait=true", "-i", str(inventory_a))
+    try:
+        assert first.stdout.readline() == "held\n", first.stderr.read()
+        with Run(Inventory.load(inventory_b)) as run:
+            with pytest.raises(LockHeld) as refused:
+                configure_lb(run)
+            assert run.steps == [] and refused.value.holder["pid"] == first.pid
+    finally:
+        first.stdin.close()  # a clean end this time
+        assert first.wait(timeout=120) == 0
+        first.stdout.close(), first.stderr.close()
+    assert lock_is_free(lab)
