@@ -47,8 +47,10 @@ def lock_command(holder: dict[str, Any], path: str = REMOTE_LOCK_FILE) -> str:
 class MainLock:
     """The infrastructure lock on one main server, for one run (``acquire`` → ``release``)."""
 
-    def __init__(self, pool: ConnectionPool, main: Target, about: dict[str, Any]):
+    def __init__(self, pool: ConnectionPool, main: Target, about: dict[str, Any],
+                 path: str = REMOTE_LOCK_FILE):
         self.pool, self.main, self.about = pool, main, about  # about: the plan, the run id
+        self.path = path
         self._connection: Connection | None = None
         self._session: Session | None = None
 
@@ -57,7 +59,7 @@ class MainLock:
         ``PuppetopsError`` when it cannot be taken at all (a run never goes on unlocked)."""
         connection = self.pool.dedicated(self.main)
         try:
-            session = connection.start(lock_command(holder_info(**self.about)))
+            session = connection.start(lock_command(holder_info(**self.about), self.path))
             if session.first_line(ANSWER_TIMEOUT) == HELD:
                 self._connection, self._session = connection, session
                 return
@@ -65,17 +67,17 @@ class MainLock:
         except PuppetopsError as exc:
             connection.close()
             raise PuppetopsError(f"{self.main.name}: cannot take the infrastructure lock "
-                                 f"({REMOTE_LOCK_FILE}): {exc}") from None
+                                 f"({self.path}): {exc}") from None
         connection.close()
         if done.exit_code == REFUSED:
             holder = read_holder(done.stdout)
             raise LockHeld(f"the infrastructure of main server {self.main.name} is locked by "
                            f"another puppetops run: {describe_holder(holder)}; nothing was "
                            "done, try again later",
-                           holder=holder, resource=f"{self.main.name}:{REMOTE_LOCK_FILE}")
+                           holder=holder, resource=f"{self.main.name}:{self.path}")
         reason = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
         raise PuppetopsError(f"{self.main.name}: cannot take the infrastructure lock "
-                             f"({REMOTE_LOCK_FILE}): exit {done.exit_code}: {reason[0]}")
+                             f"({self.path}): exit {done.exit_code}: {reason[0]}")
 
     def release(self) -> None:
         session, connection, self._session, self._connection = \
