@@ -20,6 +20,8 @@ from tenacity import (Retrying, retry_if_exception, stop_after_attempt, wait_exp
 from . import secrets
 from .errors import (CommandTimeout, Interrupted, PlanFailure, StepError, TransientTransportError,
                      TransportError)
+from .failure_limit import FailureLimit
+from .heartbeat import DEFAULT_INTERVAL, Heartbeat, Watch
 from .interrupt import Interruption
 from .result import FAILED, SKIPPED, UNREACHABLE, Result, ResultSet
 from .step import Step, StepContext
@@ -42,12 +44,14 @@ class Events(Protocol):
     def step_start(self, step: str, targets: Sequence[Target]) -> None: ...
     def target_done(self, result: Result, done: int, total: int, failed: int) -> None: ...
     def step_end(self, results: ResultSet) -> None: ...
+    def heartbeat(self, step: str, target: str, elapsed: float, waiting_for: str) -> None: ...
 
 
 class NoEvents:
     def step_start(self, step, targets): pass
     def target_done(self, result, done, total, failed): pass
     def step_end(self, results): pass
+    def heartbeat(self, step, target, elapsed, waiting_for): pass
 
 
 class _Progress:
@@ -71,18 +75,26 @@ class Executor:
     limit for the run in seconds: steps that would start after it are skipped and remote
     calls are cut short at it. Once ``interruption`` says stop, no target starts a step
     (skipped, "not run: interrupted") and steps' waits end (see puppetops.interrupt).
+    ``max_fail_percentage`` is the run-wide failure limit (see ``puppetops.failure_limit``);
+    ``heartbeat.interval`` the seconds between heartbeats of a step still running on a
+    target (see ``puppetops.heartbeat``).
     """
 
     def __init__(self, pool: ConnectionPool, events: Events | None = None, *,
                  concurrency: int = DEFAULT_CONCURRENCY, attempts: int | None = None,
                  noop: bool = False, timeout: float | None = None, backoff: float = 0.5,
-                 interruption: Interruption | None = None):
+                 interruption: Interruption | None = None,
+                 max_fail_percentage: float | None = None,
+                 heartbeat_interval: float = DEFAULT_INTERVAL):
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.pool, self.events = pool, events or NoEvents()
         self.concurrency, self.attempts, self.noop, self.backoff = concurrency, attempts, noop, backoff
         self.deadline = time.monotonic() + timeout if timeout else None
         self.interruption = interruption
+        self.failure_limit = (FailureLimit(max_fail_percentage)
+                              if max_fail_percentage is not None else None)
+        self.heartbeat = Heartbeat(self.events.heartbeat, heartbeat_interval)
         self._workers: ThreadPoolExecutor | None = None
         self._workers_lock = threading.Lock()
 
@@ -105,6 +117,7 @@ class Executor:
                         progress.report(skipped)
                 break
         self.events.step_end(results)
+        self._stop_at_failure_limit(results)
         self._enforce(results, len(targets), catch_errors, max_fail_percentage)
         return results
 
@@ -128,11 +141,14 @@ class Executor:
         combined = ResultSet(name="pipeline")
         for rs in sets:
             combined.extend(rs)
+        self._stop_at_failure_limit(combined)
         self._enforce(_last_per_target(combined), len(targets), catch_errors, max_fail_percentage)
         return sets
 
     # -- internals -------------------------------------------------------------------------
     def _start(self, name: str, targets: Sequence[Target]) -> _Progress:
+        if self.failure_limit is not None:
+            self.failure_limit.include(t.name for t in targets)
         self.events.step_start(name, targets)
         return _Progress(self.events, len(targets))
 
@@ -201,7 +217,16 @@ class Executor:
             return self._workers
 
     def _one(self, step: Step, target: Target) -> Result:
-        """Run one step on one target, with retries; never raises."""
+        """Run one step on one target, with retries and heartbeats; never raises."""
+        if self.failure_limit is not None and self.failure_limit.exceeded:
+            return self.failure_limit.skip(target.name, step.name)
+        with self.heartbeat.watch(step.name, target.name, step.waits_for) as watch:
+            result = self._attempt(step, target, watch)
+        if self.failure_limit is not None:
+            self.failure_limit.record(result)
+        return result
+
+    def _attempt(self, step: Step, target: Target, watch: Watch) -> Result:
         start = time.monotonic()
         attempts = 0
         if self.deadline is not None and start >= self.deadline:
@@ -215,7 +240,8 @@ class Executor:
             attempts += 1
             conn = self.pool.get(target)
             ctx = StepContext(target, conn, noop=self.noop, timeout=step.timeout,
-                              deadline=self.deadline, interruption=self.interruption)
+                              deadline=self.deadline, interruption=self.interruption,
+                              watch=watch)
             return step.execute(ctx)
 
         retrying = Retrying(stop=stop_after_attempt(limit), reraise=True,
@@ -250,6 +276,10 @@ class Executor:
         return Result(target.name, step.name, status, secrets.mask(message),
                       duration=time.monotonic() - start, attempts=attempts, noop=self.noop,
                       **{k: secrets.mask(v) if isinstance(v, str) else v for k, v in output.items()})
+
+    def _stop_at_failure_limit(self, results: ResultSet) -> None:
+        if self.failure_limit is not None and self.failure_limit.exceeded:
+            raise self.failure_limit.failure(results)
 
     @staticmethod
     def _too_many_failures(results: ResultSet, total: int, max_fail_percentage: float | None,

@@ -36,8 +36,11 @@ class PlanInfo:
         params = inspect.signature(self.fn).parameters
         return {n: p for i, (n, p) in enumerate(params.items()) if i > 0}
 
-    def coerce(self, raw: dict[str, str]) -> dict[str, Any]:
-        """Turn ``key=value`` strings from the command line into the plan's parameter types."""
+    def coerce(self, raw: dict[str, str], picked: tuple[str, ...] = ()) -> dict[str, Any]:
+        """Turn ``key=value`` strings from the command line into the plan's parameter types.
+
+        ``picked``: parameters given another way (``--rerun`` picks ``targets``), so not missing.
+        """
         params = self.parameters
         hints = typing.get_type_hints(self.fn)
         unknown = sorted(set(raw) - set(params))
@@ -45,7 +48,7 @@ class PlanInfo:
             raise UsageError(f"plan {self.name} has no parameter {', '.join(unknown)}; "
                              f"it takes: {', '.join(params) or 'nothing'}")
         missing = [n for n, p in params.items() if p.default is inspect.Parameter.empty
-                   and n not in raw]
+                   and n not in raw and n not in picked]
         if missing:
             raise UsageError(f"plan {self.name} needs {', '.join(f'{m}=...' for m in missing)}")
         return {k: _convert(self.name, k, v, hints.get(k, str)) for k, v in raw.items()}

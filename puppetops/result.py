@@ -15,6 +15,7 @@ OK, CHANGED, UNCHANGED, FAILED, UNREACHABLE, SKIPPED = (
     "ok", "changed", "unchanged", "failed", "unreachable", "skipped")
 STATUSES = (OK, CHANGED, UNCHANGED, FAILED, UNREACHABLE, SKIPPED)
 ERROR_STATUSES = frozenset({FAILED, UNREACHABLE})
+NOT_RUN = "not run: "  # how a skip because the run stopped before the target begins
 
 
 @dataclass
@@ -45,6 +46,12 @@ class Result:
     @property
     def changed(self) -> bool:
         return self.status == CHANGED
+
+    @property
+    def not_run(self) -> bool:
+        """Skipped because the run stopped before this target's step (timeout, too many
+        failures, interruption), not because the step had nothing to do."""
+        return self.status == SKIPPED and self.message.startswith(NOT_RUN)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -12,6 +12,7 @@ import uuid
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Sequence
 
+from . import rerun
 from .errors import Interrupted, PlanFailure, PuppetopsError, UsageError
 from .executor import DEFAULT_CONCURRENCY, Executor
 from .interrupt import Interruption
@@ -28,23 +29,28 @@ TargetSpec = str | Sequence[str] | Sequence[Target] | None
 
 
 class Run:
+    """``max_fail_percentage``: the run-wide failure limit (``puppetops.failure_limit``).
+    ``rerun_file``: where ``close`` records each target's outcome (``puppetops.rerun``)."""
+
     def __init__(self, inventory: Inventory, *, output: Output | None = None,
                  concurrency: int = DEFAULT_CONCURRENCY, attempts: int | None = None,
                  noop: bool = False, timeout: float | None = None,
-                 lock: bool | Sequence[Target] = True, backoff: float = 0.5):
+                 lock: bool | Sequence[Target] = True, backoff: float = 0.5,
+                 max_fail_percentage: float | None = None, rerun_file: str | None = None):
         """``lock``: the run lock (``puppetops.lock``) — True (the default, also from Python):
         every host of the inventory, since a plan may touch any of them; a list of targets:
         only their hosts (a command on chosen targets); False: none, and no infrastructure
         lock on main either — for a caller that excludes other runs itself, or works on no
         real hosts (``PlanTester``). ``LockHeld`` (exit 75) if another run holds one."""
-        self.inventory, self.noop = inventory, noop
+        self.inventory, self.noop, self.rerun_file = inventory, noop, rerun_file
         self.id = uuid.uuid4().hex[:12]
         self.output = output or Output()
         self.pool = ConnectionPool()
         self.interruption = Interruption()
         self.executor = Executor(self.pool, self.output, concurrency=concurrency,
                                  attempts=attempts, noop=noop, timeout=timeout, backoff=backoff,
-                                 interruption=self.interruption)
+                                 interruption=self.interruption,
+                                 max_fail_percentage=max_fail_percentage)
         self.steps: list[ResultSet] = []
         self.started = time.monotonic()
         self.locking = bool(lock)
@@ -63,9 +69,14 @@ class Run:
 
     # -- targets ---------------------------------------------------------------------------
     def targets(self, spec: TargetSpec) -> list[Target]:
-        """Resolve a target spec (names, aliases, groups, globs, or Target objects)."""
+        """Resolve a target spec (names, aliases, groups, globs, or Target objects).
+
+        A string that selects nothing (a plan parameter ``loadbalancers=''``, an empty group)
+        is a ``UsageError``: a plan never runs a step on "nobody" and calls it success."""
         if spec and not isinstance(spec, str) and all(isinstance(t, Target) for t in spec):
             return list(spec)  # type: ignore[arg-type]
+        if isinstance(spec, str):
+            return self.inventory.select_some(spec)
         return self.inventory.select(spec)  # type: ignore[arg-type]
 
     # -- work ------------------------------------------------------------------------------
@@ -178,18 +189,38 @@ class Run:
         return all(rs.ok for rs in self.steps) and not self.interrupted
 
     def summary(self, **extra: Any) -> dict[str, Any]:
-        names = {r.target for rs in self.steps for r in rs}
+        """``targets``: how many distinct targets the run worked on; ``failed_targets`` those
+        with a failed or unreachable step; ``not_run_targets`` the others the run stopped
+        before (timeout, failure limit, interruption)."""
+        results = [r for rs in self.steps for r in rs]
+        failed = list(dict.fromkeys(r.target for r in results if not r.ok))
+        not_run = [t for t in dict.fromkeys(r.target for r in results if r.not_run)
+                   if t not in failed]
         return {"ok": self.ok, "run_id": self.id, "interrupted": self.interrupted,
-                "targets": len(names), "noop": self.noop,
+                "targets": len({r.target for r in results}),
+                "failed_targets": failed, "not_run_targets": not_run, "noop": self.noop,
                 "duration": round(time.monotonic() - self.started, 3), **extra}
 
     def close(self, **extra: Any) -> None:
-        """Report the end of the run, close connections, release the lock."""
+        """Record each target's outcome (``rerun_file``), report the end of the run, close
+        connections, release the lock."""
         try:
+            self._save_outcomes()
             self.output.run_end(self.summary(**extra))
         finally:
             self.pool.close()
             self.close_lock()
+
+    def _save_outcomes(self) -> None:
+        """A run that ran no step (refused by a lock, stopped before its first step) has no
+        outcomes: the last run's stay for ``--rerun``."""
+        if self.rerun_file is None or not self.steps:
+            return
+        try:
+            rerun.save(self.rerun_file, self.inventory.path, self.steps)
+        except OSError as exc:
+            self.message(f"warning: cannot write {self.rerun_file} ({exc.strerror or exc}); "
+                         "a later --rerun would use an older run's outcomes")
 
     def close_lock(self) -> None:
         """Release the infrastructure locks on main, then the local run lock."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from .errors import StepError
+from .heartbeat import Watch
 from .interrupt import Interruption
 from .result import CHANGED, OK, UNCHANGED
 from .target import Target
@@ -37,10 +38,11 @@ class StepContext:
 
     def __init__(self, target: Target, conn: Connection, *, noop: bool = False,
                  timeout: float | None = None, deadline: float | None = None,
-                 interruption: Interruption | None = None):
+                 interruption: Interruption | None = None, watch: Watch | None = None):
         self.target, self.conn, self.noop = target, conn, noop
         self.timeout, self.deadline = timeout, deadline
         self.interruption = interruption
+        self._watch = watch
 
     @property
     def vars(self) -> dict[str, Any]:
@@ -49,6 +51,12 @@ class StepContext:
     @property
     def facts(self) -> dict[str, Any]:
         return self.target.facts
+
+    def waiting_for(self, what: str) -> None:
+        """Say what the step waits for now ("puppetserver to answer /status/v1/simple"):
+        the heartbeats of a long step show it."""
+        if self._watch is not None:
+            self._watch.waiting_for = what
 
     def _limit(self, timeout: float | None) -> float | None:
         limit = timeout if timeout is not None else self.timeout
@@ -102,11 +110,14 @@ class Step:
     for steps whose failures are known to be transient, e.g. waiting for a service).
     ``timeout``: the limit for each remote call of this step (default: the target's
     ``command-timeout``).
+    ``waits_for``: what a long run of this step waits for, shown in its heartbeats
+    (``StepContext.waiting_for`` changes it while the step runs).
     """
 
     name: str = ""
     retry_on_failure: bool = False
     timeout: float | None = None
+    waits_for: str = ""
 
     def __init__(self) -> None:
         if not self.name:

@@ -4,7 +4,7 @@ they share the run options, inventory lock, output formats and exit codes of eve
 from __future__ import annotations
 
 import sys
-from typing import Any, Callable
+from typing import Any
 
 from invoke import task
 
@@ -12,7 +12,8 @@ from ..errors import UsageError
 from ..output import HumanOutput
 from ..lab import DEFAULT_BRIDGE, DEFAULT_STATE_DIR, DEFAULT_SUBNET, Lab, LabError
 from .options import help_for, validate
-from .runner import execute, fail
+from .parsing import RunTask
+from .runner import execute, fail, run_plan
 from .tasks import RUN_OPTIONS
 
 _LBS = "the load balancers (default: loadbalancers)"
@@ -29,58 +30,48 @@ def _number(name: str, value: Any, kind: type) -> Any:
     return number
 
 
-def _run(plan: Callable[..., Any], params: dict[str, Any], selections: tuple[str, ...],
-         checks: Callable[[], Any], options: dict[str, Any]) -> None:
-    """Run ``plan`` once ``checks()`` passed and every target spec resolves (exit 2 with
-    nothing run otherwise)."""
-    def prepare(inventory) -> None:
-        checks()
-        for spec in selections:
-            inventory.select(spec)
-
-    execute(lambda run: plan(run, **params), prepare=prepare, **options)
-
-
-@task(help=help_for(
+@task(klass=RunTask, help=help_for(
     *RUN_OPTIONS, "targets",
     env="environments: a name, a comma list, or all (every branch); default production",
     main="the host with the control repo (default: main)", loadbalancers=_LBS,
     modules="also deploy Puppetfile modules (r10k -m; the deployer always runs)",
     incremental="with modules: only changed or floating modules (r10k --incremental)",
     drain="drain servers whose deploy failed or differs (default; --no-drain: leave them)"))
-def deploy_code(c, env="production", targets="main,compilers", inventory=None, main="main",
+def deploy_code(c, env="production", targets=None, inventory=None, main="main",
                 loadbalancers="loadbalancers", modules=False, incremental=False, drain=True,
                 format="human", concurrency=100, attempts=None, noop=False,
-                log_file=None, strict=False, timeout=None):
+                log_file=None, strict=False, timeout=None, rerun=None, max_fail_percentage=None):
     """Deploy code on main and every compiler; flush caches only if all have the same commit."""
     from puppetops.plans.deploy_code import deploy_code as plan, environment_list
-    _run(plan, {"env": env, "targets": targets, "main": main,
-                "loadbalancers": loadbalancers, "modules": modules, "incremental": incremental,
-                "drain": drain}, (targets, main, loadbalancers), lambda: environment_list(env),
-         dict(inventory=inventory, format=format, concurrency=concurrency, attempts=attempts,
-              noop=noop, log_file=log_file, strict=strict, timeout=timeout))
+    run_plan(plan, {"env": env, "main": main, "loadbalancers": loadbalancers,
+                    "modules": modules, "incremental": incremental, "drain": drain},
+             targets=targets, others={"main": main, "loadbalancers": loadbalancers},
+             checks=lambda: environment_list(env), inventory=inventory, format=format,
+             concurrency=concurrency, attempts=attempts, noop=noop, log_file=log_file,
+             strict=strict, timeout=timeout, rerun=rerun, max_fail_percentage=max_fail_percentage)
 
 
-@task(help=help_for(
+@task(klass=RunTask, help=help_for(
     *RUN_OPTIONS, "targets", loadbalancers=_LBS,
     batch_size="members out at the same time (default 1)",
     action="maintenance: restart (default), upgrade (puppetserver package), or a plan name",
     drain_timeout="seconds to wait for a drained member's sessions to end (default 600)",
     up_timeout="seconds to wait for a member to be UP again (default 300)"))
-def rotate_lb_member(c, targets="compilers", inventory=None, loadbalancers="loadbalancers",
+def rotate_lb_member(c, targets=None, inventory=None, loadbalancers="loadbalancers",
                      batch_size=1, action="restart", drain_timeout=600, up_timeout=300,
                      format="human", concurrency=100, attempts=None, noop=False, log_file=None,
-                     strict=False, timeout=None):
+                     strict=False, timeout=None, rerun=None, max_fail_percentage=None):
     """Drain, maintain, health-check and re-add compilers, one batch at a time."""
     from puppetops.plans.rotate_lb_member import rotate_lb_member as plan
     from puppetops.puppet.maintenance import action as resolve
-    params = {"targets": targets, "loadbalancers": loadbalancers,
+    params = {"loadbalancers": loadbalancers,
               "batch_size": _number("batch_size", batch_size, int), "action": action,
               "drain_timeout": _number("drain_timeout", drain_timeout, float),
               "up_timeout": _number("up_timeout", up_timeout, float)}
-    _run(plan, params, (targets, loadbalancers), lambda: resolve(action),
-         dict(inventory=inventory, format=format, concurrency=concurrency, attempts=attempts,
-              noop=noop, log_file=log_file, strict=strict, timeout=timeout))
+    run_plan(plan, params, targets=targets, others={"loadbalancers": loadbalancers},
+             checks=lambda: resolve(action), inventory=inventory, format=format,
+             concurrency=concurrency, attempts=attempts, noop=noop, log_file=log_file,
+             strict=strict, timeout=timeout, rerun=rerun, max_fail_percentage=max_fail_percentage)
 
 
 @task(help=help_for(
@@ -94,7 +85,7 @@ def demo(c, format="human", state_dir=DEFAULT_STATE_DIR, subnet=DEFAULT_SUBNET,
     """The main job: bring a lab up, run the whole lifecycle on it, leave it up to explore."""
     from puppetops import demo as lifecycle
     try:
-        validate(format=format, timeout=timeout)
+        validate(format=format, timeout=timeout, log_file=log_file)
     except UsageError as exc:
         raise fail(exc) from None
     sizes = (_number("compilers", compilers, int), _number("agents", agents, int))
@@ -105,7 +96,7 @@ def demo(c, format="human", state_dir=DEFAULT_STATE_DIR, subnet=DEFAULT_SUBNET,
         raise fail(exc) from None
     human = format == "human"
 
-    def everything(run) -> None:
+    def everything(run, _targets) -> None:
         done = lifecycle.lifecycle(run, out=sys.stdout if human else None)
         if human and all(stage.ok for stage in done):
             _quiet_step_table(run)  # the stage tables above say it all

@@ -1,4 +1,10 @@
-"""``invoke plan NAME key=value ...``: let one task take any number of bare ``key=value`` words.
+"""Invoke parsing for the run tasks.
+
+``RunTask``: a task taking the run options; those declared long-only (``Option.short``) get no
+one-letter flag, so an option added to every task never takes the letter another option of
+some task had (Invoke gives each argument the first free letter of its name, in order).
+
+``invoke plan NAME key=value ...``: let one task take any number of bare ``key=value`` words.
 
 Invoke's parser hands bare words to a task's positional arguments while one is still
 "missing" (its value is ``None``) and otherwise takes them for the next task's name.
@@ -14,6 +20,8 @@ from typing import Any, List
 
 from invoke import Task
 from invoke.parser import Argument
+
+from .options import LONG_ONLY
 
 _COLLECTING = {"missing_positional_args", "see_positional_arg"}
 
@@ -37,7 +45,15 @@ class _KeyValueArgument(Argument):
         self._value = [*(self._value or []), value]
 
 
-class KeyValueTask(Task):
+class RunTask(Task):
+    def arg_opts(self, name: str, default: Any, taken_names: set) -> dict:  # noqa: D102
+        opts = super().arg_opts(name, default, taken_names)
+        if name in LONG_ONLY:
+            opts["names"] = opts["names"][:1]
+        return opts
+
+
+class KeyValueTask(RunTask):
     """A task whose ``greedy`` positional list argument swallows every remaining bare word."""
 
     greedy = "params"

@@ -1,12 +1,15 @@
 """The ``puppetops`` console script: the same commands as ``invoke`` in this repository."""
 from __future__ import annotations
 
+import sys
+
 from invoke import Program
 from invoke.exceptions import Exit, ParseError
 
 from .. import __version__
 from ..errors import EXIT_USAGE
 from . import namespace
+from .pipes import settle_stdout
 
 
 class PuppetopsProgram(Program):
@@ -26,5 +29,13 @@ class PuppetopsProgram(Program):
 
 
 def main() -> None:
-    PuppetopsProgram(namespace=namespace, version=__version__, name="puppetops",
-                     binary="puppetops").run()
+    """The console script. Output into a closed pipe (``puppetops --help | head``) ends it
+    quietly: the reader has gone, there is no one to show a traceback to."""
+    try:
+        PuppetopsProgram(namespace=namespace, version=__version__, name="puppetops",
+                         binary="puppetops").run()
+    except BrokenPipeError:
+        settle_stdout()
+        sys.exit(1)
+    finally:
+        settle_stdout()

@@ -1,13 +1,16 @@
 """Runs one CLI action inside a ``Run`` and turns its outcome into an exit code.
 
-Every task goes through here, so they all share the same output formats, lock, log file and
-exit codes: 0 all ok, 1 some target failed, 2 usage or inventory error, 75 lock held, 130/143
-interrupted by SIGINT/SIGTERM (which only ask the run to stop: it ends at a step boundary,
-undoes what must not stay half done, and still reports — see puppetops.interrupt).
+Every task goes through here, so they all share the same output formats, lock, log file,
+rerun file, failure limit and exit codes: 0 all ok, 1 some target failed, 2 usage or
+inventory error, 75 lock held, 130/143 interrupted by SIGINT/SIGTERM (which only ask the run
+to stop: it ends at a step boundary, undoes what must not stay half done, and still reports —
+see puppetops.interrupt).
 """
 from __future__ import annotations
 
+import inspect
 import sys
+from dataclasses import replace
 from typing import Any, Callable
 
 from invoke.exceptions import Exit
@@ -15,9 +18,12 @@ from invoke.exceptions import Exit
 from ..errors import Interrupted, LockHeld, PlanFailure, PuppetopsError, UsageError
 from ..interrupt import on_signals
 from ..inventory import Inventory
-from ..output import make_output
+from ..output import is_closed_pipe, make_output
+from ..rerun import rerun_path
 from ..run import Run
 from .options import inventory_path, validate
+from .pipes import settle_stdout
+from .targeting import Targeting
 
 
 def load_inventory(path: str | None, strict: bool = False) -> Inventory:
@@ -34,35 +40,45 @@ def fail(exc: PuppetopsError) -> Exit:
     return Exit(f"error: {exc}", code=exc.exit_code)
 
 
-def execute(action: Callable[[Run], Any], *, inventory: str | None = None, format: str = "human",
-            concurrency: Any = 100, attempts: Any = None, noop: bool = False,
-            log_file: str | None = None, strict: bool = False, timeout: Any = None,
+def execute(action: Callable[[Run, str | None], Any], *, targeting: Targeting | None = None,
+            inventory: str | None = None, format: str = "human", concurrency: Any = 100,
+            attempts: Any = None, noop: bool = False, log_file: str | None = None,
+            strict: bool = False, timeout: Any = None, rerun: str | None = None,
+            max_fail_percentage: Any = None,
             prepare: Callable[[Inventory], Any] | None = None) -> None:
-    """Load the inventory, take the run lock, run ``action(run)``, report, exit.
+    """Load the inventory, take the run lock, run ``action(run, targets)``, report, exit.
 
-    ``prepare(inventory)`` runs before the lock and any output, for checks that must fail
-    cleanly (exit 2, nothing on stdout) such as resolving ``--targets``. If it returns a list
-    of targets, the run only touches those and locks only their hosts (a command on chosen
-    targets); otherwise it locks every host of the inventory (a plan may touch any).
+    ``targets`` is the spec ``targeting`` resolved (``--targets``, ``--rerun`` or the default;
+    None without targeting). ``prepare(inventory)`` and the targeting run before the lock and
+    any output, for checks that must fail cleanly (exit 2, nothing on stdout).
+    A ``confined`` targeting (a command on chosen targets) locks only their hosts; otherwise
+    the run locks every host of the inventory (a plan may touch any).
 
     A run refused by a lock still reports, as a run that was skipped: its JSON document
     (``ok: false, skipped: "locked"``, the holder), its log file's ``run_end`` line, a line
     on stdout (so a cron job's redirect says why), and exits 75.
     """
     try:
-        opts = validate(format=format, concurrency=concurrency, attempts=attempts, timeout=timeout)
+        opts = validate(format=format, concurrency=concurrency, attempts=attempts, timeout=timeout,
+                        log_file=log_file, rerun=rerun, max_fail_percentage=max_fail_percentage)
+        if rerun is not None and targeting is None:
+            raise UsageError("--rerun: this command has no targets to pick")
     except UsageError as exc:
         raise fail(exc) from None
     inv = load_inventory(inventory, strict)
     try:
-        chosen = prepare(inv) if prepare else None
+        if prepare:
+            prepare(inv)
+        targets = replace(targeting, rerun=rerun).resolve(inv) if targeting else None
     except PuppetopsError as exc:
         raise fail(exc) from None
+    confined = targeting is not None and targeting.confined
     output = make_output(opts["format"], log_file=log_file)
     try:
         run = Run(inv, output=output, concurrency=opts["concurrency"], attempts=opts["attempts"],
                   noop=noop, timeout=opts["timeout"],
-                  lock=chosen if isinstance(chosen, list) else True)
+                  max_fail_percentage=opts["max_fail_percentage"],
+                  rerun_file=rerun_path(inv.path), lock=inv.select(targets) if confined else True)
     except LockHeld as exc:
         output.run_end({"ok": False, "run_id": None, "interrupted": None, "targets": 0,
                         "noop": noop, "duration": 0.0, **skipped(exc)})
@@ -72,10 +88,13 @@ def execute(action: Callable[[Run], Any], *, inventory: str | None = None, forma
     error = ""
     with on_signals(run.interruption, run.message):
         try:
-            action(run)
+            action(run, targets)
         except LockHeld as exc:  # the infrastructure lock on main, taken as the plan starts
             run.close(**skipped(exc))
             raise fail(exc) from None
+        except OSError as exc:  # our stdout's reader has gone (| head): the work is done anyway
+            if not is_closed_pipe(exc):
+                raise
         except Interrupted:
             pass  # the summary and run_end say so; the exit code too
         except PlanFailure as exc:
@@ -89,6 +108,7 @@ def execute(action: Callable[[Run], Any], *, inventory: str | None = None, forma
         run.close(**({"error": error} if error else {}))
     if error and format == "human":
         print(f"error: {error}", file=sys.stderr)
+    settle_stdout()
     if run.interrupted:
         print(f"interrupted by {run.interrupted}: stopped before the run's end (run "
               f"{run.id}); see the messages above", file=sys.stderr)
@@ -100,3 +120,15 @@ def skipped(exc: LockHeld) -> dict[str, Any]:
     """What the summary of a run a lock refused says: skipped, why, and who holds the lock."""
     return {"ok": False, "skipped": "locked", "error": str(exc), "locked": exc.resource,
             "holder": exc.holder}
+
+
+def run_plan(plan: Callable[..., Any], params: dict[str, Any], *, targets: str | None,
+             others: dict[str, str], checks: Callable[[], Any] | None = None,
+             **options: Any) -> None:
+    """Run ``plan`` on ``targets`` (None: ``--rerun``'s or the plan's own default) with the
+    task's ``params``, once ``checks()`` passed and every target spec — ``targets`` and the
+    ``others`` (main=, loadbalancers=...) — selects something (exit 2, nothing run, if not)."""
+    default = inspect.signature(plan).parameters["targets"].default
+    execute(lambda run, spec: plan(run, targets=spec, **params),
+            targeting=Targeting(given=targets, default=default, others=others),
+            prepare=(lambda _: checks()) if checks else None, **options)

@@ -9,16 +9,17 @@ from tabulate import tabulate
 from ..errors import PuppetopsError, UsageError
 from ..plan import discover, get_plan
 from .options import help_for
-from .parsing import KeyValueTask
+from .parsing import KeyValueTask, RunTask
 from .runner import execute, fail, load_inventory
+from .targeting import Targeting
 
 RUN_OPTIONS = ("inventory", "format", "concurrency", "attempts", "noop", "log_file", "strict",
-               "timeout")
+               "timeout", "rerun", "max_fail_percentage")
 
 
 def _select(inv, targets):
     try:
-        return inv.select(targets)
+        return inv.select(None) if targets is None else inv.select_some(targets, "--targets")
     except PuppetopsError as exc:
         raise fail(exc) from None
 
@@ -51,33 +52,30 @@ def plans(c):
                     params="plan parameters as key=value ... (after the plan name)"),
       klass=KeyValueTask, positional=["name", "params"], iterable=["params"])
 def plan(c, name, params=None, targets=None, inventory=None, format="human", concurrency=100,
-         attempts=None, noop=False, log_file=None, strict=False, timeout=None):
+         attempts=None, noop=False, log_file=None, strict=False, timeout=None, rerun=None,
+         max_fail_percentage=None):
     """Run any plan: invoke plan NAME key=value ...  (`invoke plans` lists them)."""
     try:
         info = get_plan(name)
         raw = dict(_split(p) for p in params or [])
         if targets is not None:
             raw.setdefault("targets", targets)
-        kwargs = info.coerce(raw)
+        takes = info.parameters.get("targets")
+        if rerun is not None and takes is None:
+            raise UsageError(f"--rerun: plan {name} takes no targets parameter")
+        kwargs = info.coerce(raw, picked=("targets",) if rerun is not None else ())
     except UsageError as exc:
         raise fail(exc) from None
+    targeting = None if takes is None else Targeting(
+        given=raw.get("targets"), label="targets",
+        default=None if takes.default is takes.empty else takes.default)
 
-    def check_targets(inv):
-        if "targets" in kwargs:
-            inv.select(kwargs["targets"])
+    def run_plan(run, chosen):
+        return info.fn(run, **{**kwargs, **({"targets": chosen} if chosen is not None else {})})
 
-    execute(lambda run: info.fn(run, **kwargs), prepare=check_targets, inventory=inventory,
-            format=format, concurrency=concurrency, attempts=attempts, noop=noop,
-            log_file=log_file, strict=strict, timeout=timeout)
-
-
-def _choosing(chosen: list, targets: str):
-    """``prepare`` for a run confined to ``targets``: fills ``chosen`` with them and returns
-    them, so the run locks only their hosts (see ``runner.execute``)."""
-    def prepare(inv) -> list:
-        chosen.extend(inv.select(targets))
-        return chosen
-    return prepare
+    execute(run_plan, targeting=targeting, inventory=inventory, format=format,
+            concurrency=concurrency, attempts=attempts, noop=noop, log_file=log_file,
+            strict=strict, timeout=timeout, rerun=rerun, max_fail_percentage=max_fail_percentage)
 
 
 def _split(pair: str) -> tuple[str, str]:
@@ -87,39 +85,41 @@ def _split(pair: str) -> tuple[str, str]:
     return key, value
 
 
-@task(help=help_for(*RUN_OPTIONS, "targets", command="the shell command to run",
-                    run_as="run as this user through sudo"))
-def command(c, command, targets, inventory=None, format="human", concurrency=100, attempts=None,
-            noop=False, log_file=None, strict=False, timeout=None, run_as=None):
+@task(klass=RunTask, help=help_for(*RUN_OPTIONS, "targets", command="the shell command to run",
+                                   run_as="run as this user through sudo"))
+def command(c, command, targets=None, inventory=None, format="human", concurrency=100,
+            attempts=None, noop=False, log_file=None, strict=False, timeout=None, run_as=None,
+            rerun=None, max_fail_percentage=None):
     """Run a shell command on targets (like `bolt command run`)."""
     from ..steps import RunCommand
-    chosen = []
-    execute(lambda run: run.step(RunCommand(command, run_as=run_as), chosen, catch_errors=True),
-            prepare=_choosing(chosen, targets), inventory=inventory,
-            format=format, concurrency=concurrency, attempts=attempts, noop=noop,
-            log_file=log_file, strict=strict, timeout=timeout)
+    execute(lambda run, chosen: run.step(RunCommand(command, run_as=run_as), chosen,
+                                         catch_errors=True),
+            targeting=Targeting(given=targets, confined=True), inventory=inventory, format=format,
+            concurrency=concurrency, attempts=attempts, noop=noop, log_file=log_file,
+            strict=strict, timeout=timeout, rerun=rerun, max_fail_percentage=max_fail_percentage)
 
 
-@task(help=help_for(*RUN_OPTIONS, "targets", source="local file", destination="remote path",
-                    mode="file mode in octal, e.g. 0644"))
-def upload(c, source, destination, targets, mode=None, inventory=None, format="human",
-           concurrency=100, attempts=None, noop=False, log_file=None, strict=False, timeout=None):
+@task(klass=RunTask, help=help_for(*RUN_OPTIONS, "targets", source="local file",
+                                   destination="remote path", mode="file mode in octal, e.g. 0644"))
+def upload(c, source, destination, targets=None, mode=None, inventory=None, format="human",
+           concurrency=100, attempts=None, noop=False, log_file=None, strict=False, timeout=None,
+           rerun=None, max_fail_percentage=None):
     """Upload a file to targets (like `bolt file upload`); unchanged where it already matches."""
     from ..steps import Upload
     try:
         step = Upload(source, destination, mode=int(mode, 8) if mode else None)
     except (OSError, ValueError) as exc:
         raise fail(UsageError(f"upload: {exc}")) from None
-    chosen = []
-    execute(lambda run: run.step(step, chosen, catch_errors=True),
-            prepare=_choosing(chosen, targets), inventory=inventory,
-            format=format, concurrency=concurrency, attempts=attempts, noop=noop,
-            log_file=log_file, strict=strict, timeout=timeout)
+    execute(lambda run, chosen: run.step(step, chosen, catch_errors=True),
+            targeting=Targeting(given=targets, confined=True), inventory=inventory, format=format,
+            concurrency=concurrency, attempts=attempts, noop=noop, log_file=log_file,
+            strict=strict, timeout=timeout, rerun=rerun, max_fail_percentage=max_fail_percentage)
 
 
-@task(help=help_for(*RUN_OPTIONS, "targets"))
-def facts(c, targets="all", inventory=None, format="human", concurrency=100, attempts=None,
-          noop=False, log_file=None, strict=False, timeout=None):
+@task(klass=RunTask, help=help_for(*RUN_OPTIONS, "targets"))
+def facts(c, targets=None, inventory=None, format="human", concurrency=100, attempts=None,
+          noop=False, log_file=None, strict=False, timeout=None, rerun=None,
+          max_fail_percentage=None):
     """Gather facts (OS, Puppet packages, layout, init system, services) from targets."""
     from puppetops.plans.facts import facts as facts_plan
 
@@ -131,12 +131,13 @@ def facts(c, targets="all", inventory=None, format="human", concurrency=100, att
                 " ".join(f"{k}={v}" for k, v in sorted(packages.items()) if k.startswith("puppet")),
                 " ".join(k for k, v in running.items() if v))
 
-    def show(run):
-        rs = facts_plan(run, targets=targets)
+    def show(run, chosen):
+        rs = facts_plan(run, targets=chosen)
         if format == "human":
             print(tabulate([row(r.target, r.value or {}) for r in rs],
                            headers=("target", "os", "layout", "init", "puppet packages", "running")))
 
-    execute(show, prepare=lambda inv: inv.select(targets), inventory=inventory, format=format,
-            concurrency=concurrency, attempts=attempts, noop=noop, log_file=log_file,
-            strict=strict, timeout=timeout)
+    execute(show, targeting=Targeting(given=targets, default="all", confined=True), inventory=inventory,
+            format=format, concurrency=concurrency, attempts=attempts, noop=noop,
+            log_file=log_file, strict=strict, timeout=timeout, rerun=rerun,
+            max_fail_percentage=max_fail_percentage)

@@ -63,6 +63,10 @@ class Inventory:
         """Targets for a spec of names, aliases, groups, globs and URIs (see ``select.select``)."""
         return selection.select(self._resolved, spec)
 
+    def select_some(self, spec: str, what: str = "target spec") -> list[Target]:
+        """Like ``select``, but a spec that selects nothing is a ``TargetNotFound``."""
+        return selection.select_some(self._resolved, spec, what)
+
     def to_dict(self, targets: Iterable[Target] | None = None) -> dict[str, Any]:
         """``{"targets": {name: target.describe()}}`` for ``targets`` (default: all)."""
         chosen = self._resolved.targets if targets is None else targets

@@ -49,6 +49,17 @@ def select(inventory: Resolved, spec: str | Sequence[str] | None) -> list[Target
     return list(selected.values())
 
 
+def select_some(inventory: Resolved, spec: str, what: str) -> list[Target]:
+    """``select`` for a spec an operator gave (``what`` names where: ``--targets``,
+    ``loadbalancers=``): one that selects nothing (``-t ''``, an empty group) is a usage error,
+    never a run on zero targets that reports success."""
+    selected = select(inventory, spec)
+    if not selected:
+        raise TargetNotFound(f"{what} {spec!r} selects no targets; give target names, aliases, "
+                             "groups, globs, or all")
+    return selected
+
+
 def _expand(inventory: Resolved, item: str) -> Iterable[Target]:
     target = find(inventory, item)
     if target is not None:

@@ -10,6 +10,7 @@ from typing import Any, Sequence
 
 from ..result import Result, ResultSet
 from ..target import Target
+from .base import is_closed_pipe
 from .human import HumanOutput
 from .json import JsonOutput
 from .logfile import LogFileOutput
@@ -18,14 +19,23 @@ FORMATS = ("human", "json")
 
 
 class Output:
-    """Broadcasts every event to its outputters."""
+    """Broadcasts every event to its outputters.
+
+    An outputter whose stream is gone (stdout or stderr a closed pipe: ``puppetops ... |
+    head``) misses the event; the run goes on, the other outputters (the log file) get it,
+    and the run still ends with its own exit code, rerun file and lock release.
+    """
 
     def __init__(self, *outputters: Any):
         self.outputters = list(outputters)
 
     def _emit(self, event: str, *args: Any) -> None:
         for o in self.outputters:
-            getattr(o, event)(*args)
+            try:
+                getattr(o, event)(*args)
+            except OSError as exc:
+                if not is_closed_pipe(exc):
+                    raise
 
     def plan_start(self, name: str, params: dict[str, Any]) -> None:
         self._emit("plan_start", name, params)
@@ -41,6 +51,9 @@ class Output:
 
     def step_end(self, results: ResultSet) -> None:
         self._emit("step_end", results)
+
+    def heartbeat(self, step: str, target: str, elapsed: float, waiting_for: str) -> None:
+        self._emit("heartbeat", step, target, elapsed, waiting_for)
 
     def message(self, text: str) -> None:
         self._emit("message", text)
@@ -62,4 +75,5 @@ def make_output(fmt: str = "human", *, log_file: str | None = None, quiet: bool 
     return Output(*outs)
 
 
-__all__ = ["FORMATS", "HumanOutput", "JsonOutput", "LogFileOutput", "Output", "make_output"]
+__all__ = ["FORMATS", "HumanOutput", "JsonOutput", "LogFileOutput", "Output", "is_closed_pipe",
+           "make_output"]

@@ -1,10 +1,16 @@
 """The no-op outputter every format derives from, so each only implements what it shows."""
 from __future__ import annotations
 
+import errno
 from typing import Any, Sequence
 
 from ..result import Result, ResultSet
 from ..target import Target
+
+
+def is_closed_pipe(exc: BaseException) -> bool:
+    """The reader of our stdout/stderr has gone (``puppetops ... | head``)."""
+    return isinstance(exc, OSError) and exc.errno in (errno.EPIPE, errno.EBADF)
 
 
 class Outputter:
@@ -13,5 +19,6 @@ class Outputter:
     def step_start(self, step: str, targets: Sequence[Target]) -> None: ...
     def target_done(self, result: Result, done: int, total: int, failed: int) -> None: ...
     def step_end(self, results: ResultSet) -> None: ...
+    def heartbeat(self, step: str, target: str, elapsed: float, waiting_for: str) -> None: ...
     def message(self, text: str) -> None: ...
     def run_end(self, summary: dict[str, Any]) -> None: ...

@@ -45,6 +45,10 @@ class HumanOutput(Outputter):
     def step_end(self, results: ResultSet) -> None:
         self.steps.append(results)
 
+    def heartbeat(self, step: str, target: str, elapsed: float, waiting_for: str) -> None:
+        self._line(f"... {target}: {step} still running after {elapsed:.0f}s"
+                   + (f" — waiting for {waiting_for}" if waiting_for else ""))
+
     def message(self, text: str) -> None:
         self._line(text)
 
@@ -67,7 +71,18 @@ class HumanOutput(Outputter):
         if failures:
             print("\nFailures:", file=self.out)
             print(ResultSet(failures).table(), file=self.out)
-        verdict = ("INTERRUPTED by " + summary["interrupted"] if summary.get("interrupted")
-                   else "ok" if summary.get("ok") else "FAILED")
-        print(f"\n{verdict}: {summary.get('targets', 0)} target(s), "
-              f"{summary.get('duration', 0):.1f}s", file=self.out, flush=True)
+        print("\n" + verdict(summary), file=self.out, flush=True)
+
+
+def verdict(summary: dict[str, Any]) -> str:
+    """The run's last line: ok, FAILED or INTERRUPTED, how many targets failed out of how many, whether
+    some were never run, and whether it was a noop (so nothing was changed)."""
+    total, failed = summary.get("targets", 0), len(summary.get("failed_targets", ()))
+    not_run = len(summary.get("not_run_targets", ()))
+    counts = f"{failed} of {total} target(s) failed" if failed else f"{total} target(s)"
+    if not_run:
+        counts += f", {not_run} not run"
+    noop = " (noop: nothing was changed)" if summary.get("noop") else ""
+    word = ("INTERRUPTED by " + summary["interrupted"] if summary.get("interrupted")
+            else "ok" if summary.get("ok") else "FAILED")
+    return f"{word}{noop}: {counts}, {summary.get('duration', 0):.1f}s"

@@ -39,6 +39,10 @@ class LogFileOutput(Outputter):
     def step_end(self, results):
         self._write("step_end", step=results.name, counts=results.by_status(), ok=results.ok)
 
+    def heartbeat(self, step, target, elapsed, waiting_for):
+        self._write("heartbeat", step=step, target=target, elapsed=round(elapsed, 1),
+                    waiting_for=waiting_for)
+
     def message(self, text):
         self._write("message", text=text)
 

@@ -103,6 +103,7 @@ def reload(ctx: StepContext, layout: Layout) -> None:
 
 def wait_ready(ctx: StepContext, layout: Layout, host: str, timeout: int = START_TIMEOUT) -> None:
     """Wait until the server is ready; fail at once, with its log, if the process died."""
+    ctx.waiting_for(f"puppetserver to answer {status_url(host)} (up to {int(timeout)}s)")
     curl = f"curl -sk --max-time 5 {shlex.quote(status_url(host))}"
     supervised = control(ctx) == "daemon"
     alive = daemon(layout).running_test() if supervised else "true"

@@ -81,6 +81,7 @@ class EnvironmentDeploy(Step):
 
     timeout = 900.0
     retry_on_failure = True
+    waits_for = "the code deployer (r10k or g10k) to finish"
 
     def __init__(self, environment: str, head: str, *, modules: bool = False,
                  incremental: bool = False):

@@ -52,6 +52,7 @@ class AgentRun(Step):
 
     name = "agent run"
     timeout = 900.0
+    waits_for = "the agent run to finish"
 
     def __init__(self, again: Collection[str] = ()):
         """``again``: targets that must run even after a good run (e.g. a new certificate)."""

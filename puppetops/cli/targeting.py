@@ -1,0 +1,57 @@
+"""Where a command's targets come from: ``--targets``, ``--rerun``, or the command's default.
+
+Checked before anything runs (exit 2, nothing contacted): every target spec the operator gave
+(``--targets``, and parameters such as ``main=`` or ``loadbalancers=``) must select at least
+one target — ``-t ''`` or an empty group is a mistake, not a run on nobody that reports ok.
+
+``--rerun failure|success|all`` takes the targets from the last run's outcomes
+(``puppetops.rerun``). As in Bolt, it replaces ``--targets``: giving both is refused, since
+"which of the two did they mean" has no safe answer. It picks targets only; every other
+parameter is the operator's, as typed on this command line.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .. import rerun as outcomes
+from ..errors import TargetNotFound, UsageError
+from ..inventory import Inventory
+
+
+@dataclass
+class Targeting:
+    given: str | None = None        # --targets (or the plan's targets=) as typed; None: not given
+    default: str | None = None      # the command's own targets when neither is given
+    rerun: str | None = None        # --rerun failure|success|all
+    others: dict[str, str] = field(default_factory=dict)  # {"loadbalancers": "lbs", ...}
+    label: str = "--targets"
+    confined: bool = False          # the run touches these targets only (so locks only them)
+
+    def resolve(self, inventory: Inventory) -> str:
+        """The target spec the run uses; ``UsageError`` if any spec selects nothing."""
+        for name, spec in self.others.items():
+            inventory.select_some(spec, f"{name}=")
+        if self.rerun is None:
+            spec = self.given if self.given is not None else self.default
+            if spec is None:
+                raise UsageError(f"{self.label} is required (or --rerun failure|success|all)")
+            inventory.select_some(spec, self.label)
+            return spec
+        if self.given is not None:
+            raise UsageError(f"{self.label} and --rerun: give one of them (--rerun "
+                             f"{self.rerun} picks the targets of the last run)")
+        return self._from_last_run(inventory)
+
+    def _from_last_run(self, inventory: Inventory) -> str:
+        path = outcomes.rerun_path(inventory.path)
+        names = outcomes.load(path, self.rerun, inventory.path)
+        if not names:
+            raise UsageError(f"--rerun {self.rerun}: the last run ({path}) had no target with "
+                             f"that outcome; nothing to do")
+        spec = ",".join(names)
+        try:
+            inventory.select(spec)
+        except TargetNotFound as exc:
+            raise UsageError(f"--rerun {self.rerun}: {path} names a target this inventory "
+                             f"lacks now: {exc}") from None
+        return spec
