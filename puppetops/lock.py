@@ -25,6 +25,7 @@ import json
 import os
 import re
 import socket
+import stat
 import sys
 import time
 from typing import Any, Iterable
@@ -54,15 +55,16 @@ def lock_dir() -> tuple[str, bool]:
             return path, True
     path = private_lock_dir()
     if not _usable(path, mode=0o700):
-        raise PuppetopsError(f"cannot create a lock folder: none of {', '.join(LOCK_DIRS)} or {path} "
-                       "is writable")
+        raise PuppetopsError(f"cannot create a lock folder: none of {', '.join(LOCK_DIRS)} or "
+                             f"{path} is writable (and sticky or ours)")
     return path, False
 
 
 def _usable(path: str, mode: int) -> bool:
     """Create ``path`` (with exactly ``mode``: a shared folder is sticky and world-writable,
     like /tmp, so every user can add locks and none can remove another's) if it is missing;
-    True if we can create lock files in it."""
+    True if we can create lock files in it and nobody else can delete them: the folder is
+    ours, or sticky when ``mode`` says it should be."""
     try:
         os.mkdir(path)
         os.chmod(path, mode)
@@ -70,7 +72,12 @@ def _usable(path: str, mode: int) -> bool:
         pass
     except OSError:
         return False
-    return os.path.isdir(path) and not os.path.islink(path) and os.access(path, os.W_OK | os.X_OK)
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    safe = info.st_uid == os.getuid() or bool(mode & info.st_mode & stat.S_ISVTX)
+    return stat.S_ISDIR(info.st_mode) and safe and os.access(path, os.W_OK | os.X_OK)
 
 
 def host_key(target: Target) -> str:

@@ -34,10 +34,14 @@ with Run(Inventory.load(sys.argv[1])):
 
 
 class Holder:
-    """Another process holding a run on ``inventory`` through the Python API."""
+    """Another process holding a run on ``inventory`` through the Python API, from a login
+    session (XDG_RUNTIME_DIR set, as pam_systemd does)."""
 
     def __init__(self, inventory: Path):
+        session = Path(inventory).parent / "xdg-runtime"
+        session.mkdir(exist_ok=True)
         self.proc = subprocess.Popen([sys.executable, "-c", HOLD, str(inventory)], cwd=REPO,
+                                     env=dict(os.environ, XDG_RUNTIME_DIR=str(session)),
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout.readline() == "held\n"
 
@@ -93,7 +97,8 @@ def test_a_python_api_run_excludes_the_cli_by_any_path(fleet_inventory, holder, 
         inventory.symlink_to(original)
     else:
         inventory = original
-        env = without_xdg() if path == "cron env" else dict(os.environ, XDG_RUNTIME_DIR=str(tmp_path))
+        other_session = dict(os.environ, XDG_RUNTIME_DIR=str(tmp_path))
+        env = without_xdg() if path == "cron env" else other_session
     marker = tmp_path / "ran"
     log = tmp_path / "run.jsonl"
     proc = cli_env(env, "command", f"touch {marker}", "-t", "host2", "-i", str(inventory),
