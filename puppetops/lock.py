@@ -51,16 +51,16 @@ def private_lock_dir() -> str:
 def lock_dir() -> tuple[str, bool]:
     """(the lock folder, whether it is shared by every user of this machine)."""
     for path in LOCK_DIRS:
-        if _usable(path, mode=0o1777):
+        if usable_lock_dir(path, mode=0o1777):
             return path, True
     path = private_lock_dir()
-    if not _usable(path, mode=0o700):
+    if not usable_lock_dir(path, mode=0o700):
         raise PuppetopsError(f"cannot create a lock folder: none of {', '.join(LOCK_DIRS)} or "
                              f"{path} is writable (and sticky or ours)")
     return path, False
 
 
-def _usable(path: str, mode: int) -> bool:
+def usable_lock_dir(path: str, mode: int) -> bool:
     """Create ``path`` (with exactly ``mode``: a shared folder is sticky and world-writable,
     like /tmp, so every user can add locks and none can remove another's) if it is missing;
     True if we can create lock files in it and nobody else can delete them: the folder is

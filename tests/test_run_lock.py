@@ -16,8 +16,9 @@ import pytest
 import yaml
 
 from puppetops import Inventory, LockHeld, Run
-from puppetops.lock import RunLock, host_key
+from puppetops.lock import RunLock, host_key, usable_lock_dir
 from puppetops.target import Target
+from puppetops.testing.fixtures import require_root
 
 from helpers import REPO, cli
 
@@ -199,3 +200,18 @@ def test_run_lock_false_takes_no_lock(fleet_inventory, holder):
     _, original = fleet_inventory
     with Run(Inventory.load(original), lock=False) as run:
         assert run.command("true", "all").ok
+
+
+@pytest.mark.reliability(fault="a lock folder made by another user, that user able to delete "
+                               "our lock files",
+                         outcome="not used: only a folder of ours, or a sticky shared one")
+def test_a_lock_folder_others_could_empty_is_not_used(tmp_path):
+    require_root("gives the folder to another user")
+    folder = tmp_path / "locks"
+    folder.mkdir()
+    os.chown(folder, 65534, 65534)
+    os.chmod(folder, 0o777)
+    assert not usable_lock_dir(str(folder), mode=0o1777)
+    os.chmod(folder, 0o1777)
+    assert usable_lock_dir(str(folder), mode=0o1777)
+    assert not usable_lock_dir(str(folder), mode=0o700)  # a private folder must be ours
