@@ -5,7 +5,7 @@ from puppetops.plan import plan
 from puppetops.plans.bootstrap_ca import SERVER_PACKAGES
 from puppetops.plans.configure_lb import balance, current_members
 from puppetops.plans.facts import gather
-from puppetops.puppet import code, conf, lb, names, node
+from puppetops.puppet import code, conf, envcache, lb, names, node
 from puppetops.puppet.certs import Identity
 from puppetops.puppet.enrolment import enrol
 from puppetops.puppet.flow import Cohort, PlanSteps, changed, single
@@ -28,13 +28,15 @@ def compiler_identity(compiler: Target) -> Identity:
 
 def compiler_settings(main: Target):
     """puppet.conf of a compiler: itself as certname, main as server and CA, its alt names;
-    a stale server_list (a reused node) would override server, so it goes."""
+    a stale server_list (a reused node) would override server, so it goes. Environments stay
+    cached until deploy_code flushes them (``envcache``)."""
     def settings(compiler: Target) -> conf.Settings:
         ca = node.certname(main)
         return {"main": {"certname": node.certname(compiler), "server": ca, "ca_server": ca,
                          "dns_alt_names": ",".join(compiler_identity(compiler).alt_names),
                          "server_list": None},
-                "agent": {"server_list": None}}
+                "agent": {"server_list": None},
+                "server": dict(envcache.SERVER_SETTINGS)}
     return settings
 
 

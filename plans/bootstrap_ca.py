@@ -5,7 +5,7 @@ from __future__ import annotations
 from puppetops.plan import plan
 from puppetops.plans.facts import gather
 from puppetops.plans.setup_control_repo import setup_control_repo
-from puppetops.puppet import ca_api, code, conf, names, node, server
+from puppetops.puppet import ca_api, code, conf, envcache, names, node, server
 from puppetops.puppet.flow import Cohort, PlanSteps, changed, single
 from puppetops.result import ResultSet
 from puppetops.run import Run
@@ -20,11 +20,12 @@ SERVER_PACKAGES = ("puppetserver", "git", "curl", "openssl")
 
 
 def main_settings(main: Target) -> conf.Settings:
-    """Main is its own server and CA; autosign is off (explicitly: never autosign)."""
+    """Main is its own server and CA; autosign is off (explicitly: never autosign); it keeps
+    environments cached until deploy_code flushes them (``envcache``)."""
     name = node.certname(main)
     return {"main": {"certname": name, "server": name, "ca_server": name, "autosign": None},
             "master": {"autosign": None},
-            "server": {"autosign": "false"}}
+            "server": {"autosign": "false", **envcache.SERVER_SETTINGS}}
 
 
 def ca_answers(ctx: StepContext) -> str:

@@ -8,7 +8,7 @@ from typing import Sequence
 from puppetops.errors import StepError, UsageError
 from puppetops.plan import plan
 from puppetops.plans.facts import gather
-from puppetops.puppet import code, consistency, lb, lb_runtime, names
+from puppetops.puppet import code, consistency, envcache, lb, lb_runtime, names, node
 from puppetops.puppet.consistency import Verdict
 from puppetops.puppet.deployers import Deployed
 from puppetops.puppet.flow import PlanSteps, single
@@ -17,6 +17,7 @@ from puppetops.run import Run
 from puppetops.step import StepContext
 from puppetops.steps.code_deploy import (DeployerInstalled, EnvironmentCacheFlush,
                                          EnvironmentDeploy, deployed)
+from puppetops.steps.env_purge import StaleEnvironmentsPurged
 from puppetops.steps.lb_member import MembersOut, MembersReady
 from puppetops.target import Target
 
@@ -87,6 +88,41 @@ def _members(run: Run, lbs: list[Target]) -> dict[str, dict[str, str]]:
     if not lbs:
         return {}
     return {r.target: r.value for r in run.each("LB members", read, lbs, catch_errors=True).ok_set}
+
+
+def _warn_uncached(run: Run, servers: list[Target]) -> None:
+    """A warning for each server whose Puppet Server would serve new code before the flush
+    (``envcache``): there, withholding the flush protects nothing."""
+    found = run.each("environment cache setting", envcache.problem, servers, catch_errors=True)
+    for r in found.ok_set:
+        if r.value:
+            run.message(f"deploy_code: warning: {r.target}: {r.value}")
+
+
+def _drained(run: Run, servers: list[Target], verdict: Verdict) -> list[Target]:
+    """The off servers to drain: those off for an environment their agents use (var
+    ``agent_environments``); the others are named in a message and stay in."""
+    def used_off(t: Target) -> list[str]:
+        return [p.environment for p in verdict.of(t.name)
+                if not p.ok and p.environment in node.agent_environments(t)]
+    off = [t for t in servers if t.name in verdict.off]
+    spared = [t for t in off if not used_off(t)]
+    if spared:
+        run.message("deploy_code: not draining " + ", ".join(t.name for t in spared)
+                    + ": off only for environments no agents use there (agent_environments: "
+                    + "; ".join(f"{t.name}: {','.join(node.agent_environments(t))}"
+                                for t in spared) + ")")
+    return [t for t in off if used_off(t)]
+
+
+def _purge(run: Run, servers: list[Target], branches: dict[str, str]) -> None:
+    """Environments whose branch is gone leave every server (see env_purge), each server's
+    purge in its own result; a message lists what was purged where."""
+    purged = run.step(StaleEnvironmentsPurged(branches), servers, catch_errors=True)
+    done = [f"{r.target}: {', '.join(r.value)}" for r in purged.ok_set if r.value]
+    if done:
+        verb = "would purge" if run.noop else "purged"
+        run.message(f"deploy_code: {verb} environments whose branch is gone: " + "; ".join(done))
 
 
 def _drain(run: Run, lbs: list[Target], servers: list[Target], verdict: Verdict,
@@ -161,12 +197,16 @@ def deploy_code(run: Run, env: str = "production", targets: str = "main,compiler
                 main: str = "main", loadbalancers: str = "loadbalancers", modules: bool = False,
                 incremental: bool = False, drain: bool = True) -> ResultSet:
     """Deploy environments (env: a name, a comma list, or all branches) with r10k or g10k
-    (var code_deployer) on main and every compiler in parallel; then, only if every server
-    reports the same commit, flush each server's environment cache (admin API, its own
-    certificate).
+    (var code_deployer) on main and every compiler in parallel, each deploy followed by
+    ``puppet generate types``; then, only if every server reports the same commit, flush
+    each server's environment cache (admin API, its own certificate) and, with env=all,
+    purge environments whose branch is gone (their caches flushed too). A server whose
+    Puppet Server lacks environment_timeout = unlimited is warned about: there new code is
+    served before any flush.
 
-    If any server failed or differs: nothing is flushed, the differing compilers are drained
-    from the load balancers (drain=false: not), and the result names each server's commit.
+    If any server failed or differs: nothing is flushed or purged, the compilers off for an
+    environment their agents use (var agent_environments, default production) are drained
+    from the load balancers (drain=false: none), and the result names each server's commit.
     A later consistent run puts back the members it drained. Unchanged commits are neither
     redeployed nor flushed again; modules=true (Puppetfile modules, incremental=true for
     changed ones only) always runs the deployer. The commit is each branch's head when the
@@ -176,7 +216,9 @@ def deploy_code(run: Run, env: str = "production", targets: str = "main,compiler
     steps = PlanSteps(run)
     ca = single(run, main, "main")
     servers, lbs = run.targets(targets), run.targets(loadbalancers)
+    node.validate(servers, node.agent_environments)
     run.each("facts", gather, list(dict.fromkeys([ca, *servers, *lbs])))
+    _warn_uncached(run, servers)
     found = run.each("control repo branches", _read_heads(heads_command(ca)), [ca])[0].value
     heads, skipped = chosen_heads(wanted, found)
     if skipped:
@@ -194,6 +236,8 @@ def deploy_code(run: Run, env: str = "production", targets: str = "main,compiler
         for r in deploys.ok_set:
             records[r.target][env] = r.value
     if run.noop:
+        if wanted is None:
+            _purge(run, servers, found)
         return _summary(steps, None)
 
     verdict = _judge(run, servers, heads, failures, records)
@@ -201,10 +245,13 @@ def deploy_code(run: Run, env: str = "production", targets: str = "main,compiler
         run.message("deploy_code: every server has the same code:\n" + verdict.report())
         for env in heads:
             run.step(EnvironmentCacheFlush(env), servers, catch_errors=True)
+        if wanted is None:
+            _purge(run, servers, found)
         _put_back(run, lbs, servers, list(heads))
     else:
-        run.message("deploy_code: the servers differ, so no environment cache was flushed:\n"
+        run.message("deploy_code: the servers differ, so no environment cache was flushed"
+                    + (" and no stale environment purged" if wanted is None else "") + ":\n"
                     + verdict.report())
         if drain:
-            _drain(run, lbs, servers, verdict, list(heads))
+            _drain(run, lbs, _drained(run, servers, verdict), verdict, list(heads))
     return _summary(steps, verdict)

@@ -39,6 +39,11 @@ class Fleet:
         self.lb_commands: list[str] = []
         self.deploy_commands: list[tuple[str, str]] = []
         self.runs = 0  # deployer runs so far: each one finishes at a new time
+        self.timeouts = {s: "unlimited" for s in SERVERS}  # environment_timeout served
+        self.generated: list[tuple[str, str]] = []  # (server, env) of `puppet generate types`
+        self.types_broken: dict[str, str] = {}  # server → generate types error
+        self.stale: dict[str, set[str]] = {s: set() for s in SERVERS}  # env dirs, no branch
+        self.purged: list[tuple[str, str]] = []  # (server, env) removed
         self.finished: dict[tuple[str, str], str] = {}
 
     def record(self, server: str, env: str) -> str | None:
@@ -69,8 +74,23 @@ class Fleet:
         if m and command.startswith("if [ -e"):
             text = self.record(target, m.group(1))
             return text if text else (3, "")
+        if " generate types " in command:
+            return self._generate(target, command)
         if command.startswith("flock "):
             return self._deploy(target, command)
+        if "/puppet/v3/environments" in command:
+            return json.dumps({"search_paths": [], "environments": {
+                env: {"settings": {"environment_timeout": self.timeouts[target]}}
+                for env in self.records[target]}})
+        if command.startswith("cd /etc/puppet/code/environments"):  # env_purge's listing
+            dirs = [e for e, c in self.records[target].items() if c] + sorted(self.stale[target])
+            return "".join(f"d {e}\n" for e in dirs)
+        m = re.match(r"mkdir -p \S+ && for e in (.*?); do", command)
+        if m:  # env_purge's removal
+            for env in m.group(1).split():
+                self.stale[target].discard(env)
+                self.purged.append((target, env))
+            return ""
         if "environment-cache" in command and "curl " in command:
             self.flushes.append(target)
             marker = re.search(r"&& mv -f \S+ (\S+)$", command)
@@ -110,6 +130,15 @@ class Fleet:
         self.runs += 1
         self.records[target][env] = self.deploys_to.get(target, self.heads[env])
         self.finished[(target, env)] = f"t{self.runs}"
+        return ""
+
+    def _generate(self, target, command):
+        env = re.search(r"--environment (\w+)", command).group(1)
+        self.generated.append((target, env))
+        if target in self.types_broken:
+            return 1, self.types_broken[target]
+        stamp = re.search(r"printf '%s\\n' ('[^']*'|\S+) >", command).group(1).strip("'")
+        self.files[(target, f"/var/lib/puppetops/resource-types/{env}")] = stamp + "\n"
         return ""
 
     def _haproxy(self, cmd):

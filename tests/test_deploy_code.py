@@ -13,11 +13,31 @@ import pytest
 from fake_fleet import C1, C2, INVENTORY, LB, MAIN, NEW, OLD, OTHER, SERVERS, Fleet, planner
 from puppetops import UsageError
 from puppetops.plans.deploy_code import branches, deploy_code, environment_list
+from puppetops.output.base import Outputter
 from puppetops.puppet import consistency
 from puppetops.puppet.deployers import Deployed, parse_record
 
+TYPES_MARKER = "/var/lib/puppetops/resource-types/production"
+
+
 def by_target(results):
     return {r.target: r for r in results}
+
+
+class Said(Outputter):
+    """The run's messages (warnings, verdicts), as the human and JSON outputs get them."""
+
+    def __init__(self):
+        self.texts: list[str] = []
+
+    def message(self, text: str) -> None:
+        self.texts.append(text)
+
+
+def listening(tester):
+    said = Said()
+    tester.run.output.outputters.append(said)
+    return tester, said
 
 
 def test_a_consistent_deploy_flushes_every_server_once():
@@ -35,16 +55,17 @@ def test_a_consistent_deploy_flushes_every_server_once():
         assert rows[server].message.startswith(f"production at {NEW[:12]}")
 
 
-def test_a_consistent_deploy_costs_each_server_eight_commands():
-    """facts, deployer check, record before and after the deploy, the deploy, and the flush's
-    read / DELETE + marker / check: no read repeated for the comparison or the flush."""
+def test_a_consistent_deploy_costs_each_server_ten_commands():
+    """facts, the environment cache setting, deployer check, record (and types marker) before
+    and after the deploy, the deploy, generating types, and the flush's read / DELETE +
+    marker / check: no read repeated for the comparison or the flush."""
     fleet = Fleet()
     t = planner(fleet)
     assert t.run_plan(deploy_code).ok
     for server in SERVERS:
         commands = [c.command for c in t.script.calls
                     if c.target == server and "refs/heads" not in c.command]
-        assert len(commands) == 8, commands
+        assert len(commands) == 10, commands
     heads_read = [c.command for c in t.script.calls if "refs/heads" in c.command]
     assert len(heads_read) == 1 and "for-each-ref" in heads_read[0]  # in place, no SSH to itself
 
@@ -144,13 +165,15 @@ def test_a_branch_the_control_repo_lacks_is_a_usage_error():
 def test_noop_says_which_servers_would_change_commit():
     fleet = Fleet()
     fleet.records[C1]["production"] = NEW
+    fleet.files[(C1, TYPES_MARKER)] = f"{NEW} t0\n"  # and its types generated for that deploy
     results = planner(fleet, noop=True).run_plan(deploy_code)
     rows = by_target(results)
     assert rows[C1].status == "unchanged"
     for server in (MAIN, C2):
         assert rows[server].status == "changed" and rows[server].noop
         assert f"would deploy production ({OLD[:10]} → {NEW[:10]})" in rows[server].message
-    assert fleet.deploy_commands == [] and fleet.flushes == [] and fleet.files == {}
+    assert fleet.deploy_commands == [] and fleet.flushes == [] and fleet.generated == []
+    assert list(fleet.files) == [(C1, TYPES_MARKER)]
 
 
 def test_all_deploys_every_branch_r10k_accepts():
@@ -183,6 +206,121 @@ def test_g10k_servers_run_g10k_and_report_its_record():
     commands = dict(fleet.deploy_commands)
     assert "g10k -config /etc/puppetlabs/r10k/r10k.yaml" in commands[C1]
     assert "-branch production" in commands[C1] and "r10k" in commands[MAIN].split()[2]
+
+
+# -- environment caching, drain choice, resource types, purge ---------------------------------
+
+def test_a_server_without_unlimited_environment_timeout_is_warned_about():
+    fleet = Fleet()
+    fleet.timeouts[C1] = "0"
+    t, said = listening(planner(fleet))
+    assert t.run_plan(deploy_code).ok
+    warnings = [m for m in said.texts if "warning" in m]
+    assert len(warnings) == 1 and warnings[0].startswith(f"deploy_code: warning: {C1}: ")
+    assert "environment_timeout is not unlimited (production: 0)" in warnings[0]
+    assert "re-run add_compiler" in warnings[0] and "/etc/puppet/puppet.conf" in warnings[0]
+
+
+def test_a_server_whose_cache_setting_cannot_be_read_is_warned_about_too():
+    fleet = Fleet()
+    t, said = listening(planner(fleet))
+    t.on(re.compile(r"curl .*/puppet/v3/environments"), exit_code=7,
+         stderr="curl: (7) Failed to connect", targets=[C2])
+    assert t.run_plan(deploy_code).ok
+    warnings = [m for m in said.texts if "warning" in m]
+    assert len(warnings) == 1
+    assert warnings[0].startswith(f"deploy_code: warning: {C2}: cannot read environment_timeout")
+    assert "Failed to connect" in warnings[0]
+
+
+def test_a_failed_deploy_of_an_environment_no_agents_use_drains_nobody_and_says_so():
+    fleet = Fleet({"production": NEW, "dev": OTHER})
+    fleet.broken[C2] = "fatal: could not read from remote repository"
+    t, said = listening(planner(fleet))
+    results = t.run_plan(deploy_code, env="dev")
+    assert not results.ok and fleet.flushes == []
+    assert fleet.admin == {C1: 0, C2: 0}
+    assert any(m.startswith(f"deploy_code: not draining {C2}: off only for environments no "
+                            f"agents use there (agent_environments: {C2}: production)")
+               for m in said.texts)
+
+
+def test_agent_environments_choose_which_failed_environments_drain():
+    inventory = json.loads(json.dumps(INVENTORY))
+    inventory["vars"]["agent_environments"] = ["production", "dev"]
+    fleet = Fleet({"production": NEW, "dev": OTHER})
+    fleet.broken[C2] = "fatal: could not read from remote repository"
+    planner(fleet, inventory=inventory).run_plan(deploy_code, env="dev")
+    assert fleet.admin == {C1: 0, C2: 8}
+
+
+@pytest.mark.parametrize("bad", ["prod;reboot", "", ["../x"], 5])
+def test_a_bad_agent_environments_var_is_refused_before_anything_runs(bad):
+    inventory = json.loads(json.dumps(INVENTORY))
+    inventory["vars"]["agent_environments"] = bad
+    t = planner(Fleet(), inventory=inventory)
+    if bad == "":  # empty: the default
+        assert t.run_plan(deploy_code).ok
+        return
+    with pytest.raises(UsageError, match="agent_environments"):
+        t.run_plan(deploy_code)
+    assert t.script.calls == []
+
+
+def test_types_are_generated_after_each_deploy_and_a_failure_withholds_the_flush():
+    fleet = Fleet()
+    fleet.types_broken[C2] = "Error: Failed to load custom type 'foo': syntax error"
+    results = planner(fleet).run_plan(deploy_code)
+    assert not results.ok and fleet.flushes == []
+    assert set(fleet.generated) == {(s, "production") for s in SERVERS}
+    row = by_target(results)[C2]
+    assert "deploy failed: puppet generate types exited 1: Error: Failed to load" in row.message
+    assert fleet.admin == {C1: 0, C2: 8}
+    del fleet.types_broken[C2]
+    fleet.deploy_commands.clear(), fleet.generated.clear()
+    again = planner(fleet).run_plan(deploy_code)  # the commit is there: only the types run
+    assert again.ok and fleet.deploy_commands == [] and fleet.generated == [(C2, "production")]
+    assert sorted(fleet.flushes) == sorted(SERVERS) and fleet.admin == {C1: 0, C2: 0}
+
+
+def test_env_all_purges_environments_whose_branch_is_gone_on_every_server():
+    fleet = Fleet({"production": NEW, "dev": OTHER})
+    fleet.stale[MAIN] = {"old_feature"}
+    fleet.stale[C2] = {"old_feature", "hotfix"}
+    t, said = listening(planner(fleet))
+    results = t.run_plan(deploy_code, env="all")
+    assert results.ok
+    assert sorted(fleet.purged) == [(C2, "hotfix"), (C2, "old_feature"), (MAIN, "old_feature")]
+    assert fleet.flushes.count(C2) == 2 + 2  # production, dev, and the two purged ones
+    rows = by_target(results)
+    assert "purge stale environments hotfix, old_feature" in rows[C2].message
+    assert "purge" not in rows[C1].message
+    assert f"deploy_code: purged environments whose branch is gone: {MAIN}: old_feature; " \
+        f"{C2}: hotfix, old_feature" in said.texts
+
+
+def test_noop_reports_what_would_be_purged_and_purges_nothing():
+    fleet = Fleet()
+    fleet.stale[C1] = {"old_feature"}
+    results = planner(fleet, noop=True).run_plan(deploy_code, env="all")
+    assert "would purge stale environments old_feature" in by_target(results)[C1].message
+    assert fleet.purged == [] and fleet.stale[C1] == {"old_feature"}
+
+
+def test_nothing_is_purged_for_a_named_environment_or_when_servers_differ():
+    fleet = Fleet()
+    fleet.stale[C1] = {"old_feature"}
+    assert planner(fleet).run_plan(deploy_code, env="production").ok
+    fleet.broken[C2] = "fatal: could not read from remote repository"
+    fleet.heads["production"] = OTHER
+    assert not planner(fleet).run_plan(deploy_code, env="all").ok
+    assert fleet.purged == []
+
+
+def test_the_purge_listing_keeps_branches_and_invalid_names():
+    from puppetops.steps.env_purge import parse_listing
+    text = "d production\nd old\nd .git\nd a b\nm gone\nm old\nm production\nm x;y\nq z\n"
+    assert parse_listing(text, frozenset({"production"})) == (["old"], ["gone"])
 
 
 # -- the pure parts ------------------------------------------------------------------------

@@ -14,6 +14,7 @@ class JsonOutput(Outputter):
         self.out = stdout or sys.stdout
         self.steps: list[ResultSet] = []
         self.plans: list[dict[str, Any]] = []
+        self.messages: list[str] = []  # what plans said besides results (e.g. warnings)
 
     def plan_end(self, name, ok, duration, message):
         self.plans.append({"name": name, "ok": ok, "duration": round(duration, 3),
@@ -22,8 +23,12 @@ class JsonOutput(Outputter):
     def step_end(self, results: ResultSet) -> None:
         self.steps.append(results)
 
+    def message(self, text: str) -> None:
+        self.messages.append(text)
+
     def run_end(self, summary: dict[str, Any]) -> None:
-        document = dict(summary, plans=self.plans, steps=[rs.to_dict() for rs in self.steps])
+        document = dict(summary, plans=self.plans, messages=self.messages,
+                        steps=[rs.to_dict() for rs in self.steps])
         json.dump(document, self.out, indent=2, default=str)
         self.out.write("\n")
         self.out.flush()

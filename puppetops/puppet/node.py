@@ -93,6 +93,20 @@ def java_args(target: Target) -> str | None:
     return " ".join(flags)
 
 
+def agent_environments(target: Target) -> list[str]:
+    """The environments agents compile in through this server (var ``agent_environments``: a
+    list or comma-separated names, default production). deploy_code drains a server only
+    when one of these is off there: a failed deploy of a branch environment nobody's agents
+    use is no reason to take a compiler out of everyone's traffic."""
+    value = target.vars.get("agent_environments") or ["production"]
+    items = value.split(",") if isinstance(value, str) else value
+    found = [str(e).strip() for e in items] if isinstance(items, (list, tuple)) else []
+    if not found or not all(names.ENVIRONMENT.match(e) for e in found):
+        raise UsageError(f"{target.name}: agent_environments must list environment names "
+                         f"(letters, digits, underscores), got {value!r}")
+    return found
+
+
 def agent_service(target: Target) -> str:
     """The state the agent service is left in (var ``agent_service``, default stopped)."""
     return choice(target, "agent_service", AGENT_SERVICE_STATES, "stopped")

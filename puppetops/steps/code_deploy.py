@@ -13,10 +13,11 @@ from dataclasses import asdict
 from typing import Any, Callable
 
 from ..errors import StepError
-from ..puppet import deployers, names, node
+from ..puppet import deployers, names, node, resource_types
 from ..puppet.deployers import Deployed
 from ..result import CHANGED, UNCHANGED
 from ..step import Outcome, Step, StepContext
+from ..transport.base import CommandOutput
 from .packages import Packages
 from .r10k import R10kInstalled
 
@@ -70,13 +71,31 @@ def deploy_error(output: str) -> str:
     return " / ".join(telling or lines[-1:]) or "no output"
 
 
-class EnvironmentDeploy(Step):
-    """``environment`` is deployed at ``head`` (its branch head when the plan started).
+_SEPARATOR = "---puppetops-file---"
 
-    Unchanged when the server's record says a successful deploy of ``head``. With
-    ``modules`` the deployer always runs: Puppetfile modules may float (branches, unpinned
-    versions), so only a run can tell. Git and network faults are retried like transport
-    faults; a failed deploy leaves the previous code in place, so re-running is safe.
+
+def read_files(ctx: StepContext, paths: list[str]) -> list[str | None]:
+    """Several remote files in one command: each one's content, or None where it does not
+    exist (as ``ctx.read`` gives them one by one)."""
+    quoted = " ".join(shlex.quote(p) for p in paths)
+    out = ctx.run(f"for f in {quoted}; do if [ -e \"$f\" ]; then printf +; cat \"$f\" || exit 1; "
+                  f"else printf %s -; fi; printf '\\n%s\\n' {_SEPARATOR}; done")
+    parts = out.stdout.split(f"\n{_SEPARATOR}\n")[:len(paths)]
+    if len(parts) != len(paths):
+        raise StepError(f"cannot read {', '.join(paths)}: unexpected output")
+    return [part[1:] if part.startswith("+") else None for part in parts]
+
+
+class EnvironmentDeploy(Step):
+    """``environment`` is deployed at ``head`` (its branch head when the plan started), and
+    its custom resource types are generated for that deploy (``resource_types``).
+
+    Unchanged when the server's record says a successful deploy of ``head`` and the types
+    marker names that deploy. With ``modules`` the deployer always runs: Puppetfile modules
+    may float (branches, unpinned versions), so only a run can tell. Git and network faults
+    are retried like transport faults; a failed deploy leaves the previous code in place, and
+    a failed generation fails the deploy (so nothing is flushed) and is retried by the next
+    run, so re-running is safe.
     """
 
     timeout = 900.0
@@ -90,15 +109,28 @@ class EnvironmentDeploy(Step):
         self.modules, self.incremental = modules or incremental, incremental
         self.name = f"deploy {self.environment}"
 
-    def check(self, ctx: StepContext) -> str | None:
-        return self._needed(read_deployed(ctx, self.environment))
+    def _state(self, ctx: StepContext) -> tuple[Deployed | None, str]:
+        """(the deploy record, the deploy whose resource types were generated), one read."""
+        tool, layout = deployers.deployer(ctx.target), node.layout(ctx.target)
+        record, generated = read_files(ctx, [deployers.record_path(tool, layout, self.environment),
+                                             resource_types.marker(self.environment)])
+        return deployers.parse_record(record), (generated or "").strip()
 
-    def _needed(self, record: Deployed | None) -> str | None:
+    def check(self, ctx: StepContext) -> str | None:
+        return self._needed(*self._state(ctx))
+
+    def _deploy_needed(self, record: Deployed | None) -> str | None:
         at = record.signature if record and record.success else None
         if at == self.head and not self.modules:
             return None
         move = f"at {self.head[:10]}" if at == self.head else f"{(at or '')[:10]} → {self.head[:10]}"
         return f"deploy {self.environment}{' with its modules' if self.modules else ''} ({move})"
+
+    def _needed(self, record: Deployed | None, generated: str) -> str | None:
+        deploy = self._deploy_needed(record)
+        if deploy or generated == record.stamp:
+            return deploy
+        return f"generate the resource types of {self.environment}"
 
     def change(self, ctx: StepContext) -> None:
         tool, layout = deployers.deployer(ctx.target), node.layout(ctx.target)
@@ -109,6 +141,14 @@ class EnvironmentDeploy(Step):
             why = deploy_error(out.stdout + out.stderr)
             raise StepError(f"{tool} exited {out.exit_code}: {why}", exit_code=out.exit_code,
                             stdout=out.stdout, stderr=out.stderr)
+
+    def _generate(self, ctx: StepContext, record: Deployed) -> None:
+        out = ctx.run(resource_types.generate_command(node.layout(ctx.target), self.environment,
+                                                      record.stamp), check=False)
+        if not out.ok:
+            why = deploy_error(out.stdout + out.stderr)
+            raise StepError(f"puppet generate types exited {out.exit_code}: {why}",
+                            exit_code=out.exit_code, stdout=out.stdout, stderr=out.stderr)
 
     def verify(self, ctx: StepContext) -> None:
         """The deployer says it succeeded; which commit it reached is judged across servers."""
@@ -123,17 +163,21 @@ class EnvironmentDeploy(Step):
         return record
 
     def execute(self, ctx: StepContext) -> Outcome:
-        """As ``Step.execute``; the value is the deploy record the server has afterwards (as
-        ``deployed`` gives it), read by the check or the verification anyway, so the plan
-        compares servers without reading every record again."""
-        record = read_deployed(ctx, self.environment)
-        needed = self._needed(record)
+        """As ``Step.execute``, the deploy (when needed) followed by the types' generation;
+        the value is the deploy record the server has afterwards (as ``deployed`` gives it),
+        read by the check or the verification anyway, so the plan compares servers without
+        reading every record again."""
+        record, generated = self._state(ctx)
+        needed = self._needed(record, generated)
         if needed is None:
             return Outcome(UNCHANGED, value=_plain(record))
         if ctx.noop:
             return Outcome(CHANGED, f"would {needed}", value=_plain(record))
-        self.change(ctx)
-        return Outcome(CHANGED, needed, value=_plain(self._verified(ctx)))
+        if self._deploy_needed(record):
+            self.change(ctx)
+            record = self._verified(ctx)
+        self._generate(ctx, record)
+        return Outcome(CHANGED, needed, value=_plain(record))
 
 
 def flush_command(ctx: StepContext, environment: str) -> str:
@@ -148,19 +192,15 @@ def flush_command(ctx: StepContext, environment: str) -> str:
             f"--cacert {shlex.quote(f'{ssl}/certs/ca.pem')} {shlex.quote(url)}")
 
 
-_SEPARATOR = "---puppetops-file---"
-
-
-def read_files(ctx: StepContext, paths: list[str]) -> list[str | None]:
-    """Several remote files in one command: each one's content, or None where it does not
-    exist (as ``ctx.read`` gives them one by one)."""
-    quoted = " ".join(shlex.quote(p) for p in paths)
-    out = ctx.run(f"for f in {quoted}; do if [ -e \"$f\" ]; then printf +; cat \"$f\" || exit 1; "
-                  f"else printf %s -; fi; printf '\\n%s\\n' {_SEPARATOR}; done")
-    parts = out.stdout.split(f"\n{_SEPARATOR}\n")[:len(paths)]
-    if len(parts) != len(paths):
-        raise StepError(f"cannot read {', '.join(paths)}: unexpected output")
-    return [part[1:] if part.startswith("+") else None for part in parts]
+def require_flushed(out: CommandOutput) -> None:
+    """Fail unless a ``flush_command`` (its status on stdout) answered 204."""
+    status = out.stdout.strip()
+    if status != FLUSHED:
+        hint = (": auth.conf has no rule letting this server's certificate use the admin API "
+                "(bootstrap_ca/add_compiler install it)") if status == "403" else ""
+        raise StepError(f"environment-cache DELETE answered {status or 'nothing'} "
+                        f"{out.stderr.strip()}{hint}".rstrip(), exit_code=out.exit_code,
+                        stdout=out.stdout, stderr=out.stderr)
 
 
 class EnvironmentCacheFlush(Step):
@@ -217,13 +257,7 @@ class EnvironmentCacheFlush(Step):
                       f"[ \"$s\" = {FLUSHED} ] || exit 0; mkdir -p {FLUSH_MARKERS} && "
                       f"printf '%s\\n' {shlex.quote(stamp)} > {tmp} && chmod 644 {tmp} && "
                       f"mv -f {tmp} {marker}", check=False)
-        status = out.stdout.strip()
-        if status != FLUSHED:
-            hint = (": auth.conf has no rule letting this server's certificate use the admin API "
-                    "(bootstrap_ca/add_compiler install it)") if status == "403" else ""
-            raise StepError(f"environment-cache DELETE answered {status or 'nothing'} "
-                            f"{out.stderr.strip()}{hint}".rstrip(), exit_code=out.exit_code,
-                            stdout=out.stdout, stderr=out.stderr)
+        require_flushed(out)
         if not out.ok:
             raise StepError(f"flushed, but cannot write {self._marker()}: {out.stderr.strip()}",
                             exit_code=out.exit_code, stdout=out.stdout, stderr=out.stderr)
