@@ -8,7 +8,7 @@ from typing import Sequence
 from puppetops.errors import StepError, UsageError
 from puppetops.plan import plan
 from puppetops.plans.facts import gather
-from puppetops.puppet import code, consistency, envcache, lb, lb_runtime, names, node
+from puppetops.puppet import code, consistency, envcache, lb, lb_runtime, names, node, server
 from puppetops.puppet.consistency import Verdict
 from puppetops.puppet.deployers import Deployed
 from puppetops.puppet.flow import PlanSteps, single
@@ -117,7 +117,11 @@ def _drained(run: Run, servers: list[Target], verdict: Verdict) -> list[Target]:
 
 def _purge(run: Run, servers: list[Target], branches: dict[str, str]) -> None:
     """Environments whose branch is gone leave every server (see env_purge), each server's
-    purge in its own result; a message lists what was purged where."""
+    purge in its own result; a message lists what was purged where. A control repo that
+    lists no branch at all purges nothing: that is a broken read, not a repo to mirror."""
+    if not branches:
+        run.message("deploy_code: the control repo lists no branches: purging nothing")
+        return
     purged = run.step(StaleEnvironmentsPurged(branches), servers, catch_errors=True)
     done = [f"{r.target}: {', '.join(r.value)}" for r in purged.ok_set if r.value]
     if done:
@@ -153,11 +157,22 @@ def _put_back(run: Run, lbs: list[Target], servers: list[Target],
         run.step(MembersReady(per_lb), chosen, catch_errors=True)
 
 
+def _not_serving(ctx: StepContext) -> str | None:
+    if server.ready(ctx, node.certname(ctx.target)):
+        return None
+    return f"Puppet Server does not answer {server.status_url(node.certname(ctx.target))}"
+
+
 def _judge(run: Run, servers: list[Target], heads: dict[str, str],
            failures: dict[tuple[str, str], str],
            known: dict[str, dict[str, dict | None]]) -> Verdict:
     """The verdict over every server. ``known``: the records the deploy steps returned; a
-    server missing one (its deploy failed or never ran) has all of its records read now."""
+    server missing one (its deploy failed or never ran) has all of its records read now. A
+    server whose Puppet Server does not answer is off too: flushing its peers would have them
+    serve the new code while it (started again, cache empty) might serve either."""
+    answering = run.each("puppet server answers", _not_serving, servers, catch_errors=True)
+    not_serving = {r.target: r.value for r in answering.ok_set if r.value}
+    not_serving.update({r.target: r.message for r in answering.error_set})
     records = {name: dict(envs) for name, envs in known.items()}
     unknown = [t for t in servers if set(records.get(t.name, {})) != set(heads)]
     unreadable: dict[str, str] = {}
@@ -169,7 +184,7 @@ def _judge(run: Run, servers: list[Target], heads: dict[str, str],
         heads, [t.name for t in servers],
         {name: {e: Deployed(**d) if d else None for e, d in envs.items()}
          for name, envs in records.items() if name not in unreadable},
-        failures, unreadable)
+        failures, unreadable, not_serving)
 
     def same_code(ctx: StepContext) -> dict[str, str | None]:
         off = [p.describe() for p in verdict.of(ctx.target.name) if not p.ok]

@@ -5,6 +5,7 @@ API, HAProxy's runtime API), so each test states a situation and checks what the
 """
 from __future__ import annotations
 
+import io
 import json
 import re
 
@@ -13,6 +14,7 @@ import pytest
 from fake_fleet import C1, C2, INVENTORY, LB, MAIN, NEW, OLD, OTHER, SERVERS, Fleet, planner
 from puppetops import UsageError
 from puppetops.plans.deploy_code import branches, deploy_code, environment_list
+from puppetops.output import JsonOutput
 from puppetops.output.base import Outputter
 from puppetops.puppet import consistency
 from puppetops.puppet.deployers import Deployed, parse_record
@@ -55,17 +57,18 @@ def test_a_consistent_deploy_flushes_every_server_once():
         assert rows[server].message.startswith(f"production at {NEW[:12]}")
 
 
-def test_a_consistent_deploy_costs_each_server_ten_commands():
+def test_a_consistent_deploy_costs_each_server_eleven_commands():
     """facts, the environment cache setting, deployer check, record (and types marker) before
-    and after the deploy, the deploy, generating types, and the flush's read / DELETE +
-    marker / check: no read repeated for the comparison or the flush."""
+    and after the deploy, the deploy, generating types, whether Puppet Server answers, and
+    the flush's read / DELETE + marker / check: no read repeated for the comparison or the
+    flush."""
     fleet = Fleet()
     t = planner(fleet)
     assert t.run_plan(deploy_code).ok
     for server in SERVERS:
         commands = [c.command for c in t.script.calls
                     if c.target == server and "refs/heads" not in c.command]
-        assert len(commands) == 10, commands
+        assert len(commands) == 11, commands
     heads_read = [c.command for c in t.script.calls if "refs/heads" in c.command]
     assert len(heads_read) == 1 and "for-each-ref" in heads_read[0]  # in place, no SSH to itself
 
@@ -103,6 +106,20 @@ def test_a_server_at_another_commit_is_off_even_if_its_deploy_succeeded():
     assert not results.ok and fleet.flushes == []
     assert fleet.admin == {C1: 8, C2: 0}
     assert f"production at {OTHER[:12]} (expected {NEW[:12]})" in by_target(results)[C1].message
+
+
+def test_a_server_whose_puppet_server_does_not_answer_is_off_and_nothing_is_flushed():
+    fleet = Fleet()
+    fleet.down.add(C2)
+    results = planner(fleet).run_plan(deploy_code)
+    assert not results.ok and fleet.flushes == []
+    assert fleet.admin == {C1: 0, C2: 8}
+    assert f"production at {NEW[:12]} (Puppet Server does not answer" in by_target(results)[C2].message
+    fleet.down.clear()
+    fleet.deploy_commands.clear()
+    assert planner(fleet).run_plan(deploy_code).ok  # back: nothing to deploy, all flushed
+    assert fleet.deploy_commands == [] and sorted(fleet.flushes) == sorted(SERVERS)
+    assert fleet.admin == {C1: 0, C2: 0}
 
 
 def test_drain_false_leaves_the_load_balancer_alone():
@@ -210,12 +227,14 @@ def test_g10k_servers_run_g10k_and_report_its_record():
 
 # -- environment caching, drain choice, resource types, purge ---------------------------------
 
-def test_a_server_without_unlimited_environment_timeout_is_warned_about():
+def test_a_server_without_unlimited_environment_timeout_is_warned_about_in_json_too():
     fleet = Fleet()
     fleet.timeouts[C1] = "0"
-    t, said = listening(planner(fleet))
+    t, out = planner(fleet), io.StringIO()
+    t.run.output.outputters.append(JsonOutput(stdout=out))
     assert t.run_plan(deploy_code).ok
-    warnings = [m for m in said.texts if "warning" in m]
+    t.run.close()
+    warnings = [m for m in json.loads(out.getvalue())["messages"] if "warning" in m]
     assert len(warnings) == 1 and warnings[0].startswith(f"deploy_code: warning: {C1}: ")
     assert "environment_timeout is not unlimited (production: 0)" in warnings[0]
     assert "re-run add_compiler" in warnings[0] and "/etc/puppet/puppet.conf" in warnings[0]
@@ -315,6 +334,16 @@ def test_nothing_is_purged_for_a_named_environment_or_when_servers_differ():
     fleet.heads["production"] = OTHER
     assert not planner(fleet).run_plan(deploy_code, env="all").ok
     assert fleet.purged == []
+
+
+def test_a_control_repo_without_branches_purges_nothing():
+    fleet = Fleet()
+    fleet.heads.clear()
+    fleet.stale[C1] = {"production_old"}
+    t, said = listening(planner(fleet))
+    t.run_plan(deploy_code, env="all")
+    assert fleet.purged == []
+    assert "deploy_code: the control repo lists no branches: purging nothing" in said.texts
 
 
 def test_the_purge_listing_keeps_branches_and_invalid_names():

@@ -4,7 +4,7 @@ Open-source Puppet has no file sync (PE's way to keep compilers identical), so a
 the deployer on every server we compare what each one recorded. The reference for an
 environment is its branch head when the plan started; a server is *off* for an environment
 when its deploy failed, it could not be read, its record says the deploy did not succeed, or
-its commit is not the reference. One off server anywhere makes the whole deploy inconsistent:
+its commit is not the reference, or its Puppet Server does not answer. One off server anywhere makes the whole deploy inconsistent:
 then no cache is flushed (a flushed server would start compiling code its peers lack), and
 the off servers are the ones to drain. Pure functions, so the rule is tested without hosts.
 """
@@ -60,10 +60,12 @@ class Verdict:
 
 
 def position(server: str, environment: str, head: str, record: Deployed | None,
-             failure: str | None) -> Position:
+             failure: str | None, not_serving: str | None = None) -> Position:
     commit = record.signature if record else None
     if failure:
         return Position(server, environment, commit, f"deploy failed: {failure}")
+    if not_serving:
+        return Position(server, environment, commit, not_serving)
     if record is None:
         return Position(server, environment, None, "no deploy record")
     if not record.success:
@@ -76,13 +78,15 @@ def position(server: str, environment: str, head: str, record: Deployed | None,
 def judge(heads: Mapping[str, str], servers: Iterable[str],
           records: Mapping[str, Mapping[str, Deployed | None]],
           failures: Mapping[tuple[str, str], str],
-          unreadable: Mapping[str, str] | None = None) -> Verdict:
+          unreadable: Mapping[str, str] | None = None,
+          not_serving: Mapping[str, str] | None = None) -> Verdict:
     """The verdict over ``servers`` for every environment in ``heads`` (env → branch head).
 
     ``records[server][env]``: its deploy record (None: none); ``failures[(server, env)]``: why
-    its deploy failed; ``unreadable[server]``: why its records could not be read.
+    its deploy failed; ``unreadable[server]``: why its records could not be read;
+    ``not_serving[server]``: why its Puppet Server is not serving.
     """
-    unreadable = unreadable or {}
+    unreadable, not_serving = unreadable or {}, not_serving or {}
     positions = []
     for server in servers:
         for env, head in heads.items():
@@ -90,5 +94,6 @@ def judge(heads: Mapping[str, str], servers: Iterable[str],
                 positions.append(Position(server, env, None, f"unreadable: {unreadable[server]}"))
                 continue
             record = records.get(server, {}).get(env)
-            positions.append(position(server, env, head, record, failures.get((server, env))))
+            positions.append(position(server, env, head, record, failures.get((server, env)),
+                                      not_serving.get(server)))
     return Verdict(tuple(positions))
