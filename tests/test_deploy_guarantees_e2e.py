@@ -175,7 +175,11 @@ def test_a_puppet_server_killed_during_deploy_code_costs_no_flush(infrastructure
 
     with infra.run() as run:  # the operator starts it again, then re-runs deploy_code
         run.each("facts", gather, [c2])
-        assert run.step(PuppetserverRunning(), [c2]).ok
+        for _ in range(3):  # a JVM start on a loaded 2-core box can take more than 300 s
+            if run.step(PuppetserverRunning(), [c2], catch_errors=True).ok:
+                break
+        else:
+            pytest.fail("compiler2's Puppet Server did not start again")
     again = deploy(infra)
     assert again.ok, again.table()
     assert releases(infra) == {s: new for s in SERVERS}
