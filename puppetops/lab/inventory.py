@@ -20,7 +20,7 @@ LAB_VARS = {"puppetserver_java_args": "-Xms512m -Xmx512m"}
 # enrolling at once on a 2-core lab would spend on keys alone); compilers keep Puppet's RSA,
 # so both kinds are exercised.
 GROUP_VARS = {"loadbalancers": {"lb_backend": "haproxy"}, "agents": {"cert_key_type": "ec"}}
-_PLAIN = re.compile(r"^[A-Za-z0-9_./-]+$")
+_PLAIN = re.compile(r"^[A-Za-z0-9_./-]+\Z")
 _FLOW_LIST_MAX = 4  # longer target lists get one target per line
 
 

@@ -13,9 +13,10 @@ import re
 from ..errors import UsageError
 
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-CERTNAME = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*$")
-# r10k turns branch names into environment names and accepts only these (r10k's own check)
-ENVIRONMENT = re.compile(r"^[a-zA-Z0-9_]+$")
+CERTNAME = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*\Z")
+# r10k turns branch names into environment names and accepts only these (r10k's own check).
+# \Z, not $: `$` also matches before a trailing newline, which would let "production\n" through.
+ENVIRONMENT = re.compile(r"^[a-zA-Z0-9_]+\Z")
 
 
 def certname(name: str) -> str:

@@ -75,7 +75,7 @@ def lb_name(target: Target) -> str:
     return names.certname(str(value))
 
 
-_JVM_FLAG = re.compile(r"^-[A-Za-z0-9:+=._/,%@-]+$")
+_JVM_FLAG = re.compile(r"^-[A-Za-z0-9:+=._/,%@-]+\Z")
 
 
 def java_args(target: Target) -> str | None:

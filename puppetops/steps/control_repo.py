@@ -15,7 +15,7 @@ from ..puppet import names
 from ..step import Step, StepContext
 from .r10k import repo_path
 
-_FILE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._/-]*$")
+_FILE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._/-]*\Z")
 GIT = "git -c user.name=puppetops -c user.email=puppetops@localhost"
 
 

@@ -26,7 +26,7 @@ SSH_DIR = "/root/.ssh"  # r10k runs as root, so its git runs with root's ssh set
 DEPLOY_KEY = f"{SSH_DIR}/puppetops_r10k"
 KEY_COMMENT = "puppetops-r10k@"
 CACHEDIR = "/var/cache/r10k"
-_PATH = re.compile(r"^/[A-Za-z0-9._/-]+$")
+_PATH = re.compile(r"^/[A-Za-z0-9._/-]+\Z")
 
 
 def repo_path(path: str) -> str:
