@@ -1,0 +1,54 @@
+"""Hostile strings for the property tests: shell metacharacters, quotes, newlines, ``..``, ``/``,
+unicode and 10,000-character strings, each carrying a payload that would create a canary file
+if any shell ever ran it as code.
+
+A test makes one ``Canary`` (a unique path under /tmp), draws names from ``hostile(canary)``,
+pushes them through whatever would carry them to a shell, and then asserts the canary is absent
+— on the controller and, for the lab, on every host (each lab host has a private /tmp).
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hypothesis import strategies as st
+
+METACHARACTERS = list(";|&$()`<>*?'\"\\\n") + ["\r", "\t", " ", "{", "}", "!", "#", "~", "=", "%"]
+FRAGMENTS = ["..", "/", "../..", "./", "-", "--all", "-rf", "*", "${IFS}", "$HOME", "'\\''",
+             "\"'\"", "é", "ß", "İ", "ℝ", "ﬁ", "\u202e", "\u200b", "日本", "🙂", "\x7f", "\x1b[31m"]
+
+
+@dataclass(frozen=True)
+class Canary:
+    """A file that exists only if an injected command ran; ``payloads`` would create it."""
+
+    path: str = field(default_factory=lambda: f"/tmp/pwn-{uuid.uuid4().hex}")
+
+    @property
+    def payloads(self) -> list[str]:
+        """Ways to smuggle ``touch PATH`` into a shell word, with and without spaces (names
+        that refuse whitespace are still tried with the ``${IFS}`` forms)."""
+        spaced, tight = f"touch {self.path}", f"touch${{IFS}}{self.path}"
+        return [f"$({spaced})", f";{spaced}", f"`{spaced}`", f"|{spaced}", f"&&{spaced}",
+                f"\n{spaced}\n", f"';{spaced};'", f"\";{spaced};\"", f"$({tight})", f";{tight}",
+                f"`{tight}`", f"|{tight}", f"&&{tight}", f"'$({tight})'", f"\"$({tight})\""]
+
+    def assert_absent(self) -> None:
+        assert not Path(self.path).exists(), f"injected command ran on the controller: {self.path}"
+
+    def remove(self) -> None:
+        Path(self.path).unlink(missing_ok=True)
+
+
+def hostile(canary: Canary, *, long: bool = True, nul: bool = False) -> st.SearchStrategy[str]:
+    """Strings around one of the canary's payloads; sometimes 10,000 characters long.
+    ``nul=False`` keeps NUL out (it cannot be in a command-line argument)."""
+    alphabet = st.characters(blacklist_categories=("Cs",),
+                             blacklist_characters="" if nul else "\x00")
+    piece = st.one_of(st.sampled_from(METACHARACTERS), st.sampled_from(FRAGMENTS),
+                      st.text(alphabet, min_size=1, max_size=4))
+    around = st.lists(piece, max_size=6).map("".join)
+    padding = st.sampled_from([0, 0, 0, 10_000]) if long else st.just(0)
+    return st.builds(lambda before, payload, after, pad: before + payload + after + "A" * pad,
+                     around, st.sampled_from(canary.payloads), around, padding)
