@@ -18,6 +18,9 @@ from yaml.constructor import ConstructorError
 from ..errors import InventoryError
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+# Far deeper than any inventory (a nested group costs two levels); deeper data would only
+# exhaust the recursion of the passes that walk it, which could no longer say where.
+MAX_DEPTH = 100
 
 
 class LineDict(dict):
@@ -98,10 +101,37 @@ _LineLoader.add_constructor("tag:yaml.org,2002:seq", _construct_sequence)
 def load_yaml(text: bytes | str, path: str) -> Any:
     """Parse one YAML document; any YAML problem becomes an ``InventoryError`` with its line."""
     try:
-        return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         reason = "; ".join(part for part in (exc.context, exc.problem) if part)
         raise InventoryError(f"Invalid YAML: {reason}", path, mark.line + 1 if mark else None) from None
     except yaml.YAMLError as exc:  # e.g. ReaderError: bytes that are not valid UTF-8/16
         raise InventoryError(f"Invalid YAML: {exc}", path) from None
+    _check_shape(data, path)
+    return data
+
+
+def _check_shape(data: Any, path: str) -> None:
+    """Refuse, at its line, data that contains itself (an alias inside its own anchor:
+    ``vars: &v {a: *v}``) or nests deeper than ``MAX_DEPTH``. Iterative, so the check itself
+    cannot run out of stack; shared anchors that do not contain themselves are fine."""
+    stack: list[tuple[Any, int, bool]] = [(data, 1, True)]
+    open_ids: set[int] = set()  # the containers on the current path from the root
+    while stack:
+        value, depth, entering = stack.pop()
+        if not isinstance(value, (LineDict, LineList)):
+            continue
+        if not entering:
+            open_ids.discard(id(value))
+            continue
+        if id(value) in open_ids:
+            raise InventoryError("Invalid YAML: the data anchored here contains an alias to "
+                                 "itself", path, value.line)
+        if depth > MAX_DEPTH:
+            raise InventoryError(f"Invalid YAML: nested more than {MAX_DEPTH} levels deep",
+                                 path, value.line)
+        open_ids.add(id(value))
+        stack.append((value, depth, False))
+        children = value.values() if isinstance(value, LineDict) else value
+        stack.extend((child, depth + 1, True) for child in children)
