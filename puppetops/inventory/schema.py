@@ -6,6 +6,7 @@ and default for every transport option) and so a new option is a one-line change
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -46,7 +47,8 @@ def _is_int(value: Any) -> bool:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A finite number: YAML's .inf is no timeout a socket accepts, .nan no timeout at all."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _is_env_var_ref(value: Any) -> bool:
