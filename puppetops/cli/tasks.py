@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from invoke import task
 from tabulate import tabulate
@@ -33,12 +34,26 @@ def inventory(c, inventory=None, targets=None, format="table", strict=False):
     inv = load_inventory(inventory, strict)
     selected = _select(inv, targets)
     if format == "json":
-        print(json.dumps(inv.to_dict(selected), indent=2, sort_keys=True))
+        print(json.dumps(_as_json(inv.to_dict(selected)), indent=2, sort_keys=True))
         return
     rows = [(t.name, ",".join(t.aliases), t.transport, t.user or "", t.host or "", t.port or "",
              ",".join(sorted(g for g in t.groups if g != "all"))) for t in selected]
     print(tabulate(rows, headers=("target", "aliases", "transport", "user", "host", "port",
                                   "groups")))
+
+
+def _as_json(value: Any) -> Any:
+    """Inventory data as JSON can hold it. YAML also allows keys that are not strings (``1:``,
+    ``2001-01-01:``, mixed with string keys they cannot even be sorted), dates, binary and sets:
+    those are shown as their text instead of ending the listing with a traceback."""
+    if isinstance(value, dict):
+        return {key if isinstance(key, str) else json.dumps(key, default=str).strip('"'):
+                _as_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_as_json(item) for item in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
 
 
 @task
