@@ -30,7 +30,9 @@ class FileContent(Step):
 
     def _state(self, ctx: StepContext) -> tuple[str | None, str | None, str | None]:
         q = shlex.quote(self.path)
-        out = ctx.run(f"[ -f {q} ] && sha256sum {q} | cut -d' ' -f1 && stat -c '%a %U:%G' {q}"
+        # the content on stdin: for a name with a backslash or newline, `sha256sum FILE` escapes
+        # the name and puts a backslash before the digest, which then never matches
+        out = ctx.run(f"[ -f {q} ] && sha256sum < {q} | cut -d' ' -f1 && stat -c '%a %U:%G' {q}"
                       " || true")
         lines = out.stdout.split()
         if not lines:
