@@ -6,6 +6,7 @@ import re
 import shlex
 from pathlib import Path
 
+from ..errors import UsageError
 from ..step import Step, StepContext
 
 
@@ -72,6 +73,14 @@ class Upload(FileContent):
         self.source = source
 
 
+def _lines(text: str) -> list[str]:
+    """The lines of a file as the file has them: split at "\n" only. ``str.splitlines`` also
+    splits at \r, \x85, \u2028 and others, so a line containing one was never found again and
+    was appended on every run."""
+    lines = text.split("\n")
+    return lines[:-1] if lines[-1] == "" else lines
+
+
 class FileLine(Step):
     """Ensures a line is present in a file; with ``match`` (a regex), replaces the first
     matching line instead of appending (like Ansible's lineinfile)."""
@@ -80,11 +89,14 @@ class FileLine(Step):
 
     def __init__(self, path: str, line: str, *, match: str | None = None):
         super().__init__()
+        if "\n" in line:  # it could never be found as one line, and would be added every run
+            raise UsageError(f"file_line {path}: the line contains a newline; use FileContent "
+                             "for several lines")
         self.path, self.line = path, line
         self.match = re.compile(match) if match else None
 
     def _desired(self, current: str | None) -> str:
-        lines = (current or "").splitlines()
+        lines = _lines(current or "")
         if self.line in lines:
             return current or ""
         if self.match:
@@ -96,7 +108,7 @@ class FileLine(Step):
 
     def check(self, ctx: StepContext) -> str | None:
         current = ctx.read(self.path)
-        if current is not None and self.line in current.splitlines():
+        if current is not None and self.line in _lines(current):
             return None
         return f"set line {self.line!r} in {self.path}"
 
