@@ -52,3 +52,34 @@ def hostile(canary: Canary, *, long: bool = True, nul: bool = False) -> st.Searc
     padding = st.sampled_from([0, 0, 0, 10_000]) if long else st.just(0)
     return st.builds(lambda before, payload, after, pad: before + payload + after + "A" * pad,
                      around, st.sampled_from(canary.payloads), around, padding)
+
+
+def file_name(text: str) -> str:
+    """``text`` as one path component: '/' becomes '_' ('.' and '..' name directories and
+    are left to ``assume``), so a hostile name stays inside the test's folder."""
+    return text.replace("/", "_")
+
+
+def fits(name: str) -> bool:
+    """Whether the file and puppetops' temp file beside it fit the 255-byte name limit."""
+    return len((name + ".puppetops-tmp").encode()) <= 255
+
+
+def run_file_steps(run, targets, directory: str, name: str, content: str, line: str) -> str:
+    """FileContent and FileLine at ``directory/name`` on ``targets``: each target either has
+    exactly that file (a second run changes nothing: the quoted path was the path written) or,
+    only for a name too long for the filesystem, fails with a message. Returns the path."""
+    from puppetops.steps import FileContent, FileLine
+
+    path = f"{directory}/{name}"
+    expected_ok = fits(name)
+    for step in (FileContent(path, content), FileLine(path, line)):
+        for attempt in ("change", "again"):
+            results = run.step(step, targets, catch_errors=True)
+            for result in results:
+                if expected_ok:
+                    assert result.ok, (attempt, result.target, result.message)
+                    assert attempt == "change" or result.status == "unchanged", result.message
+                else:
+                    assert result.status == "failed" and "too long" in result.message, result.message
+    return path
