@@ -47,6 +47,7 @@ IDLE_POLL_SECONDS = 1.0
 # How long one wait for output may block before the loop looks again (a safety net only: the
 # buffers wake the reader as soon as data, EOF or the exit status arrives).
 _WAKE_CHECK_SECONDS = 1.0
+SESSION_KEEPALIVE_SECONDS = 30
 _TRANSIENT_ERRNOS = {errno.ECONNREFUSED, errno.ECONNRESET, errno.ETIMEDOUT, errno.EHOSTUNREACH,
                      errno.ENETUNREACH, errno.ECONNABORTED, errno.EPIPE}
 _TRANSIENT_SSH_MESSAGES = ("banner", "negotiat", "session not active", "unable to connect",
@@ -280,7 +281,10 @@ class SshConnection(Connection):
         return _output(command, out, err, code, start)
 
     def _start(self, command: str, stdin: bytes | None) -> Session:
+        """The session may sit silent for a whole run: keepalives keep a NAT or firewall from
+        dropping its idle connection (and with it, say, the infrastructure lock)."""
         self.open()
+        self._transport.set_keepalive(SESSION_KEEPALIVE_SECONDS)
         with self._failures(self.connect_timeout):
             chan = self._transport.open_session(timeout=self.connect_timeout)
             chan.exec_command(command)
