@@ -8,7 +8,8 @@ from typing import Sequence
 from puppetops.errors import StepError, UsageError
 from puppetops.plan import plan
 from puppetops.plans.facts import gather
-from puppetops.puppet import code, consistency, envcache, lb, lb_runtime, names, node, server
+from puppetops.plans.lb_ready import warn_leftovers
+from puppetops.puppet import code, consistency, envcache, lb, lb_out, names, node, server
 from puppetops.puppet.consistency import Verdict
 from puppetops.puppet.deployers import Deployed
 from puppetops.puppet.flow import PlanSteps, single
@@ -18,11 +19,10 @@ from puppetops.step import StepContext
 from puppetops.steps.code_deploy import (DeployerInstalled, EnvironmentCacheFlush,
                                          EnvironmentDeploy, deployed)
 from puppetops.steps.env_purge import StaleEnvironmentsPurged
-from puppetops.steps.lb_member import MembersOut, MembersReady
+from puppetops.steps.lb_member import LbView, MembersOut, MembersReady, view
 from puppetops.target import Target
 
 ALL = "all"
-REASON = "deploy_code"  # how the LB hosts remember the members this plan drained
 
 
 def environment_list(spec: str | Sequence[str]) -> list[str] | None:
@@ -79,15 +79,14 @@ def _read_heads(command: str):
     return read
 
 
-def _members(run: Run, lbs: list[Target]) -> dict[str, dict[str, str]]:
-    """LB host → {member: why puppetops took it out, "" when in} for every member, from the
-    LB hosts that answered (one that did not fails its own result, not the deploy)."""
-    def read(ctx: StepContext) -> dict[str, str]:
-        out = lb_runtime.reasons(ctx)
-        return {m: out.get(m, "") for m in lb_runtime.states(ctx)}
+def _members(run: Run, lbs: list[Target]) -> dict[str, LbView]:
+    """LB host → its members and records, from the LB hosts that answered (one that did not
+    fails its own result, not the deploy); members other runs left out are warned about."""
     if not lbs:
         return {}
-    return {r.target: r.value for r in run.each("LB members", read, lbs, catch_errors=True).ok_set}
+    views = run.each("LB members", view, lbs, catch_errors=True)
+    warn_leftovers(run, views)
+    return {r.target: r.value for r in views.ok_set}
 
 
 def _warn_uncached(run: Run, servers: list[Target]) -> None:
@@ -132,25 +131,24 @@ def _purge(run: Run, servers: list[Target], branches: dict[str, str]) -> None:
 def _drain(run: Run, lbs: list[Target], servers: list[Target], verdict: Verdict,
            environments: list[str]) -> None:
     """The off servers that are LB members leave load balancing, unless that would leave an
-    LB with no serving member (``MembersOut`` then refuses, and says so)."""
+    LB with no serving member (``MembersOut`` then refuses, and says so). Each LB host
+    records that deploy_code drained them, for which environments, in which run."""
     off = {lb.member(t).name for t in servers if t.name in verdict.off}
-    per_lb = {host: sorted(off & set(current)) for host, current in _members(run, lbs).items()}
+    per_lb = {host: sorted(off & set(current.states)) for host, current in _members(run, lbs).items()}
     chosen = [t for t in lbs if per_lb.get(t.name)]
     if chosen:
-        run.step(MembersOut(per_lb, reason=f"{REASON} {','.join(environments)}"), chosen,
-                 catch_errors=True)
+        record = lb_out.taken_by(run.id, lb_out.DEPLOY_CODE, tuple(environments))
+        run.step(MembersOut(per_lb, record=record), chosen, catch_errors=True)
 
 
 def _put_back(run: Run, lbs: list[Target], servers: list[Target],
               environments: list[str]) -> None:
-    """Members this plan drained earlier, for environments now consistent, serve again."""
+    """Members this plan drained earlier, for environments now consistent, serve again (and
+    their records go)."""
     ours = {lb.member(t).name for t in servers}
-
-    def drained_here(why: str) -> bool:
-        word, _, envs = why.partition(" ")
-        return word == REASON and set(envs.split(",")) <= set(environments)
-
-    per_lb = {host: [m for m, why in current.items() if m in ours and drained_here(why)]
+    per_lb = {host: sorted(m for m, r in current.records.items()
+                           if m in ours and m in current.states and r.plan == lb_out.DEPLOY_CODE
+                           and set(r.environments) <= set(environments))
               for host, current in _members(run, lbs).items()}
     chosen = [t for t in lbs if per_lb.get(t.name)]
     if chosen:

@@ -6,37 +6,38 @@ from typing import Callable
 
 from puppetops.errors import PlanFailure, StepError, UsageError
 from puppetops.plan import plan
-from puppetops.plans.deploy_code import REASON as DEPLOY_REASON
 from puppetops.plans.facts import gather
-from puppetops.puppet import lb, lb_runtime, maintenance
+from puppetops.plans.lb_ready import put_back, warn_leftovers
+from puppetops.puppet import lb, lb_out, maintenance
 from puppetops.puppet.flow import PlanSteps
 from puppetops.puppet.lb_runtime import MAINT
 from puppetops.result import ResultSet
 from puppetops.run import Run
 from puppetops.step import StepContext
-from puppetops.steps.lb_member import MembersIdle, MembersOut, MembersReady, known, refusal
+from puppetops.steps.lb_member import (LbView, MembersIdle, MembersOut, MembersReady, known,
+                                       refusal, view)
 from puppetops.steps.puppetserver import PuppetserverRunning
 from puppetops.target import Target
 
-REASON = "rotate_lb_member"
+PLAN = "rotate_lb_member"
 
 
-def preflight(names: list[str]) -> Callable[[StepContext], dict[str, str]]:
-    """On one LB host: the members exist, another member keeps serving while they are out,
-    and none was drained by deploy_code (its code differs from its peers': putting it back
-    is deploy_code's call, once the code is the same again)."""
-    def check(ctx: StepContext) -> dict[str, str]:
-        states = lb_runtime.states(ctx)
-        known(states, names)
-        refused = refusal(states, names)
+def preflight(names: list[str]) -> Callable[[StepContext], LbView]:
+    """On one LB host: the members exist, another member keeps serving while they are out
+    (if not, the refusal says why each other one is out and how to put it back), and none
+    was drained by deploy_code (its code differs from its peers': putting it back is
+    deploy_code's call, once the code is the same again)."""
+    def check(ctx: StepContext) -> LbView:
+        found = view(ctx)
+        known(found.states, names)
+        refused = refusal(found.states, names, found.records)
         if refused:
             raise StepError(refused)
-        stale = {m: why for m, why in lb_runtime.reasons(ctx).items()
-                 if m in names and why.split(" ")[0] == DEPLOY_REASON}
-        if stale:
-            raise StepError(f"{', '.join(stale)} drained by deploy_code (its code differs from "
-                            "the other servers'): run deploy_code first")
-        return {n: f"{states[n].admin}/{'up' if states[n].up else 'down'}" for n in names}
+        drained = {m: r for m, r in found.out_by(lb_out.DEPLOY_CODE).items() if m in names}
+        if drained:
+            raise StepError("; ".join(f"{m} {r.describe()}: run deploy_code first ({r.fix(m)})"
+                                      for m, r in drained.items()))
+        return found
     return check
 
 
@@ -49,23 +50,44 @@ def _batches(targets: list[Target], size: int) -> list[list[Target]]:
 def rotate(run: Run, batch: list[Target], lbs: list[Target], action: maintenance.Action,
            drain_timeout: float, up_timeout: float) -> None:
     """One batch: preflight, drain, wait for its sessions to end, maintenance mode, the
-    action, health gate, ready and UP. A failure from the drain on stops the plan with the
-    batch left out of the LB; the message says so."""
+    action, health gate, ready and UP. Each LB host records why the batch is out before it
+    goes. A failure from the drain on stops the plan with the batch left out of the LB (the
+    message says how to put it back); an interruption puts it back if its Puppet Server is
+    healthy, and otherwise leaves it out and says so."""
     names = [lb.member(t).name for t in batch]
     per_lb = {t.name: names for t in lbs}
-    run.each("LB preflight", preflight(names), lbs)
-    try:
-        run.step(MembersOut(per_lb, reason=REASON), lbs)
-        run.step(MembersIdle(per_lb, wait=drain_timeout), lbs)
-        run.step(MembersOut(per_lb, MAINT, reason=REASON), lbs)
-        action(run, batch)
-        run.step(PuppetserverRunning(), batch)
-        run.step(MembersReady(per_lb, wait=up_timeout), lbs)
-    except PlanFailure as failure:
-        why = "; ".join(f"{r.target}: {r.step}: {r.message}" for r in failure.results.error_set)
-        run.message(f"rotate_lb_member: stopped; {', '.join(names)} left out of load balancing "
-                    f"on {', '.join(t.name for t in lbs)} — {why or failure}")
-        raise
+    warn_leftovers(run, run.each("LB preflight", preflight(names), lbs))
+    record = lb_out.taken_by(run.id, PLAN)
+    with run.on_interrupt(lambda: _undo(run, batch, lbs, up_timeout)):
+        try:
+            run.step(MembersOut(per_lb, record=record), lbs)
+            run.step(MembersIdle(per_lb, wait=drain_timeout), lbs)
+            run.step(MembersOut(per_lb, MAINT, record=record), lbs)
+            action(run, batch)
+            run.step(PuppetserverRunning(), batch)
+            run.step(MembersReady(per_lb, wait=up_timeout, record=record), lbs)
+        except PlanFailure as failure:
+            why = "; ".join(f"{r.target}: {r.step}: {r.message}"
+                            for r in failure.results.error_set)
+            run.message(f"rotate_lb_member: stopped; {_left_out(names, lbs)} — {why or failure}")
+            raise
+
+
+def _undo(run: Run, batch: list[Target], lbs: list[Target], up_timeout: float) -> None:
+    """The batch, interrupted while out: back in if healthy, else left out and said so."""
+    left = put_back(run, batch, lbs, up_timeout)
+    if left:
+        run.message(f"rotate_lb_member: interrupted; {_left_out(left, lbs)}")
+    else:
+        run.message(f"rotate_lb_member: interrupted; {', '.join(lb.member(t).name for t in batch)}"
+                    " serving in load balancing again")
+
+
+def _left_out(names: list[str], lbs: list[Target]) -> str:
+    hosts = ", ".join(t.name for t in lbs)
+    return (f"{', '.join(names)} left out of load balancing on {hosts} (recorded there); once "
+            f"healthy, `invoke lb-ready --targets {','.join(names)}` puts "
+            f"{'it' if len(names) == 1 else 'them'} back")
 
 
 @plan(main="main")
@@ -77,9 +99,11 @@ def rotate_lb_member(run: Run, targets: str = "compilers", loadbalancers: str = 
     until their sessions end (drain_timeout), maintenance mode, the action (restart |
     upgrade | a plan name), /status/v1/simple = running, ready, UP (up_timeout).
 
-    Refuses to take a member out when no other member would be serving. A failure stops
-    the plan with the batch left out of the LB. ``main``: the main server, where the run
-    holds the infrastructure lock.
+    Refuses to take a member out when no other member would be serving, or one deploy_code
+    drained. A failure stops the plan with the batch left out of the LB; SIGINT/SIGTERM put
+    it back if its Puppet Server is healthy. Either way, the LB hosts record why a member is
+    out, and lb_ready puts it back. ``main``: the main server, where the run holds the
+    infrastructure lock.
     """
     chosen = maintenance.action(action)
     steps = PlanSteps(run)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+from puppetops.output.base import Outputter
 from puppetops.testing.plans import PlanTester
 from puppetops.transport.base import CommandOutput
 
@@ -164,7 +165,17 @@ class Fleet:
         return ""
 
 
-def planner(fleet: Fleet, *, noop: bool = False, inventory=INVENTORY) -> PlanTester:
-    t = PlanTester(inventory, noop=noop)
+def planner(fleet: Fleet, *, noop: bool = False, inventory=INVENTORY, output=None) -> PlanTester:
+    t = PlanTester(inventory, noop=noop, output=output)
     t.on(re.compile(".*"), respond=fleet.respond)
     return t
+
+
+class Messages(Outputter):
+    """The run's messages (warnings, what a plan left out), for assertions."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    def message(self, text: str) -> None:
+        self.texts.append(text)

@@ -86,7 +86,8 @@ def test_a_rerun_with_nothing_new_neither_deploys_nor_flushes():
 def test_a_failed_deploy_flushes_nothing_and_drains_that_compiler():
     fleet = Fleet()
     fleet.broken[C2] = "ERROR -> Unable to determine current branches for Git source 'puppet'"
-    results = planner(fleet).run_plan(deploy_code)
+    tester = planner(fleet)
+    results = tester.run_plan(deploy_code)
     assert not results.ok
     assert fleet.flushes == []
     assert f"set server puppet_compilers/{C2} state drain" in fleet.lb_commands
@@ -96,7 +97,12 @@ def test_a_failed_deploy_flushes_nothing_and_drains_that_compiler():
     assert f"production at {OLD[:12]}" in rows[C2].message
     assert "Unable to determine current branches" in rows[C2].message
     assert rows[MAIN].ok and rows[C1].ok and rows[C1].value == {"production": NEW}
-    assert fleet.files[(LB, f"/var/lib/puppetops/lb-out/{C2}")] == "deploy_code production\n"
+    record = json.loads(fleet.files[(LB, f"/var/lib/puppetops/lb-out/{C2}.json")])
+    assert record["why"] == {"plan": "deploy_code", "environments": ["production"]}
+    assert record["member"] == C2 and record["run"] == tester.run.id and "@" in record["who"]
+    written = [c.command for c in tester.script.calls if c.target == LB]
+    assert written.index(next(c for c in written if "lb-out" in c and "cat >" in c)) < \
+        written.index(next(c for c in written if "state drain" in c))  # recorded first
 
 
 def test_a_server_at_another_commit_is_off_even_if_its_deploy_succeeded():
@@ -148,7 +154,7 @@ def test_a_later_consistent_deploy_puts_back_what_it_drained():
     assert results.ok
     assert sorted(fleet.flushes) == sorted(SERVERS)
     assert fleet.admin == {C1: 1, C2: 0}
-    assert (LB, f"/var/lib/puppetops/lb-out/{C2}") not in fleet.files
+    assert (LB, f"/var/lib/puppetops/lb-out/{C2}.json") not in fleet.files
 
 
 def test_a_failed_flush_is_done_by_the_next_run():

@@ -1,16 +1,26 @@
 """rotate_lb_member's safety rules and the LB runtime parsing, without hosts."""
 from __future__ import annotations
 
+import json
+import re
+import signal
+
 import pytest
 
-from fake_fleet import C2, LB, Fleet, planner
+from fake_fleet import C1, C2, LB, Fleet, Messages, planner
 from puppetops import UsageError
+from puppetops.errors import Interrupted
+from puppetops.output import Output
 from puppetops.plans.rotate_lb_member import rotate_lb_member
 from puppetops.puppet import lb_runtime, maintenance
 from puppetops.puppet.lb_runtime import DRAIN, MAINT, READY, MemberState
 from puppetops.puppet.lb import Member
+from puppetops.puppet.lb_out import OutRecord
 from puppetops.steps.lb_member import refusal
 from puppetops.steps.nginx import parse_members, render
+
+
+RECORDS = "/var/lib/puppetops/lb-out"
 
 
 def states(**given: tuple[str, bool]) -> dict[str, MemberState]:
@@ -36,13 +46,36 @@ def test_rotating_while_the_other_compiler_is_out_is_refused_before_anything_cha
     assert not [c for c in fleet.lb_commands if c.startswith("set server")]
 
 
+def record(plan: str, *environments: str, run: str = "0123456789ab") -> str:
+    return OutRecord(plan, run, "ops@admin1", "2026-11-29T07:00:00Z",
+                     environments).to_json(C2) + "\n"
+
+
 def test_a_member_deploy_code_drained_is_not_rotated_back_in():
     fleet = Fleet()
     fleet.admin[C2] = 8
-    fleet.files[(LB, f"/var/lib/puppetops/lb-out/{C2}")] = "deploy_code production\n"
+    fleet.files[(LB, f"/var/lib/puppetops/lb-out/{C2}.json")] = record("deploy_code", "production")
     results = planner(fleet).run_plan(rotate_lb_member, targets="compiler2")
     assert "run deploy_code first" in results.find(LB).message
+    assert "invoke deploy-code --env production" in results.find(LB).message
     assert fleet.admin[C2] == 8
+
+
+@pytest.mark.reliability(fault="rotation while the only other member is out (an earlier run "
+                               "was killed)",
+                         outcome="refused before anything changes; the message names who took "
+                                 "it out, why, when, and the command that puts it back")
+def test_the_refusal_says_why_the_other_member_is_out_and_how_to_put_it_back():
+    fleet = Fleet()
+    fleet.admin[C2] = 1
+    fleet.files[(LB, f"/var/lib/puppetops/lb-out/{C2}.json")] = record("rotate_lb_member")
+    results = planner(fleet).run_plan(rotate_lb_member, targets="compiler1")
+    message = results.find(LB).message
+    assert "refusing to take out compiler1.example.com" in message
+    assert (f"{C2} is maint, taken out by rotate_lb_member in run 0123456789ab, ops@admin1, "
+            "2026-11-29T07:00:00Z") in message
+    assert f"`invoke lb-ready --targets {C2}` puts it back" in message
+    assert fleet.admin == {C1: 0, C2: 1}
 
 
 def test_an_unknown_action_is_a_usage_error_before_anything_runs():
@@ -68,3 +101,32 @@ def test_nginx_members_are_marked_down_and_back_in_place():
     assert parse_members(down) == parse_members(text)
     assert lb_runtime.nginx_mark(down, "c1.example.com", True) == down
     assert lb_runtime.nginx_mark(down, "c1.example.com", False) == text
+
+
+def interrupted_rotation(health: str) -> tuple[Fleet, list[str]]:
+    """compiler1 rotated; SIGINT arrives during its maintenance action."""
+    fleet, messages = Fleet(), Messages()
+    tester = planner(fleet, output=Output(messages))
+    tester.on(re.compile(r"curl -sk .*/status/v1/simple"), stdout=health, targets=[C1])
+
+    def action(run, targets):
+        assert fleet.admin[C1] == 1 and (LB, f"{RECORDS}/{C1}.json") in fleet.files
+        run.interrupt(signal.SIGINT)
+    with pytest.raises(Interrupted):
+        tester.run_plan(rotate_lb_member, targets="compiler1", action=action)
+    return fleet, messages.texts
+
+
+def test_an_interrupted_rotation_puts_a_healthy_member_back():
+    fleet, messages = interrupted_rotation("running")
+    assert fleet.admin == {C1: 0, C2: 0}
+    assert (LB, f"{RECORDS}/{C1}.json") not in fleet.files
+    assert f"rotate_lb_member: interrupted; {C1} serving in load balancing again" in messages
+
+
+def test_an_interrupted_rotation_leaves_an_unhealthy_member_out_and_says_how_to_recover():
+    fleet, messages = interrupted_rotation("")
+    assert fleet.admin == {C1: 1, C2: 0}
+    record = json.loads(fleet.files[(LB, f"{RECORDS}/{C1}.json")])
+    assert record["why"]["plan"] == "rotate_lb_member"
+    assert any(f"`invoke lb-ready --targets {C1}` puts it back" in m for m in messages), messages

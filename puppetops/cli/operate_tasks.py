@@ -1,5 +1,5 @@
-"""Invoke tasks that operate the infrastructure: deploy-code, rotate-lb-member, and demo (the
-main job: a lab taken through the whole lifecycle). Runs go through ``runner.execute``, so
+"""Invoke tasks that operate the infrastructure: deploy-code, rotate-lb-member, lb-ready, and
+demo (the main job: a lab taken through the whole lifecycle). Runs go through ``runner.execute``, so
 they share the run options, inventory lock, output formats and exit codes of every command."""
 from __future__ import annotations
 
@@ -72,6 +72,22 @@ def rotate_lb_member(c, targets=None, inventory=None, loadbalancers="loadbalance
              checks=lambda: resolve(action), inventory=inventory, format=format,
              concurrency=concurrency, attempts=attempts, noop=noop, log_file=log_file,
              strict=strict, timeout=timeout, rerun=rerun, max_fail_percentage=max_fail_percentage)
+
+
+@task(help=help_for(
+    *RUN_OPTIONS, "targets", loadbalancers=_LBS,
+    up_timeout="seconds to wait for a member to be UP again (default 300)"))
+def lb_ready(c, targets, inventory=None, loadbalancers="loadbalancers", up_timeout=300,
+             format="human", concurrency=100, attempts=None, noop=False, log_file=None,
+             strict=False, timeout=None):
+    """Put compilers back in load balancing if their Puppet Server is healthy (after a run
+    was interrupted or killed), and remove the records of why they were out."""
+    from puppetops.plans.lb_ready import lb_ready as plan
+    params = {"targets": targets, "loadbalancers": loadbalancers,
+              "up_timeout": _number("up_timeout", up_timeout, float)}
+    _run(plan, params, (targets, loadbalancers), lambda: None,
+         dict(inventory=inventory, format=format, concurrency=concurrency, attempts=attempts,
+              noop=noop, log_file=log_file, strict=strict, timeout=timeout))
 
 
 @task(help=help_for(

@@ -12,9 +12,7 @@ maint, which both drain and maint reach; its sessions are the LB host's establis
 connections to it, and it is up when it answers /status/v1/simple from the LB host.
 ``configure_lb`` rewrites the whole config, so it puts drained nginx members back.
 
-Why a member was taken out is kept on the LB host (one file per member), so deploy_code can
-put back exactly the members it drained, and rotate_lb_member can refuse to re-add one whose
-code differs from its peers'.
+Why a member was taken out is kept on the LB host too: see puppet.lb_out.
 """
 from __future__ import annotations
 
@@ -29,7 +27,6 @@ from . import lb, server
 from .lb import Member
 
 READY, DRAIN, MAINT = "ready", "drain", "maint"
-REASONS = "/var/lib/puppetops/lb-out"
 _HAPROXY_MAINT, _HAPROXY_DRAIN = 0x01 | 0x02 | 0x04 | 0x20 | 0x40, 0x08 | 0x10
 _HAPROXY_RUNNING = "2"
 
@@ -133,29 +130,9 @@ def states(ctx: StepContext) -> dict[str, MemberState]:
     return haproxy_states(ctx) if lb.backend(ctx.target) == "haproxy" else nginx_states(ctx)
 
 
-def set_admin(ctx: StepContext, member: str, admin: str, reason: str = "") -> None:
-    """Put ``member`` in ``admin`` state, recording ``reason`` when taking it out (and
-    forgetting any when putting it back)."""
-    if admin == READY:
-        ctx.run(f"rm -f {shlex.quote(_reason_file(member))}")
-    elif reason:
-        ctx.run(f"mkdir -p {REASONS}")
-        ctx.put(reason + "\n", _reason_file(member), mode=0o644)
+def set_admin(ctx: StepContext, member: str, admin: str) -> None:
+    """Put ``member`` in ``admin`` state (ready, drain or maint)."""
     if lb.backend(ctx.target) == "haproxy":
         haproxy_set(ctx, member, admin)
     else:
         nginx_set(ctx, member, admin)
-
-
-def reasons(ctx: StepContext) -> dict[str, str]:
-    """member → why puppetops took it out (what set_admin recorded)."""
-    out = ctx.run(f"cd {REASONS} 2>/dev/null && grep -H . -- * 2>/dev/null || true")
-    found = {}
-    for line in out.stdout.splitlines():
-        member, _, why = line.partition(":")
-        found[member] = why.strip()
-    return found
-
-
-def _reason_file(member: str) -> str:
-    return f"{REASONS}/{member}"

@@ -13,6 +13,7 @@ the unit's ExecReload. Readiness is that flag *and* ``/status/v1/simple`` answer
 from __future__ import annotations
 
 import shlex
+import time
 
 from ..errors import StepError
 from ..step import StepContext
@@ -20,6 +21,7 @@ from ..steps.services import Daemon, init_system
 from .layout import Layout
 
 START_TIMEOUT = 300
+_POLLS = 5  # readiness probes per remote call of wait_ready
 SERVICE = "puppetserver"
 
 
@@ -102,19 +104,25 @@ def reload(ctx: StepContext, layout: Layout) -> None:
 
 
 def wait_ready(ctx: StepContext, layout: Layout, host: str, timeout: int = START_TIMEOUT) -> None:
-    """Wait until the server is ready; fail at once, with its log, if the process died."""
+    """Wait until the server is ready; fail at once, with its log, if the process died. The
+    remote loop runs a few seconds at a time, so an interrupted run stops waiting promptly."""
     ctx.waiting_for(f"puppetserver to answer {status_url(host)} (up to {int(timeout)}s)")
     curl = f"curl -sk --max-time 5 {shlex.quote(status_url(host))}"
     supervised = control(ctx) == "daemon"
     alive = daemon(layout).running_test() if supervised else "true"
     flag = f'[ "$(head -c1 {shlex.quote(layout.server_restart_file)} 2>/dev/null)" = 1 ] && ' \
         if supervised else ""
-    script = (f"for i in $(seq {int(timeout)}); do "
+    script = (f"for i in $(seq {_POLLS}); do "
               f"{alive} || exit 3; "
               f'{flag}[ "$({curl})" = running ] && exit 0; sleep 1; done; exit 4')
-    out = ctx.run(script, check=False, timeout=timeout + 30)
-    if out.ok:
-        return
+    deadline = time.monotonic() + timeout
+    while True:
+        out = ctx.run(script, check=False, timeout=_POLLS * 6 + 30)
+        if out.ok:
+            return
+        if out.exit_code != 4 or time.monotonic() >= deadline:
+            break
+        ctx.sleep(0)  # raises Interrupted when the run was asked to stop
     log = daemon(layout).log if supervised else f"{layout.server_logdir}/puppetserver.log"
     tail = ctx.run(f"tail -n 15 {shlex.quote(log)}", check=False).stdout.strip()
     what = "exited" if out.exit_code == 3 else f"was not ready after {timeout}s"

@@ -175,4 +175,4 @@ class HaproxyMembersUp(Step):
             if time.monotonic() > deadline:
                 raise StepError(f"not UP after {self.wait:.0f}s: "
                                 + ", ".join(f"{n} ({s})" for n, s in down.items()))
-            time.sleep(1)
+            ctx.sleep(1)

@@ -5,14 +5,20 @@ one step serves every LB host of a run, HAProxy or nginx (see puppet.lb_runtime)
 
 The safety rule lives in ``refusal``: a serving member is never taken out when no other
 member of that LB would still be serving — taking it out would stop every agent run.
+
+Taking a member out writes why on the LB host first (puppet.lb_out), and putting it back
+removes that record once it serves again, so no run — however it ends — leaves a member out
+silently.
 """
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Mapping
 
 from ..errors import StepError
-from ..puppet import lb_runtime
+from ..puppet import lb_out, lb_runtime
+from ..puppet.lb_out import OutRecord
 from ..puppet.lb_runtime import DRAIN, MAINT, READY, MemberState
 from ..step import Step, StepContext
 
@@ -31,14 +37,39 @@ def known(states: Mapping[str, MemberState], names: list[str]) -> None:
                         f"{', '.join(states) or 'none'})")
 
 
-def refusal(states: Mapping[str, MemberState], names: list[str]) -> str | None:
-    """Why taking ``names`` out is refused on this LB, or None when another member serves."""
+def refusal(states: Mapping[str, MemberState], names: list[str],
+            records: Mapping[str, OutRecord] | None = None) -> str | None:
+    """Why taking ``names`` out is refused on this LB, or None when another member serves.
+    The message says why each other member is not serving and what to do about it."""
     if not any(states[n].serving for n in names):
         return None  # nothing that serves now is taken out
-    if any(s.serving for s in states.values() if s.name not in names):
+    others = [s for s in states.values() if s.name not in names]
+    if any(s.serving for s in others):
         return None
+    why = "; ".join(lb_out.explain(s.name, s, (records or {}).get(s.name)) for s in others)
     return (f"refusing to take out {', '.join(names)}: no other member would be serving "
-            f"({_show(states)})")
+            f"({_show(states)})" + (f". {why}" if why else ""))
+
+
+@dataclass(frozen=True)
+class LbView:
+    """An LB host's members and the records of those puppetops took out."""
+
+    states: dict[str, MemberState]
+    records: dict[str, OutRecord]
+
+    def leftovers(self, lb_host: str, run_id: str) -> list[str]:
+        return list(lb_out.leftovers(lb_host, self.states, self.records, run_id))
+
+    def out_by(self, plan: str) -> dict[str, OutRecord]:
+        """member → record, for the members out of load balancing here by ``plan``."""
+        return {m: r for m, r in self.records.items()
+                if r.plan == plan and m in self.states and self.states[m].admin != READY}
+
+
+def view(ctx: StepContext) -> LbView:
+    """For ``run.each`` on LB hosts: what ``LbView`` holds, read now."""
+    return LbView(lb_runtime.states(ctx), lb_out.read(ctx))
 
 
 class _OnMembers(Step):
@@ -57,14 +88,16 @@ class _OnMembers(Step):
 
 class MembersOut(_OnMembers):
     """The members are out of load balancing: ``drain`` (no new connections, current ones
-    finish, health checks go on) or ``maint`` (checks stop too). ``reason`` is recorded on
-    the LB host. A member already further out (maint when drain is asked) stays so."""
+    finish, health checks go on) or ``maint`` (checks stop too). ``record`` is written on
+    the LB host before each member goes out. A member already further out (maint when drain
+    is asked) stays so."""
 
-    def __init__(self, members: Mapping[str, list[str]], admin: str = DRAIN, reason: str = ""):
+    def __init__(self, members: Mapping[str, list[str]], admin: str = DRAIN,
+                 record: OutRecord | None = None):
         if admin not in (DRAIN, MAINT):
             raise ValueError("admin must be drain or maint")
         super().__init__(members)
-        self.admin, self.reason = admin, reason
+        self.admin, self.record = admin, record
         self.name = f"LB {admin}"
 
     def _todo(self, states: Mapping[str, MemberState], names: list[str]) -> list[str]:
@@ -77,11 +110,13 @@ class MembersOut(_OnMembers):
 
     def change(self, ctx: StepContext) -> None:
         states, names = self._states(ctx), self._names(ctx)
-        refused = refusal(states, names)
+        refused = refusal(states, names, lb_out.read(ctx))
         if refused:
             raise StepError(refused)
         for name in self._todo(states, names):
-            lb_runtime.set_admin(ctx, name, self.admin, self.reason)
+            if self.record:
+                lb_out.write(ctx, name, self.record)
+            lb_runtime.set_admin(ctx, name, self.admin)
 
 
 class MembersIdle(_OnMembers):
@@ -111,7 +146,7 @@ class MembersIdle(_OnMembers):
                 raise StepError("still busy after "
                                 f"{self.wait:.0f}s: " + ", ".join(f"{n} ({s} session(s))"
                                                                   for n, s in busy.items()))
-            time.sleep(POLL)
+            ctx.sleep(POLL)
 
     def verify(self, ctx: StepContext) -> None:
         """``change`` returns only once they are idle."""
@@ -119,35 +154,47 @@ class MembersIdle(_OnMembers):
 
 class MembersReady(_OnMembers):
     """The members are back in load balancing and serving (HAProxy: running, its health
-    check passing) within ``wait`` seconds. One that does not come up is put in maintenance
-    again — never left half in — and the step fails."""
+    check passing) within ``wait`` seconds, and their records are gone. One that does not
+    come up is put in maintenance again — never left half in — with its record kept (or
+    ``record`` written when it had none), and the step fails."""
 
     name = "LB ready"
 
-    def __init__(self, members: Mapping[str, list[str]], wait: float = 300.0):
+    def __init__(self, members: Mapping[str, list[str]], wait: float = 300.0,
+                 record: OutRecord | None = None):
         super().__init__(members)
-        self.wait = wait
+        self.wait, self.record = wait, record
         self.timeout = wait + 60
 
     def _waiting(self, ctx: StepContext) -> dict[str, MemberState]:
         states = self._states(ctx)
         return {n: states[n] for n in self._names(ctx) if not states[n].serving}
 
+    def _recorded(self, ctx: StepContext) -> dict[str, OutRecord]:
+        records = lb_out.read(ctx)
+        return {n: records[n] for n in self._names(ctx) if n in records}
+
     def check(self, ctx: StepContext) -> str | None:
-        waiting = self._waiting(ctx)
-        return f"put back {_show(waiting)}" if waiting else None
+        waiting, recorded = self._waiting(ctx), self._recorded(ctx)
+        todo = [f"put back {_show(waiting)}"] if waiting else []
+        stale = sorted(set(recorded) - set(waiting))
+        todo += [f"remove the record of {', '.join(stale)} (serving)"] if stale else []
+        return "; ".join(todo) or None
 
     def change(self, ctx: StepContext) -> None:
         for name, state in self._waiting(ctx).items():
             if state.admin != READY:
                 lb_runtime.set_admin(ctx, name, READY)
-
-    def verify(self, ctx: StepContext) -> None:
         deadline = time.monotonic() + self.wait
         while waiting := self._waiting(ctx):
             if time.monotonic() > deadline:
+                recorded = self._recorded(ctx)
                 for name in waiting:
-                    lb_runtime.set_admin(ctx, name, MAINT, "did not come up when set ready")
+                    if name not in recorded and self.record:
+                        lb_out.write(ctx, name, self.record)
+                    lb_runtime.set_admin(ctx, name, MAINT)
                 raise StepError(f"not serving {self.wait:.0f}s after being set ready, put back "
                                 f"in maintenance: {_show(waiting)}")
-            time.sleep(POLL)
+            ctx.sleep(POLL)
+        for name in self._recorded(ctx):
+            lb_out.remove(ctx, name)

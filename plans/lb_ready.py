@@ -1,0 +1,83 @@
+"""The ``lb_ready`` plan: compilers a run left out of load balancing (interrupted, killed,
+failed) put back — but only those whose Puppet Server is healthy.
+
+Also the undo of an interrupted rotate_lb_member (``put_back``): the same checks, the same
+steps.
+"""
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+from puppetops.errors import StepError
+from puppetops.plan import plan
+from puppetops.plans.facts import gather
+from puppetops.puppet import lb, node, server
+from puppetops.puppet.flow import PlanSteps
+from puppetops.puppet.lb_out import DEPLOY_CODE, OutRecord
+from puppetops.result import ResultSet
+from puppetops.run import Run
+from puppetops.step import StepContext
+from puppetops.steps.lb_member import MembersReady, view
+from puppetops.target import Target
+
+
+def servable(drained: Mapping[str, OutRecord]) -> Callable[[StepContext], str]:
+    """On a compiler: its Puppet Server answers /status/v1/simple with ``running``, and
+    deploy_code did not drain it (``drained``: member → record; its code differs from its
+    peers', so only a consistent deploy may put it back)."""
+    def check(ctx: StepContext) -> str:
+        name = lb.member(ctx.target).name
+        if name in drained:
+            raise StepError(f"not put back: {drained[name].describe()}; {drained[name].fix(name)}")
+        certname = node.certname(ctx.target)
+        if not server.ready(ctx, certname):
+            raise StepError(f"not put back: Puppet Server is not healthy "
+                            f"({server.status_url(certname)} does not answer running)")
+        return "running"
+    return check
+
+
+def put_back(run: Run, compilers: list[Target], lbs: list[Target], wait: float,
+             drained: Mapping[str, OutRecord] | None = None) -> list[str]:
+    """The healthy ``compilers`` serve again on every LB and their records are removed;
+    returns the members left out (not healthy, or not serving in time)."""
+    health = run.each("ready to serve", servable(drained or {}), compilers, catch_errors=True)
+    back = [t for t in compilers if health.find(t.name).ok]
+    left = [lb.member(t).name for t in compilers if t not in back]
+    if back and lbs:
+        names = [lb.member(t).name for t in back]
+        ready = run.step(MembersReady({t.name: names for t in lbs}, wait=wait), lbs,
+                         catch_errors=True)
+        if not ready.ok:
+            left += names
+    return left
+
+
+def warn_leftovers(run: Run, views: ResultSet) -> None:
+    """A warning for every member another run left out, from ``view`` results."""
+    for result in views.ok_set:
+        for warning in result.value.leftovers(result.target, run.id):
+            run.message(warning)
+
+
+@plan
+def lb_ready(run: Run, targets: str, loadbalancers: str = "loadbalancers",
+             up_timeout: float = 300.0) -> ResultSet:
+    """Put compilers back in load balancing on every LB (HAProxy or nginx), each only if its
+    Puppet Server is healthy (/status/v1/simple = running) and deploy_code did not drain it,
+    wait until they serve (up_timeout), and remove the records of why they were out.
+
+    For compilers an interrupted, killed or failed run left out. Idempotent: a compiler
+    already serving with no record is left alone.
+    """
+    steps = PlanSteps(run)
+    compilers, lbs = run.targets(targets), run.targets(loadbalancers)
+    node.validate(compilers, lb.member, node.certname)
+    run.each("facts", gather, [*compilers, *lbs])
+    views = run.each("LB members", view, lbs)
+    warn_leftovers(run, views)
+    drained = {m: r for res in views.ok_set for m, r in res.value.out_by(DEPLOY_CODE).items()}
+    left = put_back(run, compilers, lbs, up_timeout, drained)
+    if left:
+        run.message(f"lb_ready: {', '.join(left)} still out of load balancing (see above)")
+    return steps.summary("lb_ready")

@@ -1,0 +1,68 @@
+"""lb_ready without hosts: only healthy compilers go back, their records go with them."""
+from __future__ import annotations
+
+import re
+
+from fake_fleet import C1, C2, LB, Fleet, Messages, planner
+from puppetops.output import Output
+from puppetops.plans.lb_ready import lb_ready
+from puppetops.puppet.lb_out import OutRecord
+
+RECORD = f"/var/lib/puppetops/lb-out/{C1}.json"
+HEALTH = re.compile(r"curl -sk .*/status/v1/simple")
+
+
+def out_by(plan: str, *environments: str) -> str:
+    return OutRecord(plan, "0123456789ab", "ops@admin1", "2026-11-29T07:00:00Z",
+                     environments).to_json(C1) + "\n"
+
+
+def with_health(fleet: Fleet, health: str, noop: bool = False, output=None):
+    t = planner(fleet, noop=noop, output=output)
+    t.on(HEALTH, stdout=health, targets=[C1])
+    return t
+
+
+def test_a_healthy_member_left_out_goes_back_and_its_record_goes():
+    fleet = Fleet()
+    fleet.admin[C1] = 1
+    fleet.files[(LB, RECORD)] = out_by("rotate_lb_member")
+    t = with_health(fleet, "running")
+    results = t.run_plan(lb_ready, targets="compiler1")
+    assert results.ok, results.table()
+    assert fleet.admin == {C1: 0, C2: 0} and (LB, RECORD) not in fleet.files
+    again = with_health(fleet, "running").run_plan(lb_ready, targets="compiler1")
+    assert again.ok and not again.changed  # idempotent
+
+
+def test_noop_says_what_it_would_do_and_changes_nothing():
+    fleet = Fleet()
+    fleet.admin[C1] = 1
+    fleet.files[(LB, RECORD)] = out_by("rotate_lb_member")
+    results = with_health(fleet, "running", noop=True).run_plan(lb_ready, targets="compiler1")
+    assert "would put back compiler1" in results.find(LB).message
+    assert fleet.admin[C1] == 1 and (LB, RECORD) in fleet.files
+
+
+def test_an_unhealthy_member_is_refused_and_stays_out_with_its_record():
+    fleet = Fleet()
+    fleet.admin[C1] = 1
+    fleet.files[(LB, RECORD)] = out_by("rotate_lb_member")
+    results = with_health(fleet, "starting").run_plan(lb_ready, targets="compiler1")
+    row = results.find(C1)
+    assert row.status == "failed" and "Puppet Server is not healthy" in row.message
+    assert fleet.admin[C1] == 1 and (LB, RECORD) in fleet.files
+
+
+def test_a_member_deploy_code_drained_is_left_to_deploy_code():
+    fleet = Fleet()
+    fleet.admin[C1] = 8
+    fleet.files[(LB, RECORD)] = out_by("deploy_code", "production")
+    messages = Messages()
+    results = with_health(fleet, "running", output=Output(messages)).run_plan(
+        lb_ready, targets="compiler1")
+    assert "invoke deploy-code --env production" in results.find(C1).message
+    assert fleet.admin[C1] == 8
+    assert any(t.startswith(f"warning: {C1} is out of load balancing on {LB} (drain), taken out "
+                            "by deploy_code (production differs) in run 0123456789ab")
+               for t in messages.texts), messages.texts
