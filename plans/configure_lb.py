@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Mapping
 
 from puppetops.plan import plan
+from puppetops.plans.lb_ready import warn_leftovers
 from puppetops.puppet import lb, node
 from puppetops.puppet.flow import PlanSteps
 from puppetops.puppet.lb import Member
@@ -15,6 +16,7 @@ from puppetops.result import ResultSet
 from puppetops.run import Run
 from puppetops.step import Step, StepContext
 from puppetops.steps import Packages, Service, haproxy, nginx
+from puppetops.steps.lb_member import LbView, view
 from puppetops.target import Target
 
 
@@ -33,10 +35,22 @@ def current_members(ctx: StepContext) -> list[Member]:
     return module.current_members(ctx)
 
 
+def _balancing(ctx: StepContext) -> LbView:
+    """The LB host's members and out-of-LB records; none on a host that does not balance
+    yet (a new one)."""
+    if lb.backend(ctx.target) == "haproxy":
+        running = ctx.test(f"[ -S {haproxy.SOCKET} ]")
+    else:
+        running = ctx.read(nginx.CONFIG) is not None
+    return view(ctx) if running else LbView({}, {})
+
+
 def balance(run: Run, lbs: list[Target], members: Mapping[str, list[Member]],
             up: Mapping[str, list[Member]]) -> None:
     """Each LB host balances ``members[lb]`` and sees ``up[lb]`` UP. An LB failure stops the
-    plan: nothing can reach the compilers without it."""
+    plan: nothing can reach the compilers without it. Members another run left out are
+    warned about first."""
+    warn_leftovers(run, run.each("LB members", _balancing, lbs))
     for backend in lb.BACKENDS:
         chosen = [t for t in lbs if lb.backend(t) == backend]
         if chosen:
