@@ -134,7 +134,8 @@ def _drain(run: Run, lbs: list[Target], servers: list[Target], verdict: Verdict,
     LB with no serving member (``MembersOut`` then refuses, and says so). Each LB host
     records that deploy_code drained them, for which environments, in which run."""
     off = {lb.member(t).name for t in servers if t.name in verdict.off}
-    per_lb = {host: sorted(off & set(current.states)) for host, current in _members(run, lbs).items()}
+    per_lb = {host: sorted(off & set(current.states))
+              for host, current in _members(run, lbs).items()}
     chosen = [t for t in lbs if per_lb.get(t.name)]
     if chosen:
         record = lb_out.taken_by(run.id, lb_out.DEPLOY_CODE, tuple(environments))
@@ -152,7 +153,8 @@ def _put_back(run: Run, lbs: list[Target], servers: list[Target],
               for host, current in _members(run, lbs).items()}
     chosen = [t for t in lbs if per_lb.get(t.name)]
     if chosen:
-        run.step(MembersReady(per_lb), chosen, catch_errors=True)
+        record = lb_out.taken_by(run.id, lb_out.DEPLOY_CODE, tuple(environments))
+        run.step(MembersReady(per_lb, record=record), chosen, catch_errors=True)
 
 
 def _not_serving(ctx: StepContext) -> str | None:

@@ -11,7 +11,7 @@ from typing import Callable, Mapping
 from puppetops.errors import StepError
 from puppetops.plan import plan
 from puppetops.plans.facts import gather
-from puppetops.puppet import lb, node, server
+from puppetops.puppet import lb, lb_out, node, server
 from puppetops.puppet.flow import PlanSteps
 from puppetops.puppet.lb_out import DEPLOY_CODE, OutRecord
 from puppetops.result import ResultSet
@@ -37,16 +37,18 @@ def servable(drained: Mapping[str, OutRecord]) -> Callable[[StepContext], str]:
     return check
 
 
-def put_back(run: Run, compilers: list[Target], lbs: list[Target], wait: float,
+def put_back(run: Run, plan_name: str, compilers: list[Target], lbs: list[Target], wait: float,
              drained: Mapping[str, OutRecord] | None = None) -> list[str]:
     """The healthy ``compilers`` serve again on every LB and their records are removed;
-    returns the members left out (not healthy, or not serving in time)."""
+    returns the members left out (not healthy, or not serving in time: those go back to
+    maintenance, recorded as ``plan_name``'s if they had no record)."""
     health = run.each("ready to serve", servable(drained or {}), compilers, catch_errors=True)
     back = [t for t in compilers if health.find(t.name).ok]
     left = [lb.member(t).name for t in compilers if t not in back]
     if back and lbs:
         names = [lb.member(t).name for t in back]
-        ready = run.step(MembersReady({t.name: names for t in lbs}, wait=wait), lbs,
+        ready = run.step(MembersReady({t.name: names for t in lbs}, wait=wait,
+                                      record=lb_out.taken_by(run.id, plan_name)), lbs,
                          catch_errors=True)
         if not ready.ok:
             left += names
@@ -77,7 +79,7 @@ def lb_ready(run: Run, targets: str, loadbalancers: str = "loadbalancers",
     views = run.each("LB members", view, lbs)
     warn_leftovers(run, views)
     drained = {m: r for res in views.ok_set for m, r in res.value.out_by(DEPLOY_CODE).items()}
-    left = put_back(run, compilers, lbs, up_timeout, drained)
+    left = put_back(run, "lb_ready", compilers, lbs, up_timeout, drained)
     if left:
         run.message(f"lb_ready: {', '.join(left)} still out of load balancing (see above)")
     return steps.summary("lb_ready")

@@ -75,7 +75,7 @@ def rotate(run: Run, batch: list[Target], lbs: list[Target], action: maintenance
 
 def _undo(run: Run, batch: list[Target], lbs: list[Target], up_timeout: float) -> None:
     """The batch, interrupted while out: back in if healthy, else left out and said so."""
-    left = put_back(run, batch, lbs, up_timeout)
+    left = put_back(run, PLAN, batch, lbs, up_timeout)
     if left:
         run.message(f"rotate_lb_member: interrupted; {_left_out(left, lbs)}")
     else:

@@ -19,6 +19,7 @@ import pytest
 
 from helpers import REPO
 from puppetops.plans.deploy_code import deploy_code
+from puppetops.plans.lb_ready import lb_ready
 from puppetops.steps.puppetserver import PuppetserverRunning
 from test_operate_e2e import SERVERS, deployed_commit, flushes, fqdn, lb_states, push, wait_for
 
@@ -127,6 +128,16 @@ def ensure_running(infra, short: str, tries: int = 3) -> None:
             if run.step(PuppetserverRunning(), short, catch_errors=True)[0].ok:
                 return
     raise AssertionError(f"{short}: Puppet Server not ready")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def converged(infrastructure):
+    """Start from both compilers running and serving, whatever an earlier session left."""
+    for short in ("compiler1", "compiler2"):
+        ensure_running(infrastructure, short)
+    with infrastructure.run() as run:
+        assert lb_ready(run, targets="compilers").ok
+    assert_converged(infrastructure)
 
 
 # -- rotate_lb_member ------------------------------------------------------------------------
