@@ -62,15 +62,16 @@ def warn_leftovers(run: Run, views: ResultSet) -> None:
             run.message(warning)
 
 
-@plan
+@plan(main="main")
 def lb_ready(run: Run, targets: str, loadbalancers: str = "loadbalancers",
-             up_timeout: float = 300.0) -> ResultSet:
+             up_timeout: float = 300.0, main: str = "main") -> ResultSet:
     """Put compilers back in load balancing on every LB (HAProxy or nginx), each only if its
     Puppet Server is healthy (/status/v1/simple = running) and deploy_code did not drain it,
     wait until they serve (up_timeout), and remove the records of why they were out.
 
     For compilers an interrupted, killed or failed run left out. Idempotent: a compiler
-    already serving with no record is left alone.
+    already serving with no record is left alone. ``main``: the main server, where the run
+    holds the infrastructure lock.
     """
     steps = PlanSteps(run)
     compilers, lbs = run.targets(targets), run.targets(loadbalancers)
