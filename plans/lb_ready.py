@@ -63,7 +63,7 @@ def warn_leftovers(run: Run, views: ResultSet) -> None:
 
 
 @plan(main="main")
-def lb_ready(run: Run, targets: str, loadbalancers: str = "loadbalancers",
+def lb_ready(run: Run, targets: str = "compilers", loadbalancers: str = "loadbalancers",
              up_timeout: float = 300.0, main: str = "main") -> ResultSet:
     """Put compilers back in load balancing on every LB (HAProxy or nginx), each only if its
     Puppet Server is healthy (/status/v1/simple = running) and deploy_code did not drain it,

@@ -25,6 +25,7 @@ class Interruption:
 
     def __init__(self) -> None:
         self.signum: int | None = None
+        self.last: int | None = None  # the latest signal (a second one stops an undo)
         self.requests = 0  # how many times the run was asked to stop
         self.stop = threading.Event()
         self.news = threading.Event()  # a request not announced yet
@@ -33,6 +34,7 @@ class Interruption:
         """Ask the run to stop; safe from a signal handler and from any thread."""
         if self.signum is None:
             self.signum = signum
+        self.last = signum
         self.requests += 1
         self.stop.set()
         self.news.set()
@@ -81,9 +83,9 @@ def on_signals(interruption: Interruption, announce: Callable[[str], None]) -> I
         announced = 0
         while interruption.news.wait() and not done.is_set():
             interruption.news.clear()
-            if interruption.requests > announced:
-                announce(_acknowledgement(interruption, again=announced > 0))
-                announced = interruption.requests
+            while announced < interruption.requests:  # one line per signal
+                announced += 1
+                announce(_acknowledgement(interruption, again=announced > 1))
 
     def handler(signum: int, frame: object) -> None:
         interruption.request(signum)
@@ -103,7 +105,8 @@ def on_signals(interruption: Interruption, announce: Callable[[str], None]) -> I
 
 def _acknowledgement(interruption: Interruption, again: bool) -> str:
     if again:
-        return (f"interrupted again ({interruption.name}): an undo in progress stops; "
+        return (f"interrupted again ({signal.Signals(interruption.last or signal.SIGINT).name}): "
+                "an undo in progress stops; "
                 "what is left out is reported below")
     return (f"interrupted by {interruption.name}: finishing the steps in flight and starting "
             "nothing new (a compiler out of load balancing is put back if healthy; signal "

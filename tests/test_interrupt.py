@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import pytest
 
 from puppetops import Run
 from puppetops.errors import Interrupted
+from puppetops.interrupt import Interruption, on_signals
 from puppetops.testing.plans import PlanTester
 
 from helpers import REPO
@@ -108,3 +110,18 @@ def test_an_uninterrupted_run_names_its_id_and_no_interruption():
     summary = run.summary()
     assert summary["interrupted"] is None and summary["run_id"] == run.id
     assert Run(PlanTester(INVENTORY).inventory, lock=False).id != run.id
+
+
+def test_signals_raise_the_flag_are_acknowledged_and_the_old_handlers_come_back():
+    interruption, said = Interruption(), []
+    before = signal.getsignal(signal.SIGINT)
+    with on_signals(interruption, said.append):
+        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGINT)
+        deadline = time.monotonic() + 30
+        while len(said) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert interruption.name == "SIGTERM" and interruption.stop.is_set()  # the first one counts
+    assert said[0].startswith("interrupted by SIGTERM: finishing the steps in flight")
+    assert said[1].startswith("interrupted again (SIGINT): an undo in progress stops")
+    assert signal.getsignal(signal.SIGINT) is before

@@ -74,20 +74,21 @@ def rotate_lb_member(c, targets=None, inventory=None, loadbalancers="loadbalance
              strict=strict, timeout=timeout, rerun=rerun, max_fail_percentage=max_fail_percentage)
 
 
-@task(help=help_for(
+@task(klass=RunTask, help=help_for(
     *RUN_OPTIONS, "targets", loadbalancers=_LBS,
     up_timeout="seconds to wait for a member to be UP again (default 300)"))
-def lb_ready(c, targets, inventory=None, loadbalancers="loadbalancers", up_timeout=300,
+def lb_ready(c, targets=None, inventory=None, loadbalancers="loadbalancers", up_timeout=300,
              format="human", concurrency=100, attempts=None, noop=False, log_file=None,
-             strict=False, timeout=None):
+             strict=False, timeout=None, rerun=None, max_fail_percentage=None):
     """Put compilers back in load balancing if their Puppet Server is healthy (after a run
     was interrupted or killed), and remove the records of why they were out."""
     from puppetops.plans.lb_ready import lb_ready as plan
-    params = {"targets": targets, "loadbalancers": loadbalancers,
+    params = {"loadbalancers": loadbalancers,
               "up_timeout": _number("up_timeout", up_timeout, float)}
-    _run(plan, params, (targets, loadbalancers), lambda: None,
-         dict(inventory=inventory, format=format, concurrency=concurrency, attempts=attempts,
-              noop=noop, log_file=log_file, strict=strict, timeout=timeout))
+    run_plan(plan, params, targets=targets, others={"loadbalancers": loadbalancers},
+             inventory=inventory, format=format, concurrency=concurrency, attempts=attempts,
+             noop=noop, log_file=log_file, strict=strict, timeout=timeout, rerun=rerun,
+             max_fail_percentage=max_fail_percentage)
 
 
 @task(help=help_for(
