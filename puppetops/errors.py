@@ -45,6 +45,20 @@ class TargetNotFound(UsageError):
     """A target selection names something the inventory lacks."""
 
 
+class ConfigError(UsageError):
+    """A selected target's transport settings cannot work: a key or known_hosts file that is
+    missing or unreadable, an unset password variable, a transport puppetops lacks.
+
+    The operator's configuration, not a host's fault: it is found before anything runs (see
+    ``ConnectionPool.check``) so it never shows up as every target "unreachable" halfway
+    through a run. ``reason`` is the message without the targets it concerns.
+    """
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        super().__init__(reason)
+
+
 class LockHeld(PuppetopsError):
     """Another puppetops run holds the lock of a host this run would touch (``puppetops.lock``)
     or the infrastructure lock on its main server (``puppetops.remote_lock``). ``holder`` is

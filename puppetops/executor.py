@@ -18,8 +18,8 @@ from tenacity import (Retrying, retry_if_exception, stop_after_attempt, wait_exp
                       wait_random)
 
 from . import secrets
-from .errors import (CommandTimeout, Interrupted, PlanFailure, StepError, TransientTransportError,
-                     TransportError)
+from .errors import (CommandTimeout, Interrupted, PlanFailure, PuppetopsError, StepError,
+                     TransientTransportError, TransportError)
 from .failure_limit import FailureLimit
 from .heartbeat import DEFAULT_INTERVAL, Heartbeat, Watch
 from .interrupt import Interruption
@@ -256,10 +256,13 @@ class Executor:
         except StepError as exc:
             return self._result(target, step, FAILED, str(exc), start, attempts,
                                 exit_code=exc.command_exit_code, stdout=exc.stdout, stderr=exc.stderr)
-        except Interrupted as exc:  # a wait cut short: the step did not finish
+        except PuppetopsError as exc:  # Interrupted too: a wait cut short, the step did not finish
             return self._result(target, step, FAILED, str(exc), start, attempts)
-        except Exception as exc:  # a bug in a step must not hide the other targets' results
-            return self._result(target, step, FAILED, f"{type(exc).__name__}: {exc}", start, attempts)
+        except Exception as exc:
+            # A bug (ours or a plan's): named as one, so it is never taken for the host's fault;
+            # not retried; and it must not hide the other targets' results.
+            return self._result(target, step, FAILED, f"internal error: {type(exc).__name__}: {exc}",
+                                start, attempts)
         return Result(target.name, step.name, outcome.status, secrets.mask(outcome.message),
                       outcome.exit_code, outcome.stdout, outcome.stderr,
                       time.monotonic() - start, attempts, self.noop, outcome.value)

@@ -79,17 +79,28 @@ class Run:
             return self.inventory.select_some(spec)
         return self.inventory.select(spec)  # type: ignore[arg-type]
 
+    def check(self, targets: TargetSpec) -> list[Target]:
+        """The resolved targets, once their transport settings are known to be usable.
+
+        Raises ``ConfigError`` (a ``UsageError``: exit 2 in the CLI) for a missing key or
+        known_hosts file, an unset password variable or a transport puppetops lacks. Every step
+        checks its targets before it starts; the CLI checks the selected ones before the run.
+        """
+        resolved = self.targets(targets)
+        self.pool.check(resolved)
+        return resolved
+
     # -- work ------------------------------------------------------------------------------
     def step(self, step: Step, targets: TargetSpec, **policy: Any) -> ResultSet:
         """Run one step on the targets (lockstep). Policies: catch_errors, max_fail_percentage,
         batch_size. Raises ``PlanFailure`` when the policy says stop."""
-        resolved = self.targets(targets)
+        resolved = self.check(targets)
         return self._record(lambda: [self.executor.run_step(step, resolved, **policy)])[0]
 
     def pipeline(self, steps: Sequence[Step], targets: TargetSpec, *, lockstep: bool = False,
                  **policy: Any) -> list[ResultSet]:
         """Run several steps per target, free (default) or in lockstep."""
-        resolved = self.targets(targets)
+        resolved = self.check(targets)
         return self._record(lambda: self.executor.run_pipeline(steps, resolved, lockstep=lockstep,
                                                                **policy))
 

@@ -38,5 +38,6 @@ def resolve(reference: Any, *, what: str) -> str | None:
     if not var:
         raise ValueError(f"{what}: expected {{_plugin: env_var, var: NAME}}")
     if var not in os.environ:
-        raise KeyError(f"{what}: environment variable {var} is not set")
+        raise KeyError(f"{what} is read from the environment variable {var}, which is not "
+                       "set; export it before the run")
     return register(os.environ[var])

@@ -130,3 +130,21 @@ def test_results_serialise_and_tabulate():
     doc = rs.to_dict()
     assert doc["ok"] and doc["counts"]["ok"] == 2 and doc["results"][0]["stdout"] == "hi\n"
     assert "l0" in rs.table() and "ok" in rs.table()
+
+
+@pytest.mark.reliability(fault="programming error in a step (AttributeError)",
+                         outcome="that target failed as an internal error, tried once; the "
+                                 "other targets' results intact")
+def test_a_bug_in_a_step_is_an_internal_error_and_is_not_retried():
+    tries = []
+
+    def buggy(ctx):
+        tries.append(ctx.target.name)
+        return None.stdout if ctx.target.name == "l1" else "fine"
+
+    with local_run() as run:
+        rs = run.step(Call("buggy", buggy, retry_on_failure=True), "all", catch_errors=True)
+    bad = rs.find("l1")
+    assert (bad.status, bad.attempts, tries.count("l1")) == (FAILED, 1, 1)
+    assert bad.message == "internal error: AttributeError: 'NoneType' object has no attribute 'stdout'"
+    assert [r.value for r in rs.ok_set] == ["fine"] * 3

@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 
+import paramiko
+import pytest
 
 from puppetops import Inventory, Run
-from puppetops.result import CHANGED, OK, UNCHANGED, UNREACHABLE
+from puppetops.result import CHANGED, FAILED, OK, UNCHANGED, UNREACHABLE
 from puppetops.steps import FileContent, RunCommand
 
 from helpers import fleet_run
@@ -56,15 +59,68 @@ def test_a_host_that_never_answers_fails_after_its_attempts_while_others_succeed
     assert [r.status for r in rs if r.target != "host3"] == [OK, OK]
 
 
+def keygen_fingerprint(public_key_file) -> str:
+    """The fingerprint as ``ssh-keygen -l`` prints it (what an operator compares with)."""
+    out = subprocess.run(["ssh-keygen", "-l", "-f", str(public_key_file)], capture_output=True,
+                         text=True, check=True).stdout
+    return out.split()[1]
+
+
 def test_a_changed_host_key_is_refused_and_not_retried(sshd_fleet):
     fleet = sshd_fleet(count=2)
+    old = keygen_fingerprint(f"{fleet.hosts[0].host_key_path}.pub")
     fleet.regenerate_host_key(0)
+    new = keygen_fingerprint(f"{fleet.hosts[0].host_key_path}.pub")
     with fleet_run(fleet) as run:
         rs = run.command("true", "fleet", catch_errors=True)
     bad = rs.find("host1")
     assert bad.status == UNREACHABLE and bad.attempts == 1
-    assert "CHANGED" in bad.message
+    assert (f"has CHANGED (got ssh-ed25519 {new}, known_hosts has ssh-ed25519 {old})"
+            in bad.message), bad.message
+    assert new.startswith("SHA256:")
     assert rs.find("host2").status == OK
+
+
+@pytest.mark.reliability(fault="host slower to authenticate than connect-timeout",
+                         outcome="retried as a transient fault, then unreachable: timed out")
+def test_an_authentication_timeout_is_retried_as_transient(tmp_path):
+    from puppetops.testing.fixtures import require_sshd
+    from puppetops.testing.sshd import SshdFleet
+    require_sshd()
+    workdir = tmp_path / "slow-auth"
+    # sshd finds the key only through a command that takes 3 s (the key file is emptied)
+    slow = [f"AuthorizedKeysCommand /bin/sh -c 'sleep 3; cat {workdir}/client_ed25519.pub' %u",
+            "AuthorizedKeysCommandUser root"]
+    with SshdFleet(workdir, count=1, port=None, extra_sshd_config=slow) as fleet:
+        (fleet.authorized_keys_dir / fleet.user).write_text("")
+        with fleet_run(fleet, attempts=2, extra_config={"connect-timeout": 1}) as run:
+            rs = run.command("true", "fleet", catch_errors=True)
+    assert (rs[0].status, rs[0].attempts) == (UNREACHABLE, 2)
+    assert rs[0].message == f"authentication to {fleet.hosts[0].address}:{fleet.port} timed out"
+
+
+@pytest.mark.reliability(fault="programming error while connecting (AttributeError)",
+                         outcome="that target failed as an internal error, tried once; "
+                                 "never reported as unreachable")
+def test_a_bug_while_connecting_is_an_internal_error_not_an_unreachable_host(sshd_fleet,
+                                                                             monkeypatch):
+    fleet = sshd_fleet(count=2)
+    broken = fleet.hosts[1].address
+    real_connect = paramiko.SSHClient.connect
+
+    def connect(client, hostname, *args, **kwargs):
+        if hostname == broken:  # what Fabric's shared-config race raised
+            raise AttributeError("No attribute or config key found for 'gateway'")
+        return real_connect(client, hostname, *args, **kwargs)
+
+    monkeypatch.setattr(paramiko.SSHClient, "connect", connect)
+    with fleet_run(fleet, attempts=3) as run:
+        rs = run.command("true", "fleet", catch_errors=True)
+    bad = rs.find("host2")
+    assert (bad.status, bad.attempts) == (FAILED, 1)
+    assert bad.message == ("internal error: AttributeError: No attribute or config key found "
+                           "for 'gateway'")
+    assert rs.find("host1").status == OK
 
 
 def test_an_unknown_host_key_is_refused_unless_checking_is_turned_off(sshd_fleet, tmp_path):
@@ -74,6 +130,8 @@ def test_an_unknown_host_key_is_refused_unless_checking_is_turned_off(sshd_fleet
     with fleet_run(fleet, extra_config={"known-hosts-file": str(empty)}) as run:
         rs = run.command("true", "fleet", catch_errors=True)
     assert rs[0].status == UNREACHABLE and "not in the known_hosts" in rs[0].message
+    fingerprint = keygen_fingerprint(f"{fleet.hosts[0].host_key_path}.pub")
+    assert f"(ssh-ed25519 {fingerprint})" in rs[0].message
     with fleet_run(fleet, extra_config={"known-hosts-file": str(empty),
                                         "host-key-check": False}) as run:
         assert run.command("true", "fleet").ok

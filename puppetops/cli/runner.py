@@ -21,6 +21,7 @@ from ..inventory import Inventory
 from ..output import is_closed_pipe, make_output
 from ..rerun import rerun_path
 from ..run import Run
+from ..target import Target
 from .options import inventory_path, validate
 from .pipes import settle_stdout
 from .targeting import Targeting
@@ -53,6 +54,10 @@ def execute(action: Callable[[Run, str | None], Any], *, targeting: Targeting | 
     any output, for checks that must fail cleanly (exit 2, nothing on stdout).
     A ``confined`` targeting (a command on chosen targets) locks only their hosts; otherwise
     the run locks every host of the inventory (a plan may touch any).
+
+    Before ``action`` starts, the transport settings of every target the specs select are
+    checked (``Run.check``: key and known_hosts files, password variables, the transport):
+    a mistake there is exit 2 with one line, nothing run.
 
     A run refused by a lock still reports, as a run that was skipped: its JSON document
     (``ok: false, skipped: "locked"``, the holder), its log file's ``run_end`` line, a line
@@ -88,6 +93,7 @@ def execute(action: Callable[[Run, str | None], Any], *, targeting: Targeting | 
     error = ""
     with on_signals(run.interruption, run.message):
         try:
+            run.check(_chosen(inv, targeting, targets))
             action(run, targets)
         except LockHeld as exc:  # the infrastructure lock on main, taken as the plan starts
             run.close(**skipped(exc))
@@ -99,7 +105,8 @@ def execute(action: Callable[[Run, str | None], Any], *, targeting: Targeting | 
             pass  # the summary and run_end say so; the exit code too
         except PlanFailure as exc:
             error = str(exc)
-        except UsageError as exc:  # bad plan parameter found once the plan started
+        except UsageError as exc:  # a target's settings, or a plan parameter found bad once
+            # the plan started
             run.pool.close()
             run.close_lock()
             raise fail(exc) from None
@@ -114,6 +121,15 @@ def execute(action: Callable[[Run, str | None], Any], *, targeting: Targeting | 
               f"{run.id}); see the messages above", file=sys.stderr)
         raise Exit(code=run.interruption.error().exit_code)
     raise Exit(code=0 if run.ok and not error else 1)
+
+
+def _chosen(inv: Inventory, targeting: Targeting | None, targets: str | None) -> list[Target]:
+    """Every target the command's specs select: ``targets`` (from --targets, --rerun or the
+    default) and the others (main=, loadbalancers=...)."""
+    if targeting is None:
+        return []
+    specs = [targets, *targeting.others.values()]
+    return [target for spec in specs if spec is not None for target in inv.select(spec)]
 
 
 def skipped(exc: LockHeld) -> dict[str, Any]:

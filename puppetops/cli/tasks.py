@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 from invoke import task
 from tabulate import tabulate
 
 from ..errors import PuppetopsError, UsageError
+from ..inventory.schema import TRANSPORTS
 from ..plan import discover, get_plan
 from .options import help_for
 from .parsing import KeyValueTask, RunTask
@@ -40,6 +42,10 @@ def inventory(c, inventory=None, targets=None, format="table", strict=False):
              ",".join(sorted(g for g in t.groups if g != "all"))) for t in selected]
     print(tabulate(rows, headers=("target", "aliases", "transport", "user", "host", "port",
                                   "groups")))
+    elsewhere = sorted({t.transport for t in selected} - set(TRANSPORTS))
+    if elsewhere:
+        print(f"note: puppetops runs only {' and '.join(TRANSPORTS)}; a run that selects targets "
+              f"of transport {', '.join(elsewhere)} is refused", file=sys.stderr)
 
 
 def _as_json(value: Any) -> Any:

@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 from .. import secrets
-from ..errors import TransportError
+from ..errors import ConfigError, TransportError
 from ..target import Target
 
 DEFAULT_COMMAND_TIMEOUT = 600.0
@@ -81,6 +81,12 @@ class Connection(ABC):
     @property
     def login_user(self) -> str | None:
         return self.target.user
+
+    def check(self) -> None:
+        """Raise ``ConfigError`` for a setting of this target that cannot work, before anything
+        runs (``ConnectionPool.check``). A configured sudo password must be in its variable
+        even if no command of this run turns out to need it: the run cannot know in advance."""
+        self._password()
 
     # -- shared behaviour ------------------------------------------------------------------
     def run(self, command: str, *, stdin: bytes | str | None = None, timeout: float | None = None,
@@ -154,8 +160,8 @@ class Connection(ABC):
         if not self._sudo_password_loaded:
             try:
                 self._sudo_password = secrets.resolve(self.config.get("sudo-password"),
-                                                      what=f"{self.target.name}: sudo-password")
+                                                      what="sudo-password")
             except (KeyError, ValueError) as exc:
-                raise TransportError(str(exc.args[0])) from None
+                raise ConfigError(str(exc.args[0])) from None
             self._sudo_password_loaded = True
         return self._sudo_password

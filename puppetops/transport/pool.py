@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import Iterable
 
+from ..errors import ConfigError
+from ..inventory.schema import TRANSPORTS
 from ..target import Target
 from .base import Connection
 from .local import LocalConnection
@@ -27,7 +30,30 @@ class ConnectionPool:
         self.credentials = SshCredentials()
         self._slots = threading.BoundedSemaphore(handshake_slots or default_handshake_slots())
         self._connections: dict[str, Connection] = {}
+        self._checked: set[str] = set()
         self._lock = threading.Lock()
+
+    def check(self, targets: Iterable[Target]) -> None:
+        """Refuse targets whose transport settings cannot work, before anything runs on them.
+
+        Raises ``ConfigError`` (exit 2) with one line: the first problem found and every
+        target it concerns (200 targets sharing one missing key file are one problem). Each
+        target is checked once per run; what the checks load (keys, known_hosts files) is
+        what its connection then uses.
+        """
+        problems: dict[str, list[str]] = {}
+        for target in {target.name: target for target in targets}.values():
+            if target.name in self._checked:
+                continue
+            try:
+                self.get(target).check()
+            except ConfigError as exc:
+                problems.setdefault(exc.reason, []).append(target.name)
+            else:
+                self._checked.add(target.name)
+        if problems:
+            reason, names = next(iter(problems.items()))
+            raise ConfigError(f"{_listing(names)}: {reason}")
 
     def get(self, target: Target) -> Connection:
         """The target's connection object (connecting happens lazily on first command)."""
@@ -46,7 +72,10 @@ class ConnectionPool:
     def _make(self, target: Target) -> Connection:
         if target.transport == "local":
             return LocalConnection(target)
-        return SshConnection(target, self.credentials, self._slots)
+        if target.transport == "ssh":
+            return SshConnection(target, self.credentials, self._slots)
+        raise ConfigError(f"transport {target.transport} is not supported by puppetops "
+                          f"({' and '.join(TRANSPORTS)} are); remove it from --targets")
 
     def handshakes(self) -> dict[str, int]:
         """SSH handshakes made per target so far (1 per target means full reuse)."""
@@ -64,3 +93,10 @@ class ConnectionPool:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _listing(names: list[str], shown: int = 3) -> str:
+    """``a, b, c and 7 more``: which targets a problem concerns, in one short line."""
+    if len(names) <= shown + 1:
+        return ", ".join(names)
+    return f"{', '.join(names[:shown])} and {len(names) - shown} more"

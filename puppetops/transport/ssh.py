@@ -1,9 +1,13 @@
-"""SSH transport: a Fabric ``Connection`` per target, opened once and reused for every step.
+"""SSH transport: a paramiko client per target, opened once and reused for every step.
 
-The Fabric ``Connection`` (``SshConnection.fabric``) holds the target's paramiko client; we
-hand it a client already set up for strict host-key checking against the run's one parsed
-known_hosts copy, our own TCP socket (TCP_NODELAY) and the run's one shared Fabric config, so
-each costs ~0.25 ms of controller CPU, not the ~0.6 ms of a default Fabric connection.
+Each connection is a paramiko ``SSHClient`` set up for strict host-key checking against the
+run's one parsed known_hosts copy, on our own TCP socket (TCP_NODELAY). Fabric is not on this
+path: a Fabric ``Connection`` writes to its Invoke config when it is made, and Invoke's
+config is then briefly empty while it re-merges, so connections sharing one config, made in
+many threads at once, now and then failed with "No attribute or config key found for
+'gateway'" (seen as healthy hosts "unreachable" in 2 of 10 runs on 200 hosts). A Fabric
+``Connection`` on the open client, with a config of its own, is there for what puppetops
+does not wrap (``SshConnection.fabric``), made only when asked for.
 
 Commands without stdin data run in one long-lived shell per connection (``_RemoteShell``,
 inventory option ``persistent-shell``, default true): the target then forks a subshell per
@@ -32,7 +36,7 @@ import paramiko
 from fabric import Config, Connection as FabricConnection
 from paramiko.hostkeys import HostKeyEntry
 
-from ..errors import (AuthenticationError, CommandTimeout, HostKeyError,
+from ..errors import (AuthenticationError, CommandTimeout, ConfigError, HostKeyError,
                       TransientTransportError, TransportError)
 from ..target import Target
 from .. import secrets as masking
@@ -52,22 +56,22 @@ _TRANSIENT_ERRNOS = {errno.ECONNREFUSED, errno.ECONNRESET, errno.ETIMEDOUT, errn
                      errno.ENETUNREACH, errno.ECONNABORTED, errno.EPIPE}
 _TRANSIENT_SSH_MESSAGES = ("banner", "negotiat", "session not active", "unable to connect",
                            "no existing session", "connection reset", "eof")
+# What connecting may raise because of the network, the peer or the credentials; anything
+# else is a bug and is not dressed up as a transport fault (see _map_connect_error).
+_CONNECT_FAULTS = (TransportError, OSError, EOFError, paramiko.SSHException)
 
 
 class SshCredentials:
     """Known-hosts files and private keys, parsed once per run and shared by every connection.
 
     Parsing a 200-line known_hosts file for each of 200 connections would cost more CPU than
-    the handshakes themselves.
+    the handshakes themselves. A file that cannot be used raises ``ConfigError`` naming it.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._known_hosts: dict[str, _KnownHosts] = {}
         self._keys: dict[str, paramiko.PKey] = {}
-        # one Fabric config per run, with an empty ssh_config: the inventory is the only
-        # source of connection settings (no surprises from ~/.ssh/config)
-        self.fabric_config = Config(ssh_config=paramiko.SSHConfig())
 
     def known_hosts(self, path: str, host: str, port: int) -> paramiko.HostKeys:
         """The entries of the known_hosts file ``path`` that can match ``host``:``port``."""
@@ -79,11 +83,24 @@ class SshCredentials:
     def private_key(self, path: str) -> paramiko.PKey:
         with self._lock:
             if path not in self._keys:
-                try:
-                    self._keys[path] = paramiko.PKey.from_path(path)
-                except (OSError, paramiko.SSHException) as exc:
-                    raise AuthenticationError(f"cannot load private key {path}: {exc}") from None
+                self._keys[path] = _load_private_key(path)
             return self._keys[path]
+
+
+def _load_private_key(path: str) -> paramiko.PKey:
+    where = f"private key file {path} (config.ssh.private-key)"
+    if not os.path.exists(path):
+        raise ConfigError(f"{where} does not exist; point it at the key to log in with")
+    try:
+        return paramiko.PKey.from_path(path)
+    except paramiko.PasswordRequiredException:
+        raise ConfigError(f"{where} is encrypted; puppetops needs a key without a passphrase "
+                          "(or one decrypted for the run)") from None
+    except OSError as exc:
+        raise ConfigError(f"{where} cannot be read: {exc.strerror or exc}") from None
+    except (paramiko.SSHException, ValueError) as exc:
+        raise ConfigError(f"{where} is not a private key paramiko can read ({exc}); use an "
+                          "OpenSSH or PEM private key file") from None
 
 
 class _KnownHosts:
@@ -133,20 +150,33 @@ def _read_entries(path: str) -> list[HostKeyEntry]:
     earlier lines (O(N²): 0.2 s for 1,000 lines); a duplicate is harmless here, as lookups
     return the first match either way.
     """
-    if not os.path.exists(path):
-        return []
+    where = f"known_hosts file {path}"
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except FileNotFoundError:
+        raise ConfigError(f"{where} does not exist; create it with the hosts' keys (ssh-keyscan, "
+                          "then check the fingerprints) or set config.ssh.known-hosts-file to "
+                          "yours") from None
+    except OSError as exc:
+        raise ConfigError(f"{where} cannot be read: {exc.strerror or exc}") from None
+    try:
+        text = data.decode()
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(f"{where} is not a known_hosts file: line {line} is not text (byte "
+                          f"{data[exc.start]:#04x}); it must hold OpenSSH known_hosts lines") from None
     entries = []
-    with open(path) as handle:
-        for lineno, line in enumerate(handle, 1):
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            try:
-                entry = HostKeyEntry.from_line(line, lineno)
-            except paramiko.SSHException:
-                continue
-            if entry is not None:
-                entries.append(entry)
+    for lineno, line in enumerate(text.split("\n"), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        try:
+            entry = HostKeyEntry.from_line(line, lineno)
+        except paramiko.SSHException:
+            continue
+        if entry is not None:
+            entries.append(entry)
     return entries
 
 
@@ -154,7 +184,7 @@ class _Reject(paramiko.MissingHostKeyPolicy):
     def missing_host_key(self, client, hostname, key):  # noqa: D102 - paramiko hook
         raise HostKeyError(
             f"host key for {hostname} is not in the known_hosts file ({key.get_name()} "
-            f"{key.get_fingerprint().hex()}); add it or set host-key-check: false")
+            f"{key.fingerprint}); add it or set host-key-check: false")
 
 
 class _AcceptInMemory(paramiko.MissingHostKeyPolicy):
@@ -175,27 +205,46 @@ class SshConnection(Connection):
         self.connect_timeout = float(self.config.get("connect-timeout", DEFAULT_CONNECT_TIMEOUT))
         self.handshakes = 0
         self.persistent_shell = bool(self.config.get("persistent-shell", True))
+        self.host_key_check = bool(self.config.get("host-key-check", True))
+        self.known_hosts_file = os.path.expanduser(self.config.get("known-hosts-file")
+                                                   or "~/.ssh/known_hosts")
+        key = self.config.get("private-key")
+        self.private_key_file = os.path.expanduser(key) if key else None
         self.shells_started = 0  # persistent shells opened so far (1 per connection = reuse)
         self._shell: _RemoteShell | None = None
         self._shell_lock = threading.Lock()
         self._client: paramiko.SSHClient | None = None
-        self.fabric: FabricConnection | None = None  # for what puppetops does not wrap
+        self._fabric: FabricConnection | None = None
 
     @property
     def login_user(self) -> str:
         return self.target.user or self.config.get("user") or "root"
 
+    def check(self) -> None:
+        """Also load the private key and the known_hosts file now (each once per run; the
+        connections then use the parsed copies), so a bad one stops the run before it starts."""
+        super().check()
+        if self.private_key_file:
+            self.credentials.private_key(self.private_key_file)
+        if self.host_key_check:
+            self.credentials.known_hosts(self.known_hosts_file, self.host, self.port)
+
     # -- connection ------------------------------------------------------------------------
     def open(self) -> None:
-        """Connect and authenticate, unless already connected."""
+        """Connect and authenticate, unless already connected.
+
+        Network, protocol and credential faults become our ``TransportError`` kinds; any other
+        exception is a bug and propagates as itself, so it is reported as an internal error
+        rather than as an unreachable host (and is not retried).
+        """
         if self._client is not None and self._transport.active:
             return
         client = paramiko.SSHClient()
-        if self.config.get("host-key-check", True):
-            known = self.config.get("known-hosts-file") or os.path.expanduser("~/.ssh/known_hosts")
+        if self.host_key_check:
             # paramiko looks keys up in _system_host_keys first: give it this host's entries of
             # the run's one parsed copy (see SshCredentials and _KnownHosts).
-            client._system_host_keys = self.credentials.known_hosts(known, self.host, self.port)
+            client._system_host_keys = self.credentials.known_hosts(self.known_hosts_file,
+                                                                    self.host, self.port)
             client.set_missing_host_key_policy(_Reject())
         else:
             client.set_missing_host_key_policy(_AcceptInMemory())
@@ -204,20 +253,34 @@ class SshConnection(Connection):
             slots.acquire()
         try:
             sock = _open_socket(self.host, self.port, self.connect_timeout)
-            fabric = FabricConnection(self.host, user=self.login_user, port=self.port,
-                                      config=self.credentials.fabric_config,
-                                      connect_kwargs={**self._connect_kwargs(), "sock": sock})
-            fabric.client = client
-            fabric.open()
-        except Exception as exc:  # mapped to our error kinds below
+            client.connect(self.host, port=self.port, username=self.login_user, sock=sock,
+                           **self._connect_kwargs())
+        except BaseException as exc:
             client.close()
-            raise _map_connect_error(exc, self.host, self.port) from None
+            if isinstance(exc, _CONNECT_FAULTS):
+                raise _map_connect_error(exc, self.host, self.port) from None
+            raise
         finally:
             if slots:
                 slots.release()
         client.get_transport().sock.settimeout(IDLE_POLL_SECONDS)
         self.handshakes += 1
-        self._client, self.fabric = client, fabric
+        self._client = client
+
+    @property
+    def fabric(self) -> FabricConnection | None:
+        """A Fabric ``Connection`` on this target's open client, for what puppetops does not
+        wrap; ``None`` while not connected. Made on first use, with a Fabric config of its own
+        and an empty ssh_config (the inventory is the only source of connection settings)."""
+        with self._lock:
+            if self._client is None:
+                return None
+            if self._fabric is None:
+                fabric = FabricConnection(self.host, user=self.login_user, port=self.port,
+                                          config=Config(ssh_config=paramiko.SSHConfig()))
+                fabric.client, fabric.transport = self._client, self._transport
+                self._fabric = fabric
+            return self._fabric
 
     @property
     def _transport(self) -> paramiko.Transport:
@@ -226,9 +289,8 @@ class SshConnection(Connection):
     def _connect_kwargs(self) -> dict:
         kwargs = {"timeout": self.connect_timeout, "banner_timeout": self.connect_timeout,
                   "auth_timeout": self.connect_timeout}
-        key = self.config.get("private-key")
-        if key:
-            kwargs.update(pkey=self.credentials.private_key(os.path.expanduser(key)),
+        if self.private_key_file:
+            kwargs.update(pkey=self.credentials.private_key(self.private_key_file),
                           look_for_keys=False, allow_agent=False)
         return kwargs
 
@@ -245,7 +307,7 @@ class SshConnection(Connection):
             except OSError:  # already closed or reset by the peer
                 pass
             self._client.close()
-            self._client = self.fabric = None
+            self._client = self._fabric = None
             self._shell = None  # its channel went with the transport
 
     # -- commands --------------------------------------------------------------------------
@@ -661,16 +723,20 @@ def _wait(event: threading.Event, chan: paramiko.Channel, deadline: float) -> No
     event.wait(min(remaining, _WAKE_CHECK_SECONDS))
 
 
-def _map_connect_error(exc: Exception, host: str, port: int) -> TransportError:
+def _map_connect_error(exc: BaseException, host: str, port: int) -> TransportError:
+    """The ``TransportError`` kind for one of ``_CONNECT_FAULTS``. Fingerprints are shown as
+    ``ssh-keygen -l`` prints them, to compare with the host's own."""
     where = f"{host}:{port}"
     if isinstance(exc, TransportError):
         return exc
     if isinstance(exc, paramiko.BadHostKeyException):
         return HostKeyError(
             f"host key for {where} has CHANGED (got {exc.key.get_name()} "
-            f"{exc.key.get_fingerprint().hex()}, known_hosts has "
-            f"{exc.expected_key.get_fingerprint().hex()}): refusing to connect")
+            f"{exc.key.fingerprint}, known_hosts has {exc.expected_key.get_name()} "
+            f"{exc.expected_key.fingerprint}): refusing to connect")
     if isinstance(exc, paramiko.AuthenticationException):
+        if str(exc) == "Authentication timeout.":  # no answer in time: a busy host, not a "no"
+            return TransientTransportError(f"authentication to {where} timed out")
         return AuthenticationError(f"authentication to {where} failed: {exc}")
     if isinstance(exc, ConnectionRefusedError):
         return TransientTransportError(f"cannot connect to {where}: connection refused")
@@ -680,9 +746,7 @@ def _map_connect_error(exc: Exception, host: str, port: int) -> TransportError:
         kind = TransientTransportError if exc.errno in _TRANSIENT_ERRNOS or exc.errno is None \
             else TransportError
         return kind(f"cannot connect to {where}: {exc.strerror or exc}")
-    if isinstance(exc, (paramiko.SSHException, EOFError)):
-        text = str(exc).lower()
-        kind = TransientTransportError if any(m in text for m in _TRANSIENT_SSH_MESSAGES) \
-            or isinstance(exc, EOFError) else TransportError
-        return kind(f"SSH to {where} failed: {exc}")
-    return TransportError(f"SSH to {where} failed: {exc!r}")
+    text = str(exc).lower()  # paramiko.SSHException or EOFError
+    kind = TransientTransportError if any(m in text for m in _TRANSIENT_SSH_MESSAGES) \
+        or isinstance(exc, EOFError) else TransportError
+    return kind(f"SSH to {where} failed: {exc}")
