@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .secrets import MASK
+
 
 @dataclass
 class Target:
@@ -52,5 +54,14 @@ class Target:
             "groups": sorted(self.groups),
             "vars": self.vars,
             "facts": self.facts,
-            "config": self.config,
+            "config": _passwords_masked(self.config),
         }
+
+
+def _passwords_masked(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` with literal passwords masked. puppetops never reads one from the inventory,
+    but an inventory shared with Bolt may hold some (``winrm: {password: ...}``), and showing
+    the inventory must not print them."""
+    return {key: {option: MASK if "password" in option and isinstance(value, str) else value
+                  for option, value in section.items()} if isinstance(section, dict) else section
+            for key, section in config.items()}

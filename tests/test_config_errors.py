@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 import pytest
+import yaml
 
 from puppetops import Inventory, Run
 from puppetops.errors import ConfigError
@@ -105,3 +106,41 @@ def test_the_python_api_refuses_the_step_with_the_same_message(fleet, tmp_path):
         assert run.steps == []
     assert not marker.exists()
 
+
+def bolt_inventory(fleet, tmp_path, **localhost_ssh):
+    """The fleet's inventory plus Windows hosts and a localhost, as a Bolt user would have it."""
+    data = fleet.inventory_dict()
+    data["config"]["transport"] = "ssh"
+    data["config"]["winrm"] = {"user": "Administrator", "ssl": False}
+    data["groups"] += [{"name": "windows", "config": {"transport": "winrm"},
+                        "targets": ["winhost", "winrm://win2.example"]},
+                       {"name": "here", "targets": ["localhost"]}]
+    path = tmp_path / "bolt-inventory.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+@pytest.mark.reliability(fault="run selecting winrm targets of a Bolt inventory",
+                         outcome="exit 2 before anything runs, naming the targets and transport")
+def test_a_run_that_selects_windows_hosts_is_refused_and_one_that_does_not_runs(fleet, tmp_path):
+    inv = bolt_inventory(fleet, tmp_path)
+    proc, marker = run_cli(fleet, tmp_path, targets="all", inventory=inv)
+    assert_refused(proc, marker, "winhost, winrm://win2.example: transport winrm is not supported "
+                   "by puppetops (ssh and local are); remove it from --targets")
+    proc, marker = run_cli(fleet, tmp_path, targets="fleet", inventory=inv)
+    assert proc.returncode == 0, proc.stderr
+    assert marker.exists()
+
+
+def test_inventory_shows_the_transport_each_target_really_uses(fleet, tmp_path):
+    inv = bolt_inventory(fleet, tmp_path)
+    proc = cli("inventory", "-i", str(inv))
+    assert proc.returncode == 0, proc.stderr
+    rows = {line.split()[0]: line.split()[1] for line in proc.stdout.splitlines()[2:]}
+    assert rows == {"host1": "ssh", "host2": "ssh", "winhost": "winrm",
+                    "winrm://win2.example": "winrm", "localhost": "local"}
+    assert "a run that selects targets of transport winrm is refused" in proc.stderr
+    # and the run uses it: no sshd answers on localhost at the fleet's port, the command runs
+    proc = cli("command", "echo local", "-t", "localhost", "-i", str(inv), "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    assert '"stdout": "local\\n"' in proc.stdout

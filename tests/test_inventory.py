@@ -1,6 +1,7 @@
 """Inventory v2 loading: validation (message, file and line), target forms, merge precedence."""
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 
@@ -237,9 +238,10 @@ def test_transport_config_type_errors(tmp_path, section, key, value, expected):
     assert error.reason.startswith("Invalid value for")
 
 
-def test_transport_must_be_ssh_or_local(tmp_path):
-    assert_error(tmp_path, "config:\n  transport: winrm  #<\n",
-                 "config option 'transport' in group 'all': expected one of 'ssh', 'local', got string 'winrm'")
+def test_transport_must_be_one_of_bolts(tmp_path):
+    assert_error(tmp_path, "config:\n  transport: wimrm  #<\n",
+                 "config option 'transport' in group 'all': expected one of 'ssh', 'local', "
+                 "'winrm', 'docker', 'podman', 'pcp', 'remote', 'jail', 'lxd', got string 'wimrm'")
 
 
 def test_transport_section_must_be_a_mapping(tmp_path):
@@ -329,7 +331,7 @@ def test_unknown_keys_are_warnings_with_file_and_line(tmp_path):
                 vars: {}
                 flavour: x
             config:
-              winrm: {}
+              wimrm: {}
               ssh:
                 user: x
                 usr: y
@@ -339,7 +341,7 @@ def test_unknown_keys_are_warnings_with_file_and_line(tmp_path):
         f"{path}:1: Unknown option 'colour' in group 'all'",
         f"{path}:2: Ignoring 'name' at the top level: the top level is always the 'all' group",
         f"{path}:5: Unknown option 'target' in group 'web' (did you mean 'targets'?)",
-        f"{path}:11: Unknown option 'winrm' in config of group 'web'",
+        f"{path}:11: Unknown option 'wimrm' in config of group 'web' (did you mean 'winrm'?)",
         f"{path}:14: Unknown option 'usr' in config.ssh of group 'web' (did you mean 'user'?)",
         f"{path}:9: Unknown option 'flavour' in target 'a'",
     ]
@@ -351,7 +353,7 @@ def test_unknown_keys_are_warnings_with_file_and_line(tmp_path):
     ("name: mine  #<\n", "Ignoring 'name' at the top level"),
     ("groups:\n  - name: g\n    target: []  #<\n", "Unknown option 'target' in group 'g'"),
     ("targets:\n  - name: a\n    flavour: x  #<\n", "Unknown option 'flavour' in target 'a'"),
-    ("config:\n  winrm: {}  #<\n", "Unknown option 'winrm' in config of group 'all'"),
+    ("config:\n  shh: {}  #<\n", "Unknown option 'shh' in config of group 'all'"),
     ("config:\n  local:\n    port: 22  #<\n", "Unknown option 'port' in config.local of group 'all'"),
 ])
 def test_strict_mode_turns_warnings_into_errors(tmp_path, text, fragment):
@@ -590,6 +592,73 @@ def test_transport_choice(tmp_path):
     got = {t.name: t.transport for t in inv.targets}
     assert got == {"in-local-group": "local", "ssh://by-scheme": "ssh", "target-says-ssh": "ssh",
                    "localhost": "local", "localhost-over-ssh": "ssh", "plain": "ssh"}
+
+
+def test_localhost_is_local_whatever_its_groups_say_unless_it_says_otherwise(tmp_path):
+    """As in Bolt: the localhost default sits at the target's own level, under its URI scheme
+    and its own config, above every group's config."""
+    inv = load(tmp_path, """
+        config: {transport: ssh, ssh: {user: root}}
+        groups:
+          - name: servers
+            config: {transport: ssh}
+            targets: [localhost, web1]
+        """)
+    localhost = inv.get("localhost")
+    assert (localhost.transport, localhost.config["transport"]) == ("local", "local")
+    assert inv.to_dict([localhost])["targets"]["localhost"]["transport"] == "local"
+    assert inv.get("web1").transport == "ssh"
+    own = load(tmp_path, """
+        config: {transport: local}
+        targets:
+          - {name: localhost, config: {transport: ssh}}
+        """)
+    assert own.get("localhost").transport == "ssh"
+    scheme = load(tmp_path, "targets:\n  - {name: localhost, uri: 'ssh://127.0.0.1:2222'}\n")
+    assert scheme.get("localhost").transport == "ssh"
+
+
+@pytest.mark.reliability(fault="Bolt inventory that also lists Windows hosts and containers",
+                         outcome="inventory loads; those targets listed with their transport")
+def test_a_bolt_inventory_with_windows_hosts_and_containers_loads(tmp_path):
+    inv = load(tmp_path, """
+        config:
+          transport: ssh
+          ssh: {user: root}
+          winrm: {user: Administrator, password: Sup3r-s3cret, ssl: false}
+          docker: {service-url: 'unix:///var/run/docker.sock'}
+        groups:
+          - name: linux
+            targets: [web1]
+          - name: windows
+            config: {transport: winrm}
+            targets: [win1, 'winrm://admin@win2.example:5986']
+          - name: containers
+            targets:
+              - docker://c1
+              - {name: pod1, uri: 'podman://pod1'}
+              - {name: agentless, config: {transport: pcp, pcp: {task-environment: production}}}
+              - {name: r, config: {transport: remote}}
+              - jail://j1
+              - lxd://l1
+        """, strict=True)
+    got = {t.name: (t.transport, t.user, t.host, t.port) for t in inv.targets}
+    assert got == {
+        "web1": ("ssh", "root", "web1", None),
+        "win1": ("winrm", "Administrator", "win1", None),
+        "winrm://admin@win2.example:5986": ("winrm", "admin", "win2.example", 5986),
+        "docker://c1": ("docker", None, "c1", None), "pod1": ("podman", None, "pod1", None),
+        "agentless": ("pcp", None, "agentless", None), "r": ("remote", None, "r", None),
+        "jail://j1": ("jail", None, "j1", None), "lxd://l1": ("lxd", None, "l1", None),
+    }
+    assert inv.warnings == []
+    shown = json.dumps(inv.to_dict())
+    assert "Sup3r-s3cret" not in shown and inv.get("win1").transport_config["ssl"] is False
+
+
+def test_a_section_of_another_bolt_transport_must_still_be_a_mapping(tmp_path):
+    assert_error(tmp_path, "config:\n  winrm: [user]  #<\n",
+                 "Expected 'config.winrm' in group 'all' to be a mapping, got list")
 
 
 def test_uri_beats_config_for_user_host_port(tmp_path):

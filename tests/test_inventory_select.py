@@ -105,8 +105,14 @@ def test_adhoc_uri_that_is_in_the_inventory_is_the_inventory_target():
 
 
 def test_bad_adhoc_uri_is_a_usage_error(inv):
-    with pytest.raises(UsageError, match="Unknown transport winrm found for winrm://h"):
-        inv.select("winrm://h")
+    with pytest.raises(UsageError, match="Unknown transport z found for z://h"):
+        inv.select("z://h")
+
+
+def test_adhoc_uri_of_another_bolt_transport_is_a_target_of_that_transport(inv):
+    (target,) = inv.select("winrm://Administrator@h:5986")
+    assert (target.transport, target.user, target.host, target.port) == (
+        "winrm", "Administrator", "h", 5986)
 
 
 def test_selected_targets_are_the_inventory_objects(inv):

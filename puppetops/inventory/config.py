@@ -10,7 +10,7 @@ import difflib
 from typing import Any, Iterable
 
 from .diagnostics import Diagnostics
-from .schema import CONFIG_KEYS, TRANSPORT, TRANSPORT_OPTIONS, describe_value
+from .schema import CONFIG_KEYS, OTHER_BOLT_TRANSPORTS, TRANSPORT, TRANSPORT_OPTIONS, describe_value
 from .yaml_lines import line_of
 
 
@@ -31,6 +31,8 @@ def check_config(config: dict, owner: str, diag: Diagnostics) -> dict[str, Any]:
                                  f"{TRANSPORT.expected}, got {describe_value(value)}", line)
         elif key in TRANSPORT_OPTIONS:
             value = _check_section(key, value, owner, line, diag)
+        elif key in OTHER_BOLT_TRANSPORTS:  # Bolt's, kept as written
+            value = _mapping(key, value, owner, line, diag)
         else:
             diag.warn(unknown_key(key, f"in config of {owner}", CONFIG_KEYS), line)
         clean[key] = value
@@ -39,11 +41,7 @@ def check_config(config: dict, owner: str, diag: Diagnostics) -> dict[str, Any]:
 
 def _check_section(transport: str, section: Any, owner: str, line: int | None, diag: Diagnostics) -> dict:
     """Validate ``config.<transport>`` against that transport's option table."""
-    if section is None:  # `ssh:` with everything commented out
-        return {}
-    if not isinstance(section, dict):
-        raise diag.error(f"Expected 'config.{transport}' in {owner} to be a mapping, "
-                         f"got {describe_value(section)}", line)
+    section = _mapping(transport, section, owner, line, diag)
     options = TRANSPORT_OPTIONS[transport]
     for key, value in section.items():
         key_line = line_of(section, key)
@@ -54,4 +52,14 @@ def _check_section(transport: str, section: Any, owner: str, line: int | None, d
             message = (f"Invalid value for config option '{transport}.{key}' in {owner}: expected "
                        f"{option.type.expected}, got {describe_value(value, secret=option.secret)}")
             raise diag.error(message + (f". {option.type.hint}" if option.type.hint else ""), key_line)
+    return section
+
+
+def _mapping(transport: str, section: Any, owner: str, line: int | None, diag: Diagnostics) -> dict:
+    """``config.<transport>`` as a mapping: ``{}`` when null (everything commented out)."""
+    if section is None:
+        return {}
+    if not isinstance(section, dict):
+        raise diag.error(f"Expected 'config.{transport}' in {owner} to be a mapping, "
+                         f"got {describe_value(section)}", line)
     return section

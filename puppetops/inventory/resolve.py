@@ -53,7 +53,8 @@ def resolve(parsed: ParsedInventory, diag: Diagnostics) -> Resolved:
         uri, parsed_uri = _uri(name, own, implicit)
         aliases = list(dict.fromkeys(alias for d in defs.get(name, []) for alias, _ in d.aliases))
         in_order = sorted(relevant, key=position.__getitem__)
-        target = build_target(name, uri, parsed_uri, aliases, [g.name for g in in_order], data)
+        target = build_target(name, uri, parsed_uri, aliases, [g.name for g in in_order], data,
+                              own_transport=_own_transport(own))
         targets.append(target)
         for group in in_order:
             members[group.name].append(target)
@@ -65,11 +66,19 @@ def resolve(parsed: ParsedInventory, diag: Diagnostics) -> Resolved:
 
 
 def build_target(name: str, uri: str | None, parsed_uri: TargetUri | None, aliases: list[str],
-                 groups: list[str], data: Data) -> Target:
-    """A Target from merged data. The URI beats config for transport, host, port and user."""
+                 groups: list[str], data: Data, own_transport: str | None = None) -> Target:
+    """A Target from merged data. The URI beats config for transport, host, port and user.
+
+    A target named ``localhost`` uses the local transport, as in Bolt, where that default sits
+    at the target's own level: group config (``transport: ssh`` for everything) does not
+    change it, a scheme in its URI or a ``transport`` in its own config (``own_transport``)
+    does. Its config then says ``transport: local`` too, so the inventory shows what runs.
+    """
     config = plain(data.config)
-    transport = ((parsed_uri and parsed_uri.transport) or config.get("transport")
-                 or ("local" if name == "localhost" else "ssh"))
+    transport = (parsed_uri and parsed_uri.transport) or own_transport
+    if not transport and name == "localhost":
+        transport = config["transport"] = "local"
+    transport = transport or config.get("transport") or "ssh"
     settings = config.get(transport) or {}
     return Target(
         name=name, transport=transport, uri=uri,
@@ -84,6 +93,14 @@ def adhoc_target(uri: str, all_data: Data) -> Target:
     """A target that is not in the inventory, given by URI on the command line; it gets the
     top-level (``all``) data like any target. Raises ``UriError`` for an unusable URI."""
     return build_target(uri, uri, parse_uri(uri), [], ["all"], all_data)
+
+
+def _own_transport(own: list[TargetDef]) -> str | None:
+    """The ``transport`` a target's own definitions set (``own`` is lowest precedence first)."""
+    for definition in reversed(own):
+        if definition.data.config.get("transport"):
+            return definition.data.config["transport"]
+    return None
 
 
 def _uri(name: str, own: list[TargetDef], implicit: dict[str, TargetUri]) -> tuple[str | None, TargetUri | None]:

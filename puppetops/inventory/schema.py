@@ -10,7 +10,13 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
-TRANSPORTS = ("ssh", "local")
+TRANSPORTS = ("ssh", "local")  # the transports puppetops runs
+# Bolt's other transports. An inventory shared with Bolt may list Windows hosts or containers:
+# their targets load and are listed with their transport (their config sections are Bolt's and
+# are not checked here), and a run that selects one is refused before anything runs
+# (``ConnectionPool.check``), instead of the whole inventory being refused.
+OTHER_BOLT_TRANSPORTS = ("winrm", "docker", "podman", "pcp", "remote", "jail", "lxd")
+BOLT_TRANSPORTS = TRANSPORTS + OTHER_BOLT_TRANSPORTS
 
 # Keys of the top level (the implicit `all` group), of a group and of a target given as a mapping.
 # `plugin_hooks` is accepted for Bolt compatibility and ignored.
@@ -64,7 +70,8 @@ BOOLEAN = ValueType("a boolean (true or false)", lambda v: isinstance(v, bool))
 PORT = ValueType("an integer between 1 and 65535", lambda v: _is_int(v) and 1 <= v <= 65535)
 COUNT = ValueType("an integer of at least 1", lambda v: _is_int(v) and v >= 1)
 SECONDS = ValueType("a number of seconds greater than 0", lambda v: _is_number(v) and v > 0)
-TRANSPORT = ValueType("one of " + ", ".join(f"'{t}'" for t in TRANSPORTS), lambda v: v in TRANSPORTS)
+TRANSPORT = ValueType("one of " + ", ".join(f"'{t}'" for t in BOLT_TRANSPORTS),
+                      lambda v: v in BOLT_TRANSPORTS)
 ENV_VAR_REF = ValueType(
     "{_plugin: env_var, var: NAME}", _is_env_var_ref,
     hint="Secrets are not read from the inventory file: export the password in an environment "
@@ -99,7 +106,7 @@ TRANSPORT_OPTIONS: dict[str, dict[str, Option]] = {
 }
 
 # Keys directly under `config`: the transport choice and one section per transport.
-CONFIG_KEYS = frozenset({"transport", *TRANSPORTS})
+CONFIG_KEYS = frozenset({"transport", *BOLT_TRANSPORTS})
 
 
 def describe_type(value: Any) -> str:

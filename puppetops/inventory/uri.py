@@ -1,5 +1,8 @@
 """Target URI parsing: ``ssh://user@host:2222``, ``user@host``, ``host:2222``, ``host``, ``local://name``.
 
+Any of Bolt's transports is a valid scheme (``winrm://host``): such targets load, and only a run
+that selects one is refused (see ``schema.OTHER_BOLT_TRANSPORTS``).
+
 As in Bolt, a string without ``scheme://`` is read as if ``//`` were in front of it, so the short
 forms mean the same as the full one with the scheme left to config.
 """
@@ -8,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-from .schema import TRANSPORTS
+from .schema import BOLT_TRANSPORTS
 
 
 class UriError(ValueError):
@@ -32,9 +35,9 @@ def parse_uri(uri: str) -> TargetUri:
         port = parts.port  # raises ValueError for a non-numeric or out-of-range port
     except ValueError:
         raise UriError(f"Invalid target uri {uri}") from None
-    if parts.scheme and parts.scheme not in TRANSPORTS:
+    if parts.scheme and parts.scheme not in BOLT_TRANSPORTS:
         raise UriError(f"Unknown transport {parts.scheme} found for {uri}"
-                       f" (known: {', '.join(TRANSPORTS)})")
+                       f" (known: {', '.join(BOLT_TRANSPORTS)})")
     if not parts.hostname or port == 0 or parts.path or parts.query or parts.fragment:
         raise UriError(f"Invalid target uri {uri}")
     if parts.password is not None:
