@@ -16,7 +16,8 @@ _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 CERTNAME = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*\Z")
 # r10k turns branch names into environment names and accepts only these (r10k's own check).
 # \Z, not $: `$` also matches before a trailing newline, which would let "production\n" through.
-ENVIRONMENT = re.compile(r"^[a-zA-Z0-9_]+\Z")
+# At most 255 characters: the longest directory name.
+ENVIRONMENT = re.compile(r"^[a-zA-Z0-9_]{1,255}\Z")
 
 
 def certname(name: str) -> str:
@@ -36,5 +37,5 @@ def environment(name: str) -> str:
     """``name`` if r10k would accept it as an environment name; else ``UsageError``."""
     if not isinstance(name, str) or not ENVIRONMENT.match(name):
         raise UsageError(f"invalid environment name {name!r}: r10k allows only letters, digits "
-                         "and underscores")
+                         "and underscores (at most 255)")
     return name
