@@ -1,0 +1,155 @@
+"""The WSGI application: routes, the order of checks on a push, and the status codes.
+
+A push is checked cheapest-first and nothing is queued until every check passed:
+size (413, from Content-Length before any byte is read; the read is capped too) → forge
+recognised (400) → authentic (401) → JSON (400) → event kind (tags, pings, others: 200,
+ignored) → fields (400) → environment name (422) → queued (202 ``{"id": ...}``).
+
+Every request leaves one JSON line in the log. Any unexpected error becomes a 500 with a
+JSON body and a log line: no traceback ever reaches a client, and the server keeps serving.
+"""
+from __future__ import annotations
+
+import json
+import re
+import time
+from typing import Any, Callable, Iterable
+
+from .config import WebhookConfig
+from .environments import RefusedName, environment_for
+from .log import JsonLog
+from .providers import MalformedEvent, decode, detect
+from .queue import DeployQueue, QueueClosed
+from .store import DeployStore
+
+PUSH_PATHS = ("/payload", "/api/v1/r10k/environment")  # the second: webhook-go's, kept working
+DEPLOY_PATH = re.compile(r"/deploys/(\d{1,18})")
+RECENT = 50
+
+StartResponse = Callable[..., Any]
+
+
+class Reply(Exception):
+    """Ends a request early with ``status`` and a JSON body; ``reason`` goes to the log."""
+
+    def __init__(self, status: int, body: dict[str, Any], **log: Any):
+        super().__init__(body.get("error", ""))
+        self.status, self.body, self.log = status, body, log
+
+
+_REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request", 401: "Unauthorized",
+            404: "Not Found", 405: "Method Not Allowed", 411: "Length Required",
+            413: "Content Too Large", 422: "Unprocessable Content", 500: "Internal Server Error",
+            503: "Service Unavailable"}
+
+
+class WebhookApp:
+    def __init__(self, config: WebhookConfig, queue: DeployQueue, store: DeployStore,
+                 log: JsonLog):
+        self.config, self.queue, self.store, self.log = config, queue, store, log
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        started = time.monotonic()
+        method, path = environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", "")
+        fields: dict[str, Any] = {}
+        try:
+            status, body = self._route(method, path, environ, fields)
+        except Reply as reply:
+            status, body = reply.status, reply.body
+            fields.update(reply.log)
+        except Exception as exc:  # a bug: answer, log, and keep serving
+            status, body = 500, {"error": "internal error"}
+            fields["error"] = f"{type(exc).__name__}: {exc}"[:500]
+        payload = json.dumps(body).encode()
+        headers = [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))]
+        if status == 405:
+            headers.append(("Allow", "POST" if path in PUSH_PATHS else "GET"))
+        start_response(f"{status} {_REASONS[status]}", headers)
+        self.log.write(event="request", method=method[:16], path=path[:200], status=status,
+                       remote=environ.get("REMOTE_ADDR", ""),
+                       ms=round((time.monotonic() - started) * 1000, 2), **fields)
+        return [payload]
+
+    def _route(self, method: str, path: str, environ: dict[str, Any],
+               fields: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        if path in PUSH_PATHS:
+            self._only(method, "POST")
+            return self._push(environ, fields)
+        if path == "/health":
+            self._only(method, "GET")
+            return 200, {"status": "ok", **self.queue.active(), "deploys": self.store.counts()}
+        if path == "/deploys":
+            self._only(method, "GET")
+            return 200, {"deploys": self.store.recent(RECENT)}
+        match = DEPLOY_PATH.fullmatch(path)
+        if match:
+            self._only(method, "GET")
+            deploy = self.store.get(int(match.group(1)))
+            if deploy is None:
+                raise Reply(404, {"error": f"no deploy {match.group(1)}"})
+            return 200, deploy
+        raise Reply(404, {"error": "not found: POST /payload, GET /health, /deploys, "
+                                   "/deploys/<id>"})
+
+    @staticmethod
+    def _only(method: str, allowed: str) -> None:
+        if method != allowed:
+            raise Reply(405, {"error": f"use {allowed}"})
+
+    def _push(self, environ: dict[str, Any], fields: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        body = self._body(environ)
+        headers = {key[5:].replace("_", "-").lower(): value
+                   for key, value in environ.items() if key.startswith("HTTP_")}
+        provider = detect(headers)
+        if provider is None:
+            raise Reply(400, {"error": "not a webhook from a known forge (no X-GitHub-Event, "
+                                       "X-Gitlab-Event, X-Gitea-Event, X-Forgejo-Event or "
+                                       "Bitbucket X-Event-Key header)"})
+        fields["provider"] = provider.name
+        if self.config.secret is not None and not provider.authentic(headers, body,
+                                                                     self.config.secret):
+            raise Reply(401, {"error": f"{provider.name}: missing or wrong "
+                                       f"{provider.signature_header}; nothing deployed"})
+        try:
+            event = provider.event(headers, decode(body, environ.get("CONTENT_TYPE", "")))
+        except MalformedEvent as exc:
+            raise Reply(400, {"error": str(exc)}) from None
+        fields["kind"] = event.kind
+        if not event.pushes:
+            fields["ignored"] = event.ignored
+            return 200, {"ignored": event.ignored}
+        try:
+            targets = [(push, environment_for(push.branch, self.config.prefix))
+                       for push in event.pushes]
+        except RefusedName as exc:
+            raise Reply(422, {"error": str(exc)}) from None
+        deploys, ignored = [], []
+        for push, environment in targets:
+            if push.deleted:  # removing environments is not the webhook's job (yet): say so
+                ignored.append(f"branch {push.branch} deleted: environment {environment} left "
+                               "in place")
+                continue
+            try:
+                queued = self.queue.submit(environment, push.commit, provider.name)
+            except QueueClosed as exc:
+                raise Reply(503, {"error": str(exc)}) from None
+            deploys.append({"id": queued.id, "environment": environment, "commit": push.commit,
+                            "coalesced": queued.coalesced})
+        fields.update(deploys=deploys, **({"ignored": "; ".join(ignored)} if ignored else {}))
+        if not deploys:
+            return 200, {"ignored": "; ".join(ignored)}
+        return 202, {"id": deploys[0]["id"], "deploys": deploys,
+                     **({"ignored": "; ".join(ignored)} if ignored else {})}
+
+    def _body(self, environ: dict[str, Any]) -> bytes:
+        """The raw body, refused before reading when its declared size is over the limit."""
+        limit = self.config.max_body_bytes
+        declared = environ.get("CONTENT_LENGTH") or ""
+        if not declared.isdigit():
+            raise Reply(411, {"error": "Content-Length required"})
+        if int(declared) > limit:
+            raise Reply(413, {"error": f"body over {limit} bytes"})
+        body = environ["wsgi.input"].read(min(int(declared), limit))
+        if len(body) != int(declared):
+            raise Reply(400, {"error": "body shorter than its Content-Length"})
+        return body

@@ -1,0 +1,137 @@
+"""The deploy history: one SQLite file (standard library), so it survives restarts and crashes.
+
+A deploy row goes queued → running → ok | failed. A process that dies (SIGKILL, power loss)
+leaves rows queued or running that nobody will finish; ``recover`` marks them failed at the
+next start, so a status is never "running" forever and the history says what happened.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+QUEUED, RUNNING, OK, FAILED = "queued", "running", "ok", "failed"
+INTERRUPTED = "the webhook stopped before this deploy finished"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS deploys (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    environment TEXT NOT NULL,
+    head        TEXT NOT NULL,          -- the commit pushed last before the deploy started
+    status      TEXT NOT NULL,
+    pushes      INTEGER NOT NULL DEFAULT 1,  -- pushes coalesced into this deploy
+    provider    TEXT NOT NULL DEFAULT '',
+    requested   REAL NOT NULL,
+    started     REAL,
+    finished    REAL,
+    error       TEXT NOT NULL DEFAULT '',
+    result      TEXT                    -- JSON: the plan's per-server results
+);
+CREATE INDEX IF NOT EXISTS deploys_status ON deploys (status);
+"""
+_COLUMNS = ("id", "environment", "head", "status", "pushes", "provider", "requested", "started",
+            "finished", "error", "result")
+
+
+class DeployStore:
+    """Thread-safe access to the deploy table (one connection, one lock: writes are tiny)."""
+
+    def __init__(self, path: str):
+        directory = os.path.dirname(os.path.abspath(path))
+        os.makedirs(directory, exist_ok=True)
+        # results carry servers' output: readable by the owner only, created that way
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._lock = threading.Lock()
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+
+    def recover(self) -> list[int]:
+        """Mark the deploys a dead process left queued or running as failed; their ids."""
+        with self._lock:
+            ids = [row[0] for row in self._db.execute(
+                "SELECT id FROM deploys WHERE status IN (?, ?)", (QUEUED, RUNNING))]
+            self._db.execute("UPDATE deploys SET status = ?, finished = ?, error = ? "
+                             "WHERE status IN (?, ?)",
+                             (FAILED, time.time(), INTERRUPTED, QUEUED, RUNNING))
+        return ids
+
+    def create(self, environment: str, commit: str, provider: str) -> int:
+        with self._lock:
+            cursor = self._db.execute(
+                "INSERT INTO deploys (environment, head, status, provider, requested) "
+                "VALUES (?, ?, ?, ?, ?)", (environment, commit, QUEUED, provider, time.time()))
+            return int(cursor.lastrowid)
+
+    def coalesce(self, deploy_id: int, commit: str) -> None:
+        """A newer push joins a deploy that has not started: it now deploys ``commit``."""
+        with self._lock:
+            self._db.execute("UPDATE deploys SET head = ?, pushes = pushes + 1 WHERE id = ?",
+                             (commit, deploy_id))
+
+    def start(self, deploy_id: int) -> str:
+        """Mark the deploy running; the commit it deploys."""
+        with self._lock:
+            self._db.execute("UPDATE deploys SET status = ?, started = ? WHERE id = ?",
+                             (RUNNING, time.time(), deploy_id))
+            return self._db.execute("SELECT head FROM deploys WHERE id = ?",
+                                    (deploy_id,)).fetchone()[0]
+
+    def finish(self, deploy_id: int, ok: bool, result: Any, error: str = "") -> None:
+        with self._lock:
+            self._db.execute(
+                "UPDATE deploys SET status = ?, finished = ?, result = ?, error = ? WHERE id = ?",
+                (OK if ok else FAILED, time.time(), json.dumps(result, default=str), error,
+                 deploy_id))
+
+    def fail_queued(self, reason: str) -> None:
+        """At shutdown: deploys that never started will not start."""
+        with self._lock:
+            self._db.execute("UPDATE deploys SET status = ?, finished = ?, error = ? "
+                             "WHERE status = ?", (FAILED, time.time(), reason, QUEUED))
+
+    def get(self, deploy_id: int) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute(f"SELECT {', '.join(_COLUMNS)} FROM deploys WHERE id = ?",
+                                   (deploy_id,)).fetchone()
+        return _document(row, with_result=True) if row else None
+
+    def recent(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The newest deploys first, without their (long) results."""
+        with self._lock:
+            rows = self._db.execute(f"SELECT {', '.join(_COLUMNS)} FROM deploys "
+                                    "ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        return [_document(row, with_result=False) for row in rows]
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            rows = self._db.execute("SELECT status, count(*) FROM deploys GROUP BY status")
+            return {status: n for status, n in rows}
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def _document(row: tuple, with_result: bool) -> dict[str, Any]:
+    data = dict(zip(_COLUMNS, row))
+    result = data.pop("result")
+    out = {"id": data["id"], "environment": data["environment"], "commit": data["head"],
+           "status": data["status"], "pushes": data["pushes"], "provider": data["provider"],
+           "requested": _iso(data["requested"]), "started": _iso(data["started"]),
+           "finished": _iso(data["finished"]), "error": data["error"]}
+    if with_result:
+        out["result"] = json.loads(result) if result else None
+    return out
+
+
+def _iso(stamp: float | None) -> str | None:
+    if stamp is None:
+        return None
+    return datetime.fromtimestamp(stamp, timezone.utc).isoformat(timespec="milliseconds")
