@@ -196,8 +196,11 @@ def test_unauthenticated_requests_get_401_and_deploy_nothing(webhook, provider, 
 
 # -- queue -----------------------------------------------------------------------------------
 def test_a_burst_of_pushes_to_one_environment_coalesces_into_at_most_two_deploys(webhook):
-    hook = webhook(deploy=RecordingDeploy(during=lambda env, commit: time.sleep(0.5)))
+    # the first deploy lasts until the whole burst is answered, as a real one would
+    burst_answered = threading.Event()
+    hook = webhook(deploy=RecordingDeploy(during=lambda env, commit: burst_answered.wait(30)))
     replies = [hook.push("github", "production", commit) for commit in COMMITS[:20]]
+    burst_answered.set()
     assert [r.status for r in replies] == [202] * 20
     health = hook.client.wait_idle()
     assert health["running"] == health["waiting"] == 0
