@@ -274,6 +274,9 @@ def test_hostile_branch_names_are_refused_with_422(webhook, branch):
     reply = hook.post(*_github(push_payload("github", branch, COMMITS[11])))
     assert reply.status == 422, reply.body
     assert b"Traceback" not in reply.raw and len(reply.raw) < 1000
+    logged = [line for line in hook.log_path.read_text().splitlines() if '"/payload"' in line]
+    assert len(logged) == 1 and len(logged[0]) < 1000  # refused and logged, the name cut short
+    assert "gives no valid environment name" in json.loads(logged[0])["error"]
     assert hook.deploy.calls == [] and hook.deploys() == []
     assert hook.answers()
 

@@ -30,11 +30,11 @@ StartResponse = Callable[..., Any]
 
 
 class Reply(Exception):
-    """Ends a request early with ``status`` and a JSON body; ``reason`` goes to the log."""
+    """Ends a request early with ``status`` and a JSON body whose ``error`` is also logged."""
 
-    def __init__(self, status: int, body: dict[str, Any], **log: Any):
+    def __init__(self, status: int, body: dict[str, Any]):
         super().__init__(body.get("error", ""))
-        self.status, self.body, self.log = status, body, log
+        self.status, self.body = status, body
 
 
 _REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request", 401: "Unauthorized",
@@ -56,7 +56,7 @@ class WebhookApp:
             status, body = self._route(method, path, environ, fields)
         except Reply as reply:
             status, body = reply.status, reply.body
-            fields.update(reply.log)
+            fields["error"] = body.get("error", "")
         except Exception as exc:  # a bug: answer, log, and keep serving
             status, body = 500, {"error": "internal error"}
             fields["error"] = f"{type(exc).__name__}: {exc}"[:500]
