@@ -34,12 +34,13 @@ import lifecycle  # noqa: E402
 import peers  # noqa: E402
 import report  # noqa: E402
 import reuse  # noqa: E402
+import webhook_bench  # noqa: E402
 from tools import TOOLS, Context  # noqa: E402
 
 from puppetops.testing.sshd import SshdFleet  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
-PARTS = ["fanout", "reuse", "inventory", "lifecycle"]
+PARTS = ["fanout", "reuse", "inventory", "lifecycle", "webhook"]
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -92,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         goals += report.inventory_goals(out["inventory"])
     if "lifecycle" in out:
         goals += out["lifecycle"]["goals"]
+    if "webhook" in out:
+        goals.append(webhook_bench.goal(out["webhook"]["runs"][0]))
     print("\n" + "\n".join(goals))
     for name, data in out.items():
         (RESULTS / f"{name}.json").write_text(json.dumps(dict(data, machine=machine), indent=1))
@@ -108,6 +111,10 @@ def run_parts(args: argparse.Namespace, machine: dict, workdir: Path) -> dict:
         print(f"  {out['inventory']}")
     if args.only & {"fanout", "reuse"}:
         run_fleet(args, machine, workdir, out)
+    if "webhook" in args.only:
+        print("\n== webhook: signed pushes accepted per second, deploys stubbed", flush=True)
+        out["webhook"] = {"runs": [webhook_bench.run(deploy_seconds=s) for s in (1.0, 0.0)]}
+        print("\n" + webhook_bench.table(out["webhook"]["runs"]))
     if "lifecycle" in args.only:
         print(f"\n== lifecycle: lab with 2 compilers, {args.agents} + 3 agents; deploy_code "
               f"{args.lifecycle_reps} + {args.lifecycle_reps} runs", flush=True)
@@ -163,6 +170,8 @@ def tables_markdown(out: dict, machine: dict, goals: list[str]) -> str:
                   f"{data['reps']} + {data['reps']} runs alternating (load average before "
                   f"{data['load_before']}, after {data['load_after']}; {data['seconds']} s).", "",
                   report.lifecycle_table(data), "", report.lifecycle_steps_table(data), ""]
+    if "webhook" in out:
+        lines += [webhook_bench.table(out["webhook"]["runs"], "github"), ""]
     lines += [f"- {g}" for g in goals]
     return "\n".join(lines) + "\n"
 

@@ -24,7 +24,7 @@ RUN_ALL = Path(__file__).resolve().parents[2] / "bench" / "run_all.py"
             "default 5)",
     "tools": "comma-separated subset: puppetops,pyinfra,fabric,parallel-ssh,ansible,ssh-xargs,"
              "ssh-xargs-c25519",
-    "only": "fanout, reuse, inventory or lifecycle (default: all four; --quick: all but "
+    "only": "fanout, reuse, inventory, lifecycle or webhook (default: all; --quick: all but "
             "lifecycle)",
     "agents": "lifecycle: agents enrolled at once in the big enrolment (default 50)",
 })
