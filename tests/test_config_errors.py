@@ -12,9 +12,7 @@ import os
 import pytest
 import yaml
 
-from puppetops import Inventory, Run
 from puppetops.errors import ConfigError
-from puppetops.result import OK, UNREACHABLE
 
 from helpers import cli, fleet_run
 
