@@ -6,16 +6,24 @@ another working directory share it — and every run with a rerun file rewrites 
 a failed or interrupted run included. It is replaced atomically (a reader never sees half a
 file) and records the inventory it belongs to, so a rerun never picks names from another one.
 
-A target's outcome is ``failure`` when any of its steps failed or was unreachable, or when the
-run stopped before it (a ``not run: ...`` skip: timeout, failure limit, interruption);
-``success`` otherwise.
+The file records the run's own targets (``--targets``, ``--rerun``'s or the command's
+default), not the infrastructure a plan also touched (main, the load balancers): a rerun picks
+what the run was *for*. A target's outcome is ``failure`` when any of its steps failed or was
+unreachable, when the run stopped before it (a ``not run: ...`` skip, or no step reached it),
+or when the run was stopped (a plan's failure, the failure limit, an interruption) — puppetops
+cannot tell which of a plan's targets were done then, and its steps are idempotent, so a rerun
+of them is safe. Only a run that is a single step on exactly its targets (``command``,
+``upload``, ``facts``) knows: its outcomes stay exact even when it was stopped.
+``success`` otherwise. A run that ran no step (refused by a lock, stopped before it began)
+leaves the last run's file as it was.
 """
 from __future__ import annotations
 
 import json
 import os
 import tempfile
-from typing import Iterable
+from dataclasses import dataclass
+from typing import Iterable, Sequence
 
 from .errors import UsageError
 from .result import ResultSet
@@ -43,11 +51,37 @@ def outcomes(steps: Iterable[ResultSet]) -> dict[str, str]:
     return status
 
 
-def save(path: str, inventory_path: str, steps: Iterable[ResultSet]) -> None:
-    """Write the outcomes atomically (temporary file, fsync, rename); ``OSError`` if it can't."""
+@dataclass
+class Record:
+    """Where a run records its outcomes, and for which targets.
+
+    ``targets``: the run's own targets (None: every target it touched). ``exact``: the run is
+    one step on exactly those targets, so its outcomes hold even when it was stopped.
+    """
+
+    path: str
+    inventory_path: str
+    targets: Sequence[str] | None = None
+    exact: bool = False
+
+    def outcomes(self, steps: Sequence[ResultSet], stopped: bool) -> dict[str, str]:
+        seen = outcomes(steps)
+        if self.targets is None:
+            return seen
+        if stopped and not self.exact:
+            return {name: FAILURE for name in self.targets}
+        return {name: seen.get(name, FAILURE) for name in self.targets}
+
+    def save(self, steps: Sequence[ResultSet], stopped: bool) -> None:
+        """Write the outcomes (see the module's docstring); ``OSError`` if it cannot."""
+        write(self.path, self.inventory_path, self.outcomes(steps, stopped))
+
+
+def write(path: str, inventory_path: str, status: dict[str, str]) -> None:
+    """Write outcomes atomically (temporary file, fsync, rename); ``OSError`` if it can't."""
     document = {"version": _VERSION, "inventory": os.path.abspath(inventory_path),
-                "targets": [{"target": name, "status": status}
-                            for name, status in outcomes(steps).items()]}
+                "targets": [{"target": name, "status": outcome}
+                            for name, outcome in status.items()]}
     folder = os.path.dirname(path)
     os.makedirs(folder, exist_ok=True)
     fd, temporary = tempfile.mkstemp(prefix=".rerun-", suffix=".json", dir=folder)

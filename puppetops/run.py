@@ -29,20 +29,19 @@ TargetSpec = str | Sequence[str] | Sequence[Target] | None
 
 
 class Run:
-    """``max_fail_percentage``: the run-wide failure limit (``puppetops.failure_limit``).
-    ``rerun_file``: where ``close`` records each target's outcome (``puppetops.rerun``)."""
-
     def __init__(self, inventory: Inventory, *, output: Output | None = None,
                  concurrency: int = DEFAULT_CONCURRENCY, attempts: int | None = None,
                  noop: bool = False, timeout: float | None = None,
                  lock: bool | Sequence[Target] = True, backoff: float = 0.5,
-                 max_fail_percentage: float | None = None, rerun_file: str | None = None):
+                 max_fail_percentage: float | None = None, record: rerun.Record | None = None):
         """``lock``: the run lock (``puppetops.lock``) — True (the default, also from Python):
         every host of the inventory, since a plan may touch any of them; a list of targets:
         only their hosts (a command on chosen targets); False: none, and no infrastructure
         lock on main either — for a caller that excludes other runs itself, or works on no
-        real hosts (``PlanTester``). ``LockHeld`` (exit 75) if another run holds one."""
-        self.inventory, self.noop, self.rerun_file = inventory, noop, rerun_file
+        real hosts (``PlanTester``). ``LockHeld`` (exit 75) if another run holds one.
+        ``max_fail_percentage``: the run-wide failure limit (``puppetops.failure_limit``).
+        ``record``: where ``close`` records each target's outcome (``puppetops.rerun``)."""
+        self.inventory, self.noop, self.record = inventory, noop, record
         self.id = uuid.uuid4().hex[:12]
         self.output = output or Output()
         self.pool = ConnectionPool()
@@ -213,24 +212,24 @@ class Run:
                 "duration": round(time.monotonic() - self.started, 3), **extra}
 
     def close(self, **extra: Any) -> None:
-        """Record each target's outcome (``rerun_file``), report the end of the run, close
-        connections, release the lock."""
+        """Record each target's outcome (``record``), report the end of the run, close
+        connections, release the lock. ``error`` in ``extra``: the run was stopped by it."""
         try:
-            self._save_outcomes()
+            self._save_outcomes(stopped=bool(extra.get("error")) or bool(self.interrupted))
             self.output.run_end(self.summary(**extra))
         finally:
             self.pool.close()
             self.close_lock()
 
-    def _save_outcomes(self) -> None:
+    def _save_outcomes(self, stopped: bool) -> None:
         """A run that ran no step (refused by a lock, stopped before its first step) has no
         outcomes: the last run's stay for ``--rerun``."""
-        if self.rerun_file is None or not self.steps:
+        if self.record is None or not self.steps:
             return
         try:
-            rerun.save(self.rerun_file, self.inventory.path, self.steps)
+            self.record.save(self.steps, stopped)
         except OSError as exc:
-            self.message(f"warning: cannot write {self.rerun_file} ({exc.strerror or exc}); "
+            self.message(f"warning: cannot write {self.record.path} ({exc.strerror or exc}); "
                          "a later --rerun would use an older run's outcomes")
 
     def close_lock(self) -> None:

@@ -181,6 +181,35 @@ def test_rerun_failure_runs_the_last_runs_failed_targets_only(project):
     assert again.returncode == 0 and ran_on(again) == ["host2"]
 
 
+PLAN = '''
+from puppetops.plan import plan
+
+
+@plan
+def two_phase(run, targets: str = "compilers", main: str = "main", main_fails: bool = False):
+    """Work on the targets, then on main, then on the targets again."""
+    run.command("true", targets)
+    run.command("false" if main_fails else "true", main)
+    run.command("true", targets)
+'''
+
+
+def test_a_plan_records_its_own_targets_and_a_stopped_plan_all_of_them(project):
+    """main is not what the plan was for; and once main failed nobody can tell which
+    compilers were done, so all of them are to be run again."""
+    _, inventory, folder = project
+    (folder / "plans").mkdir()
+    (folder / "plans" / "two_phase.py").write_text(PLAN)
+    proc = cli("plan", "two_phase", "main_fails=true", "-i", inventory, cwd=folder)
+    assert proc.returncode == 1
+    assert outcomes(folder) == {"host2": "failure", "host3": "failure"}
+    proc = cli("plan", "two_phase", "--rerun", "failure", "-i", inventory, "--format", "json",
+               cwd=folder)
+    assert proc.returncode == 0, proc.stderr
+    assert ran_on(proc) == ["host2", "host3"]
+    assert outcomes(folder) == {"host2": "success", "host3": "success"}
+
+
 @reliability(fault="--rerun with no previous run, a foreign or corrupt rerun file, an "
                    "unknown value, or together with --targets",
              outcome="exit 2 with one line saying what to do; nothing run")

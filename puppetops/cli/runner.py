@@ -19,7 +19,7 @@ from ..errors import Interrupted, LockHeld, PlanFailure, PuppetopsError, UsageEr
 from ..interrupt import on_signals
 from ..inventory import Inventory
 from ..output import is_closed_pipe, make_output
-from ..rerun import rerun_path
+from ..rerun import Record, rerun_path
 from ..run import Run
 from ..target import Target
 from .options import inventory_path, validate
@@ -77,13 +77,16 @@ def execute(action: Callable[[Run, str | None], Any], *, targeting: Targeting | 
         targets = replace(targeting, rerun=rerun).resolve(inv) if targeting else None
     except PuppetopsError as exc:
         raise fail(exc) from None
+    chosen = None if targets is None else inv.select(targets)
     confined = targeting is not None and targeting.confined
+    record = Record(rerun_path(inv.path), inv.path,
+                    None if chosen is None else [t.name for t in chosen], exact=confined)
     output = make_output(opts["format"], log_file=log_file)
     try:
         run = Run(inv, output=output, concurrency=opts["concurrency"], attempts=opts["attempts"],
                   noop=noop, timeout=opts["timeout"],
-                  max_fail_percentage=opts["max_fail_percentage"],
-                  rerun_file=rerun_path(inv.path), lock=inv.select(targets) if confined else True)
+                  max_fail_percentage=opts["max_fail_percentage"], record=record,
+                  lock=chosen if confined else True)
     except LockHeld as exc:
         output.run_end({"ok": False, "run_id": None, "interrupted": None, "targets": 0,
                         "noop": noop, "duration": 0.0, **skipped(exc)})

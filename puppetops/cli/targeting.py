@@ -25,7 +25,7 @@ class Targeting:
     rerun: str | None = None        # --rerun failure|success|all
     others: dict[str, str] = field(default_factory=dict)  # {"loadbalancers": "lbs", ...}
     label: str = "--targets"
-    confined: bool = False          # the run touches these targets only (so locks only them)
+    confined: bool = False          # one step on exactly these targets (locks only them)
 
     def resolve(self, inventory: Inventory) -> str:
         """The target spec the run uses; ``UsageError`` if any spec selects nothing."""

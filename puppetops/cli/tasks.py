@@ -158,7 +158,7 @@ def facts(c, targets=None, inventory=None, format="human", concurrency=100, atte
             print(tabulate([row(r.target, r.value or {}) for r in rs],
                            headers=("target", "os", "layout", "init", "puppet packages", "running")))
 
-    execute(show, targeting=Targeting(given=targets, default="all", confined=True), inventory=inventory,
-            format=format, concurrency=concurrency, attempts=attempts, noop=noop,
+    execute(show, targeting=Targeting(given=targets, default="all", confined=True),
+            inventory=inventory, format=format, concurrency=concurrency, attempts=attempts, noop=noop,
             log_file=log_file, strict=strict, timeout=timeout, rerun=rerun,
             max_fail_percentage=max_fail_percentage)
