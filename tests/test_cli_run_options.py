@@ -218,6 +218,8 @@ def test_rerun_refuses_what_it_cannot_answer(project):
     marker = folder / "RAN"
     proc = cli("command", f"touch {marker}", "--rerun", "failure", "-i", inventory)
     assert proc.returncode == 2 and "no previous run recorded" in proc.stderr
+    proc = cli("command", f"touch {marker}", "-i", inventory)
+    assert proc.returncode == 2 and "--targets is required (or --rerun" in proc.stderr
     proc = cli("command", f"touch {marker}", "--rerun", "failed", "-i", inventory)
     assert proc.returncode == 2 and "expected one of failure, success, all" in proc.stderr
 
