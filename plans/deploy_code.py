@@ -158,6 +158,7 @@ def _put_back(run: Run, lbs: list[Target], servers: list[Target],
 
 
 def _not_serving(ctx: StepContext) -> str | None:
+    """Why the server's Puppet Server is not serving (None when it answers ``running``)."""
     if server.ready(ctx, node.certname(ctx.target)):
         return None
     return f"Puppet Server does not answer {server.status_url(node.certname(ctx.target))}"
