@@ -244,7 +244,8 @@ def test_sigkill_during_the_restart_is_recoverable_from_the_record(infrastructur
                          outcome="no compiler drained or left out, exit 143/130; the next run "
                                  "deploys what is missing and flushes every server once")
 @pytest.mark.parametrize("signum, at", [(signal.SIGTERM, "deploy production"),
-                                        (signal.SIGINT, "flush production cache")])
+                                        (signal.SIGINT, "flush production cache")],
+                         ids=["SIGTERM-at-deploy", "SIGINT-at-flush"])
 def test_an_interrupted_deploy_leaves_no_member_out_and_a_rerun_converges(
         infrastructure, tmp_path, signum, at):
     infra = infrastructure
