@@ -25,7 +25,7 @@ def wait_for_event(log, predicate, proc, timeout: float = 60.0) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if log.exists():
-            for line in log.read_text().splitlines():
+            for line in log.read_text().split("\n")[:-1]:  # whole lines: one may be in writing
                 event = json.loads(line)
                 if predicate(event):
                     return event

@@ -42,7 +42,8 @@ class Cli:
     def events(self) -> list[dict]:
         if not self.log.exists():
             return []
-        return [json.loads(line) for line in self.log.read_text().splitlines() if line]
+        whole = self.log.read_text().split("\n")[:-1]  # the last line may be in writing
+        return [json.loads(line) for line in whole if line]
 
     def wait_for_step(self, step: str, timeout: float = 900.0) -> None:
         """Until the log says ``step`` started (read from the log, never guessed by sleeping)."""
