@@ -16,7 +16,8 @@ from .errors import LabError
 from .procs import Proc, proc, terminate
 
 LAB_PACKAGES = ("openssh-server", "iproute2", "puppetserver", "puppet-agent", "r10k", "g10k", "haproxy",
-                "nginx", "libnginx-mod-stream", "git", "socat", "curl", "procps", "sudo", "openssl")
+                "nginx", "libnginx-mod-stream", "git", "socat", "curl", "procps", "sudo", "openssl",
+                "nftables")  # nft: the fault tests make a host's port 22 refuse connections
 # pidfiles of the daemons those packages could start on the real root
 DAEMON_PIDFILES = ("/run/sshd.pid", "/run/haproxy.pid", "/run/nginx.pid", "/run/puppet/agent.pid",
                    "/run/puppetserver/puppetserver.pid")
