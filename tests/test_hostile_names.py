@@ -10,7 +10,6 @@ import re
 import typing
 
 import pytest
-import yaml
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
@@ -142,42 +141,21 @@ def assert_refused(proc, *fragments):
 
 
 NO_NUL = hostile(CANARY, nul=False)
-MEMBERS = {"agents": "agent1.example.com", "compilers": "compiler1.example.com",
-           "main": "main.example.com"}
 
 
-@pytest.mark.reliability(fault="hostile environment names through the CLI (deploy-code --env, "
-                               "plan deploy_code env=)",
+@pytest.mark.reliability(fault="hostile environment names through the CLI (deploy-code --env)",
                          outcome="exit 2 with 'invalid environment name', no host contacted")
 @pytest.mark.slow
 @CLI
-@given(NO_NUL, st.booleans())
-def test_cli_refuses_hostile_environments(closed_inventory, env, as_plan):
-    args = (["plan", "deploy_code", f"env={env}"] if as_plan else ["deploy-code", "--env", env])
-    proc = cli(*args, "-i", str(closed_inventory))
+@given(NO_NUL)
+def test_cli_refuses_hostile_environments(closed_inventory, env):
+    # (`plan deploy_code env=...` checks env inside the plan, after the infrastructure lock on
+    # main: see test_hostile_lab.py for what that costs)
+    proc = cli("deploy-code", "--env", env, "-i", str(closed_inventory))
     if "," in env:  # the list is split first: an empty or `all` item has its own message
         assert_refused(proc)
     else:
         assert_refused(proc, "invalid environment name")
-
-
-@pytest.mark.reliability(fault="hostile certname / lb_name vars in the inventory",
-                         outcome="exit 2 naming the invalid certname, no host contacted")
-@pytest.mark.slow
-@CLI
-@given(NO_NUL, st.sampled_from([("enroll_agent", "agents", "certname"),
-                                ("add_compiler", "compilers", "certname"),
-                                ("add_compiler", "compilers", "lb_name"),
-                                ("bootstrap_ca", "main", "certname")]))
-def test_cli_refuses_hostile_certnames(closed_inventory, tmp_path_factory, name, case):
-    plan, group, var = case
-    inventory = tmp_path_factory.mktemp("certname") / "inventory.yaml"
-    # a group giving the plan's target the var, as PyYAML writes it (escapes and all)
-    vars_ = yaml.safe_dump({var: name}, default_flow_style=True, width=1 << 20).strip()
-    inventory.write_text(closed_inventory.read_text()
-                         + f"  - name: hostile\n    vars: {vars_}\n    targets: [{MEMBERS[group]}]\n")
-    proc = cli("plan", plan, f"targets={group}", "-i", str(inventory))
-    assert_refused(proc, "invalid certname")
 
 
 @pytest.mark.reliability(fault="hostile target specs (--targets) and maintenance actions",
@@ -188,7 +166,7 @@ def test_cli_refuses_hostile_certnames(closed_inventory, tmp_path_factory, name,
 @given(NO_NUL, st.booleans())
 def test_cli_refuses_hostile_targets_and_actions(closed_inventory, spec, as_action):
     if as_action:
-        proc = cli("plan", "rotate_lb_member", f"action={spec}", "-i", str(closed_inventory))
+        proc = cli("rotate-lb-member", "--action", spec, "-i", str(closed_inventory))
         assert_refused(proc, "maintenance action")
     else:
         proc = cli("command", "true", "--targets", spec, "-i", str(closed_inventory))

@@ -1,0 +1,140 @@
+"""Hostile input against the lab's real hosts (property-based, a few dozen examples).
+
+File paths, contents, lines and run-as users carrying a canary payload are quoted into the
+commands every lab host runs (as root, in its own /tmp); environment names and every plan
+parameter given on the command line are refused before any host is contacted — each lab
+host's sshd log shows no new login. Afterwards the canary is absent on the controller and,
+checked with the OpenSSH client rather than puppetops, on every lab host.
+"""
+from __future__ import annotations
+
+import shlex
+import subprocess
+import typing
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, Phase, assume, given, settings
+from hypothesis import strategies as st
+
+from puppetops import Inventory, Run
+from puppetops.plan import discover
+from puppetops.steps import RunCommand
+
+from helpers import cli
+from hostile import Canary, file_name, hostile, run_file_steps
+
+pytestmark = pytest.mark.lab
+
+CANARY = Canary()
+LAB = settings(max_examples=20, deadline=None, database=None,
+               suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+# a process per example: no shrinking (minutes), the failing example is printed as found
+LAB_CLI = settings(max_examples=10, deadline=None, database=None,
+                   phases=[Phase.explicit, Phase.generate],
+                   suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                          HealthCheck.too_slow])
+SSHD_LOG = "upper/var/log/puppetops-lab-sshd.log"
+
+
+def assert_no_canary_anywhere(lab) -> None:
+    CANARY.assert_absent()
+    for host in lab.hosts:
+        done = subprocess.run(lab.ssh_command(host.short, f"test ! -e {shlex.quote(CANARY.path)}"),
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, f"injected command ran on {host.short}: {done.stderr}"
+
+
+def logins(lab) -> dict[str, int]:
+    """Logins so far per lab host, from its sshd's own log (in the host's overlay upper dir)."""
+    counts = {}
+    for host in lab.hosts:
+        log = Path(lab.state_dir) / host.short / SSHD_LOG
+        counts[host.short] = log.read_text(errors="replace").count("Accepted ") if log.exists() else 0
+    return counts
+
+
+@pytest.fixture(scope="module")
+def lab_run(lab):
+    # unlocked: the CLI runs of this module must not find the hosts locked by this one
+    with Run(Inventory.load(lab.inventory), backoff=0.2, lock=False) as run:
+        yield run
+    assert_no_canary_anywhere(lab)
+
+
+@pytest.mark.reliability(fault="hostile file paths, contents and lines on the lab's hosts",
+                         outcome="each host has the file at exactly that name with exactly that "
+                                 "content (a re-run changes nothing), or fails with the reason; "
+                                 "no payload runs on any host")
+@LAB
+@given(hostile(CANARY).map(file_name), hostile(CANARY), hostile(CANARY, long=False))
+def test_file_steps_on_every_host(lab, lab_run, name, content, line):
+    assume(name not in (".", "..") and "\n" not in line and line.strip())
+    lab_run.each("folder", lambda ctx: ctx.run("mkdir -p /tmp/hostile"), "all")
+    run_file_steps(lab_run, "all", "/tmp/hostile", name, content, line)
+    CANARY.assert_absent()
+
+
+@pytest.mark.reliability(fault="hostile run-as users on the lab's hosts",
+                         outcome="the command fails on each host with sudo's reason; no payload "
+                                 "runs")
+@LAB
+@given(hostile(CANARY))
+def test_run_as_on_every_host(lab, lab_run, user):
+    results = lab_run.step(RunCommand("true", run_as=user), "all", catch_errors=True)
+    assert not any(r.ok for r in results) and all(r.message for r in results), \
+        [(r.target, r.status, r.message) for r in results]
+    CANARY.assert_absent()
+
+
+PLANS = discover()
+TEXT_PARAMETERS = sorted((name, key) for name, info in PLANS.items()
+                         for key in info.parameters
+                         if typing.get_type_hints(info.fn).get(key, str) is not bool)
+
+
+def assert_no_login_but_the_lock(before: dict[str, int], after: dict[str, int]) -> None:
+    """No host saw a login, except main: plans that change the infrastructure take its lock
+    (one SSH connection) as they start, before they look at their parameters."""
+    contacted = {host for host in after if after[host] != before[host]}
+    assert contacted <= {"main"} and after["main"] - before["main"] <= 1, (before, after)
+
+
+@pytest.mark.reliability(fault="hostile plan parameters on the command line against the lab "
+                               "(environment names, target specs, actions, numbers)",
+                         outcome="exit 2 naming the parameter's problem; no host sees a login "
+                                 "but main's infrastructure lock; no payload runs")
+@LAB_CLI
+@given(st.sampled_from(TEXT_PARAMETERS), hostile(CANARY))
+def test_plan_parameters_refused_before_anything_runs(lab, case, value):
+    plan, key = case
+    before = logins(lab)
+    proc = cli("plan", plan, f"{key}={value}", "-i", str(lab.inventory))
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert proc.returncode == 2, (plan, key, proc.returncode, proc.stderr[-2000:])
+    assert_no_login_but_the_lock(before, logins(lab))
+    assert_no_canary_anywhere(lab)
+
+
+@pytest.mark.reliability(fault="hostile certname / lb_name vars in the lab's inventory",
+                         outcome="exit 2 naming the invalid certname; no host sees a login but "
+                                 "main's infrastructure lock; no payload runs")
+@LAB_CLI
+@given(hostile(CANARY), st.sampled_from([("enroll_agent", "agent1", "certname"),
+                                         ("add_compiler", "compiler1", "certname"),
+                                         ("add_compiler", "compiler1", "lb_name"),
+                                         ("bootstrap_ca", "main", "certname")]))
+def test_certname_vars_refused_before_anything_runs(lab, tmp_path_factory, name, case):
+    plan, host, var = case
+    data = yaml.safe_load(Path(lab.inventory).read_text())
+    data["groups"].append({"name": "hostile", "vars": {var: name},
+                           "targets": [lab.host(host).fqdn]})
+    inventory = tmp_path_factory.mktemp("certname") / "inventory.yaml"
+    inventory.write_text(yaml.safe_dump(data, sort_keys=False))
+    before = logins(lab)
+    proc = cli("plan", plan, f"targets={lab.host(host).fqdn}", "-i", str(inventory))
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert proc.returncode == 2 and "invalid certname" in proc.stderr, proc.stderr[-2000:]
+    assert_no_login_but_the_lock(before, logins(lab))
+    assert_no_canary_anywhere(lab)
