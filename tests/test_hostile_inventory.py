@@ -17,18 +17,19 @@ from hypothesis import strategies as st
 
 from puppetops.errors import InventoryError
 from puppetops.inventory import Inventory
-from puppetops.inventory.schema import GROUP_KEYS, TARGET_KEYS, TOP_LEVEL_KEYS, TRANSPORT_OPTIONS
+from puppetops.inventory.schema import (BOLT_TRANSPORTS, GROUP_KEYS, TARGET_KEYS, TOP_LEVEL_KEYS,
+                                       TRANSPORT_OPTIONS)
 
 from helpers import cli
 from hostile import Canary, hostile
 
 CANARY = Canary()
-KEYS = sorted(TOP_LEVEL_KEYS | GROUP_KEYS | TARGET_KEYS | {"ssh", "local", "transport", "_plugin",
-                                                            "var", "nodes", "uri"}
+KEYS = sorted(TOP_LEVEL_KEYS | GROUP_KEYS | TARGET_KEYS | set(BOLT_TRANSPORTS)
+              | {"transport", "_plugin", "var", "nodes", "uri"}
               | {option for options in TRANSPORT_OPTIONS.values() for option in options})
 SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=20),
                     hostile(CANARY, long=False), st.sampled_from(
-                        ["ssh://u@h:22", "local://x", "h:0", "ssh://[::1", "u:pw@h", "ftp://h",
+                        ["ssh://u@h:22", "local://x", "winrm://h", "docker://c", "h:0", "ssh://[::1", "u:pw@h", "ftp://h",
                          "ssh://h/path", "h:99999", "2", "all", "..", "-", "a,b", "a b"]))
 KEY = st.one_of(st.sampled_from(KEYS), st.text(max_size=10), st.integers(), st.booleans())
 DOCUMENTS = st.recursive(SCALARS, lambda inner: st.one_of(
@@ -145,7 +146,7 @@ def test_mutated_inventories(tmp_path, data):
     inventory = load_or_located_error(tmp_path / "inventory.yaml", dump(mutated))
     if inventory is not None:  # what loads is usable: every target resolves to a host
         for target in inventory.targets:
-            assert target.host and target.transport in ("ssh", "local")
+            assert target.host and target.transport in BOLT_TRANSPORTS
 
 
 @pytest.mark.reliability(fault="YAML that refers to itself (an alias inside its own anchor) "
