@@ -54,6 +54,7 @@ class Run:
         self.started = time.monotonic()
         self.locking = bool(lock)
         self._main_locks: dict[str, MainLock] = {}
+        self._main_wanted: dict[str, tuple[Target, str]] = {}
         self._lock = RunLock(inventory.targets if lock is True else lock,
                              about={"run": self.id}) if lock else None
         if self._lock:
@@ -108,6 +109,7 @@ class Run:
         is interrupted no step starts, and one that was running ends the plan with
         ``Interrupted`` (its results kept) rather than letting the plan go on."""
         self.interruption.check()
+        self._hold_main_locks()
         try:
             sets = work()
         except PlanFailure as exc:
@@ -141,10 +143,12 @@ class Run:
 
     def lock_infrastructure(self, main: TargetSpec, plan: str, *, required: bool = True) -> None:
         """Hold the infrastructure lock (``puppetops.remote_lock``) on the ``main`` server(s)
-        until the run ends; plans declared ``@plan(main=...)`` call it as they start. Once per
-        server (a sub-plan on the same main takes nothing more); nothing for a run without
-        locks. ``required=False`` (the plan's default main): an inventory without such a
-        target has no main server to lock, and the run goes on with its local lock only."""
+        from the plan's first step until the run ends; plans declared ``@plan(main=...)`` call
+        it as they start. The lock is taken at the first step, not here, so that a plan's own
+        checks of its parameters still refuse bad input (exit 2) before any host is contacted.
+        Once per server (a sub-plan on the same main takes nothing more); nothing for a run
+        without locks. ``required=False`` (the plan's default main): an inventory without such
+        a target has no main server to lock, and the run goes on with its local lock only."""
         if not self.locking:
             return
         try:
@@ -153,11 +157,16 @@ class Run:
             if required:
                 raise
             return
-        for server in sorted(servers, key=lambda t: t.name):
-            if server.name not in self._main_locks:
-                lock = MainLock(self.pool, server, {"plan": plan, "run": self.id})
-                lock.acquire()
-                self._main_locks[server.name] = lock
+        for server in servers:
+            self._main_wanted.setdefault(server.name, (server, plan))
+
+    def _hold_main_locks(self) -> None:
+        """Take the infrastructure locks asked for so far (sorted: no two runs wait in turn)."""
+        for name in sorted(set(self._main_wanted) - set(self._main_locks)):
+            server, plan = self._main_wanted[name]
+            lock = MainLock(self.pool, server, {"plan": plan, "run": self.id})
+            lock.acquire()
+            self._main_locks[name] = lock
 
     def message(self, text: str) -> None:
         self.output.message(text)

@@ -149,13 +149,24 @@ NO_NUL = hostile(CANARY, nul=False)
 @CLI
 @given(NO_NUL)
 def test_cli_refuses_hostile_environments(closed_inventory, env):
-    # (`plan deploy_code env=...` checks env inside the plan, after the infrastructure lock on
-    # main: see test_hostile_lab.py for what that costs)
     proc = cli("deploy-code", "--env", env, "-i", str(closed_inventory))
     if "," in env:  # the list is split first: an empty or `all` item has its own message
         assert_refused(proc)
     else:
         assert_refused(proc, "invalid environment name")
+
+
+@pytest.mark.reliability(fault="hostile environment names through `plan deploy_code env=...`",
+                         outcome="exit 2 before the infrastructure lock: main is not contacted")
+@pytest.mark.parametrize("env", ["$(touch /tmp/pwn)", "a;b", "../x", "prod\nuction"])
+def test_plan_refuses_bad_parameters_before_taking_mains_lock(closed_inventory, tmp_path, env):
+    # main listens nowhere: contacting it (the infrastructure lock) would exit 1, not 2
+    (tmp_path / "known_hosts").write_text("")
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text(closed_inventory.read_text().replace(
+        "config: {ssh: {", f"config: {{ssh: {{known-hosts-file: {tmp_path}/known_hosts, "))
+    assert_refused(cli("plan", "deploy_code", f"env={env}", "-i", str(inventory)),
+                   "invalid environment name")
 
 
 @pytest.mark.reliability(fault="hostile target specs (--targets) and maintenance actions",

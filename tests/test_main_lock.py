@@ -27,7 +27,9 @@ from puppetops.plan import plan
 
 @plan(main="main")
 def hold_main(run, main: str = "main", wait: bool = False):
-    """Changes nothing; holds the infrastructure lock, with wait=true until stdin closes."""
+    """Changes nothing; holds the infrastructure lock (taken at the first step), with wait=true
+    until stdin closes."""
+    run.command("true", main)
     print("held", flush=True)
     if wait:
         sys.stdin.readline()
