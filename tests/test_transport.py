@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
+import threading
 import time
 
 import paramiko
@@ -12,7 +14,7 @@ from puppetops import Inventory, Run
 from puppetops.result import CHANGED, FAILED, OK, UNCHANGED, UNREACHABLE
 from puppetops.steps import FileContent, RunCommand
 
-from helpers import fleet_run
+from helpers import cli, fleet_run
 
 
 def test_fan_out_to_30_hosts_gives_each_target_its_own_result(sshd_fleet30):
@@ -223,3 +225,34 @@ def test_hashed_known_hosts_entries_are_verified_too(sshd_fleet, tmp_path):
         rs = run.command("true", "fleet", catch_errors=True)
     assert rs.find("host1").status == OK
     assert rs.find("host2").status == UNREACHABLE and "CHANGED" in rs.find("host2").message
+
+
+@pytest.mark.reliability(fault="a port that answers but does not speak SSH",
+                         outcome="that target unreachable with paramiko's reason in one line; "
+                                 "no traceback on stderr")
+def test_a_port_that_does_not_speak_ssh_is_one_line_not_a_traceback(tmp_path):
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+
+    def answer_garbage() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn:
+                conn.sendall(b"garbage\r\n")
+
+    threading.Thread(target=answer_garbage, daemon=True).start()
+    (tmp_path / "known_hosts").write_text("")
+    (tmp_path / "inventory.yaml").write_text(
+        f"config: {{ssh: {{known-hosts-file: {tmp_path}/known_hosts, attempts: 1}}}}\n"
+        f"targets: [{{name: h, uri: '127.0.0.1:{server.getsockname()[1]}'}}]\n")
+    try:
+        proc = cli("command", "true", "-t", "h", "-i", str(tmp_path / "inventory.yaml"))
+    finally:
+        server.close()
+    assert proc.returncode == 1, proc.stderr
+    assert "h: unreachable" in proc.stderr and "banner" in proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr

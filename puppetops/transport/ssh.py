@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import errno
 import hmac
+import logging
 import os
 import secrets
 import shlex
@@ -48,6 +49,12 @@ DEFAULT_CONNECT_TIMEOUT = 10.0
 # burn ~30 ms of CPU per second and wake the GIL 2,000 times. After the handshake 1 s is enough:
 # close() wakes the thread itself, and commands have their own timeouts.
 IDLE_POLL_SECONDS = 1.0
+
+# paramiko logs a failed handshake (a port that does not speak SSH, a reset) as an error with
+# its traceback; with no logging configured Python prints that on stderr. Every such fault
+# already reaches the operator as the target's result, so paramiko's own copy is dropped unless
+# the caller configures logging (a handler on "paramiko" or the root logger still gets it).
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 # How long one wait for output may block before the loop looks again (a safety net only: the
 # buffers wake the reader as soon as data, EOF or the exit status arrives).
 _WAKE_CHECK_SECONDS = 1.0

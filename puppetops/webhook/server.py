@@ -11,7 +11,6 @@ before reading it and caps chunked ones there; the app answers 413 for anything 
 """
 from __future__ import annotations
 
-import logging
 import signal
 import sqlite3
 import sys
@@ -81,7 +80,10 @@ class WebhookServer:
         def close_all() -> None:
             for channel in list(self.http._map.values()):
                 channel.handle_close()
-        self.http.trigger.pull_trigger(close_all)
+        try:
+            self.http.trigger.pull_trigger(close_all)
+        except OSError:  # the loop has ended already and closed its trigger: nothing to stop
+            pass
 
     def close(self) -> None:
         """Wait for running deploys, fail the waiting ones, close the store and log."""
@@ -103,9 +105,6 @@ def run_forever(config: WebhookConfig, deploy: DeployFunction | None = None) -> 
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, terminate)
-    # stderr may be the JSON log: paramiko's own tracebacks for an unreachable host would
-    # interleave with it, and the deploy's stored result already names each failed host
-    logging.getLogger("paramiko").addHandler(logging.NullHandler())
     print(f"puppetops webhook listening on {config.host}:{server.port}", file=sys.stderr,
           flush=True)
     server.serve()
