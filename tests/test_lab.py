@@ -207,21 +207,20 @@ def test_ssh_sessions_skip_roots_bashrc(lab):
         assert out(lab, "main", "env SHLVL=0 bash -c 'echo ${PYENV_SHELL:-none}'") == "bash"
 
 
-def test_status_finds_puppet_services_without_ssh(lab):
+def test_status_finds_puppet_services_without_ssh(scratch):
+    # a lab of its own: the session lab may run the stood-up infrastructure's real services
+    info = scratch.up(compilers=1, agents=1)
+    lb, compiler = info.host("lb").address, info.host("compiler1").address
     cfg = ("global\\n daemon\\n pidfile /run/haproxy.pid\\ndefaults\\n mode tcp\\n timeout connect 1s\\n"
-           " timeout client 1s\\n timeout server 1s\\nfrontend fe\\n bind " + DEFAULT_HOSTS["lb"] + ":8140\\n"
-           " default_backend be\\nbackend be\\n server c1 " + DEFAULT_HOSTS["compiler1"] + ":8140\\n")
-    out(lab, "lb", f"printf '{cfg}' > /tmp/t.cfg && haproxy -q -f /tmp/t.cfg")
-    out(lab, "agent2", "setsid bash -c 'exec -a \"puppet agent: applying configuration\" sleep 1000' "
-                       ">/dev/null 2>&1 </dev/null & echo $! > /run/fake-agent.pid")
-    try:
-        services = {s.short: s.services for s in Lab(**SESSION).status()}
-        assert services["lb"] == ("haproxy",)
-        assert services["agent2"] == ("puppet agent",)
-        assert services["main"] == services["compiler1"] == ()
-    finally:
-        out(lab, "lb", "kill $(cat /run/haproxy.pid)")
-        out(lab, "agent2", "kill $(cat /run/fake-agent.pid)")
+           " timeout client 1s\\n timeout server 1s\\nfrontend fe\\n bind " + lb + ":8140\\n"
+           " default_backend be\\nbackend be\\n server c1 " + compiler + ":8140\\n")
+    out(info, "lb", f"printf '{cfg}' > /tmp/t.cfg && haproxy -q -f /tmp/t.cfg")
+    out(info, "agent1", "setsid bash -c 'exec -a \"puppet agent: applying configuration\" sleep 1000' "
+                        ">/dev/null 2>&1 </dev/null & echo $! > /run/fake-agent.pid")
+    services = {s.short: s.services for s in scratch.status()}
+    assert services["lb"] == ("haproxy",)
+    assert services["agent1"] == ("puppet agent",)
+    assert services["main"] == services["compiler1"] == ()
 
 
 def test_up_is_a_no_op_while_healthy(lab):
