@@ -1,4 +1,6 @@
-"""Shared pytest configuration: fixture plugins shipped in the package."""
+"""Shared pytest configuration: fixture plugins shipped in the package, and test order."""
+
+import pytest
 
 pytest_plugins = [
     "puppetops.testing.fixtures",
@@ -6,3 +8,13 @@ pytest_plugins = [
     "puppet_fixtures",  # tests/puppet_fixtures.py: the stood-up Puppet infrastructure
     "reliability_plugin",  # tests/reliability_plugin.py: --reliability-json for docs/reliability.md
 ]
+
+# Tests that check what the stand-up itself left behind (access logs, idempotent re-runs,
+# pristine certificates): they run before any test that deploys, rotates or faults the same
+# session infrastructure, whatever their file names sort as.
+FIRST = ("test_standup_e2e.py",)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.path.name not in FIRST)  # stable: the rest keep their order
