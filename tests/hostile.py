@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 
 METACHARACTERS = list(";|&$()`<>*?'\"\\\n") + ["\r", "\t", " ", "{", "}", "!", "#", "~", "=", "%"]
@@ -83,3 +84,20 @@ def run_file_steps(run, targets, directory: str, name: str, content: str, line: 
                 else:
                     assert result.status == "failed" and "too long" in result.message, result.message
     return path
+
+
+def examples(count: int, *, fixtures: bool = True, process_each: bool = False) -> settings:
+    """The hostile suites' hypothesis settings: ``count`` examples, no deadline, no example
+    database. ``fixtures``: the examples share function-scoped fixtures (a fleet, a lab run) on
+    purpose, and may be slow. ``process_each``: every example starts a process, so no shrinking
+    (minutes); the failing example is printed as found."""
+    checks = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+    return settings(max_examples=count, deadline=None, database=None,
+                    suppress_health_check=checks if fixtures or process_each else [],
+                    **({"phases": [Phase.explicit, Phase.generate]} if process_each else {}))
+
+
+def assert_refused_everywhere(results) -> None:
+    """Every target failed with a reason: the hostile value was refused, never run."""
+    assert not any(r.ok for r in results) and all(r.message for r in results), \
+        [(r.target, r.status, r.message) for r in results]

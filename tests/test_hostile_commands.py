@@ -8,8 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
-from hypothesis import strategies as st
+from hypothesis import assume, given
 
 from puppetops import Inventory, Run
 from puppetops.errors import InventoryError
@@ -17,11 +16,11 @@ from puppetops.steps import RunCommand
 from puppetops.testing.fixtures import require_sshd
 from puppetops.testing.sshd import SshdFleet
 
-from hostile import Canary, file_name, fits, hostile, run_file_steps
+from hostile import (Canary, assert_refused_everywhere, examples, file_name, fits, hostile,
+                     run_file_steps)
 
 CANARY = Canary()
-FLEET = settings(max_examples=15, deadline=None, database=None,
-                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FLEET = examples(15)
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +65,7 @@ def test_file_steps_quote_paths_and_content(fleet_run, tmp_path_factory, name, c
 def test_run_as_is_one_word(fleet_run, user):
     _, run = fleet_run
     results = run.step(RunCommand("true", run_as=user), "fleet", catch_errors=True)
-    assert not any(r.ok for r in results), [r.message for r in results]
-    assert all(r.message for r in results)
+    assert_refused_everywhere(results)
     CANARY.assert_absent()
 
 

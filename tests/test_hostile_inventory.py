@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from puppetops.errors import InventoryError
@@ -21,7 +21,7 @@ from puppetops.inventory.schema import (BOLT_TRANSPORTS, GROUP_KEYS, TARGET_KEYS
                                        TRANSPORT_OPTIONS)
 
 from helpers import cli
-from hostile import Canary, hostile
+from hostile import Canary, examples, hostile
 
 CANARY = Canary()
 KEYS = sorted(TOP_LEVEL_KEYS | GROUP_KEYS | TARGET_KEYS | set(BOLT_TRANSPORTS)
@@ -54,12 +54,8 @@ VALID: dict[str, Any] = {
     "targets": ["puppet.example.com"],
 }
 
-PURE = settings(max_examples=150, deadline=None, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-SUBPROCESS = settings(max_examples=10, deadline=None, database=None,
-                      phases=[Phase.explicit, Phase.generate],
-                      suppress_health_check=[HealthCheck.too_slow,
-                                             HealthCheck.function_scoped_fixture])
+PURE = examples(150)
+SUBPROCESS = examples(10, process_each=True)
 OUTCOME = "loads, or one error naming file:line and what is expected (exit 2); no traceback"
 
 

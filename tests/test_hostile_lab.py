@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, Phase, assume, given, settings
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from puppetops import Inventory, Run
@@ -23,18 +23,14 @@ from puppetops.plan import discover
 from puppetops.steps import RunCommand
 
 from helpers import cli
-from hostile import Canary, file_name, hostile, run_file_steps
+from hostile import (Canary, assert_refused_everywhere, examples, file_name, hostile,
+                     run_file_steps)
 
 pytestmark = pytest.mark.lab
 
 CANARY = Canary()
-LAB = settings(max_examples=20, deadline=None, database=None,
-               suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-# a process per example: no shrinking (minutes), the failing example is printed as found
-LAB_CLI = settings(max_examples=10, deadline=None, database=None,
-                   phases=[Phase.explicit, Phase.generate],
-                   suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                          HealthCheck.too_slow])
+LAB = examples(20)
+LAB_CLI = examples(10, process_each=True)
 SSHD_LOG = "upper/var/log/puppetops-lab-sshd.log"
 
 
@@ -83,8 +79,7 @@ def test_file_steps_on_every_host(lab, lab_run, name, content, line):
 @given(hostile(CANARY))
 def test_run_as_on_every_host(lab, lab_run, user):
     results = lab_run.step(RunCommand("true", run_as=user), "all", catch_errors=True)
-    assert not any(r.ok for r in results) and all(r.message for r in results), \
-        [(r.target, r.status, r.message) for r in results]
+    assert_refused_everywhere(results)
     CANARY.assert_absent()
 
 

@@ -10,7 +10,7 @@ import re
 import typing
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from puppetops.errors import UsageError
@@ -22,16 +22,12 @@ from puppetops.steps.control_repo import file_path
 from puppetops.steps.r10k import repo_path
 
 from helpers import cli
-from hostile import Canary, hostile
+from hostile import Canary, examples, hostile
 
 CANARY = Canary()
 ANY_TEXT = st.one_of(st.text(), hostile(CANARY))
-PURE = settings(max_examples=200, deadline=None, database=None)
-# a subprocess per example: no shrinking (minutes), the failing example is printed as found
-CLI = settings(max_examples=10, deadline=None, database=None,
-               phases=[Phase.explicit, Phase.generate],
-               suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                      HealthCheck.too_slow])
+PURE = examples(200, fixtures=False)
+CLI = examples(10, process_each=True)
 REFUSED = "refused (UsageError) or passed through unchanged as one safe word"
 
 
@@ -97,7 +93,7 @@ PLANS = discover()
 @pytest.mark.reliability(fault="hostile plan parameters (key=value from the command line)",
                          outcome="refused with exit 2, or handed to the plan unchanged "
                                  "(one word, never split or evaluated)")
-@settings(max_examples=200, deadline=None, database=None)
+@PURE
 @given(st.sampled_from(sorted(PLANS)), st.data())
 def test_plan_parameters(name, data):
     info = PLANS[name]
