@@ -49,9 +49,9 @@ from puppetops.plans.bootstrap_ca import bootstrap_ca  # noqa: E402
 from puppetops.plans.deploy_code import deploy_code  # noqa: E402
 from puppetops.plans.enroll_agent import enroll_agent  # noqa: E402
 from puppetops.plans.rotate_lb_member import rotate_lb_member  # noqa: E402
-from puppetops.puppet import code  # noqa: E402
-from puppetops.steps.control_repo import ControlRepoCommit  # noqa: E402
-from puppetops.steps.r10k import MUX_PERSIST  # noqa: E402
+from puppetops.steps.code import provision  # noqa: E402
+from puppetops.steps.code.control_repo import ControlRepoCommit  # noqa: E402
+from puppetops.steps.code.r10k import MUX_PERSIST  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 LAB = {"state_dir": os.environ.get("PUPPETOPS_BENCH_LAB_DIR", "/var/tmp/puppetops-lab-bench-lc"),
@@ -65,7 +65,7 @@ def commit(run: Run, text: str) -> None:
     """A new commit on production (site.pp changes), so the next deploy has work to do."""
     main = run.targets("main")[0]
     site = f'node default {{ notify {{ "{text}": }} }}\n'
-    run.step(ControlRepoCommit(code.repo_on_main(main) or code.DEFAULT_REPO,
+    run.step(ControlRepoCommit(provision.repo_on_main(main) or provision.DEFAULT_REPO,
                                {"manifests/site.pp": site}, text), [main])
 
 

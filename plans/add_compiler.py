@@ -1,19 +1,22 @@
 """The ``add_compiler`` plan: new compilers, signed by main's CA, behind the load balancer."""
 from __future__ import annotations
 
+from puppetops.flow import Cohort, PlanResults, changed, single
 from puppetops.plan import plan
 from puppetops.plans.bootstrap_ca import SERVER_PACKAGES
 from puppetops.plans.configure_lb import balance, current_members
-from puppetops.plans.facts import gather
-from puppetops.puppet import code, conf, envcache, lb, names, node
-from puppetops.puppet.certs import Identity
-from puppetops.puppet.enrolment import enrol
-from puppetops.puppet.flow import Cohort, PlanSteps, changed, single
+from puppetops.puppet import conf, names, node
 from puppetops.result import ResultSet
 from puppetops.run import Run
 from puppetops.steps import Packages
+from puppetops.steps.ca.authority import CaService
+from puppetops.steps.ca.certs import Identity
+from puppetops.steps.ca.enrolment import enrol
+from puppetops.steps.code import envcache, provision
+from puppetops.steps.facts import gather
+from puppetops.steps.lb import pool
+from puppetops.steps.preflight import preflight
 from puppetops.steps.puppet_agent import PuppetConf
-from puppetops.steps.puppet_ca import CaService
 from puppetops.steps.puppetserver import (AdminApiAccess, ServerJavaArgs, require_ready,
                                           start_servers)
 from puppetops.target import Target
@@ -51,30 +54,30 @@ def add_compiler(run: Run, targets: str = "compilers", main: str = "main",
     A compiler that fails drops out; the others go on (the run still fails). A certificate
     with wrong alt names is cleaned and re-issued; a correct one is left alone.
     """
-    steps = PlanSteps(run)
+    results = PlanResults(run)
     names.environment(environment)
     ca = single(run, main, "main")
     lbs = run.targets(loadbalancers)
     compilers = Cohort(run, run.targets(targets))
-    node.validate(compilers.members, node.certname, node.lb_name, node.java_args, lb.member,
+    node.validate(compilers.members, node.certname, node.lb_name, node.java_args, pool.member,
                   node.cert_key)
     node.validate([ca], node.certname)
     run.each("facts", gather, [ca])
     run.each("main ready", require_ready, [ca])
 
     compilers.each("facts", gather)
-    compilers.each("preflight", node.preflight)
+    compilers.each("preflight", preflight)
     jvm = ServerJavaArgs()
     config_steps = [Packages(*SERVER_PACKAGES), CaService(False), PuppetConf(compiler_settings(ca)),
                     jvm, AdminApiAccess(ca)]
     config = dict(zip(config_steps, compilers.pipeline(config_steps)))
     new_certs = enrol(compilers, ca, {t.name: compiler_identity(t) for t in compilers.live})
-    code.deploy(compilers, ca, environment)
+    provision.deploy(compilers, ca, environment)
     start_servers(compilers, changed(config.values()) | new_certs, changed([config[jvm]]))
 
-    added = [lb.member(t) for t in compilers.live]
+    added = [pool.member(t) for t in compilers.live]
     if added and lbs:
         current = {r.target: r.value for r in run.each("LB members", current_members, lbs)}
         members = {t.name: sorted(set(current[t.name]) | set(added)) for t in lbs}
         balance(run, lbs, members, {t.name: added for t in lbs})
-    return steps.summary("add_compiler")
+    return results.summary("add_compiler")

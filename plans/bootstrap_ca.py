@@ -2,17 +2,20 @@
 from __future__ import annotations
 
 
+from puppetops.flow import Cohort, PlanResults, changed, single
 from puppetops.plan import plan
-from puppetops.plans.facts import gather
 from puppetops.plans.setup_control_repo import setup_control_repo
-from puppetops.puppet import ca_api, code, conf, envcache, names, node, server
-from puppetops.puppet.flow import Cohort, PlanSteps, changed, single
+from puppetops.puppet import conf, names, node
 from puppetops.result import ResultSet
 from puppetops.run import Run
 from puppetops.step import StepContext
-from puppetops.steps import Packages
+from puppetops.steps import Packages, puppetserver_control
+from puppetops.steps.ca import ca_api
+from puppetops.steps.ca.authority import CaCreated, CaPolicy, CaService
+from puppetops.steps.code import envcache, provision
+from puppetops.steps.facts import gather
+from puppetops.steps.preflight import preflight
 from puppetops.steps.puppet_agent import PuppetConf
-from puppetops.steps.puppet_ca import CaCreated, CaPolicy, CaService
 from puppetops.steps.puppetserver import AdminApiAccess, ServerJavaArgs, start_servers
 from puppetops.target import Target
 
@@ -32,7 +35,7 @@ def ca_answers(ctx: StepContext) -> str:
     """The CA's API answers this host's own certificate (pp_cli_auth), which is what every
     later signing and cleaning uses."""
     name = node.certname(ctx.target)
-    if ctx.noop and not server.ready(ctx, name):
+    if ctx.noop and not puppetserver_control.ready(ctx, name):
         return "would check the CA once Puppet Server runs"
     found = ca_api.all_statuses(ctx, node.layout(ctx.target), name)
     return f"{len(found)} certificate(s) and request(s) on the CA"
@@ -46,19 +49,19 @@ def bootstrap_ca(run: Run, targets: str = "main", environment: str = "production
     Main's certname is its inventory name (or var certname) and must be its FQDN.
     puppetserver_java_args (e.g. "-Xms512m -Xmx512m") is merged into JAVA_ARGS.
     """
-    steps = PlanSteps(run)
+    results = PlanResults(run)
     names.environment(environment)
     main = single(run, targets, "bootstrap_ca")
     node.validate([main], node.certname, node.java_args)
     run.each("facts", gather, [main])
-    run.each("preflight", node.preflight, [main])
+    run.each("preflight", preflight, [main])
     jvm = ServerJavaArgs()
     config_steps = [Packages(*SERVER_PACKAGES), PuppetConf(main_settings), CaPolicy(),
                     CaService(True), jvm, CaCreated(), AdminApiAccess(main)]
     config = dict(zip(config_steps, run.pipeline(config_steps, [main])))
     run.plan(setup_control_repo, targets=main.name, environment=environment)
     servers = Cohort(run, [main], stop=True)
-    code.deploy(servers, main, environment)
+    provision.deploy(servers, main, environment)
     start_servers(servers, changed(config.values()), changed([config[jvm]]))
     run.each("CA answers", ca_answers, [main])
-    return steps.summary("bootstrap_ca")
+    return results.summary("bootstrap_ca")

@@ -7,16 +7,17 @@ from __future__ import annotations
 
 from typing import Mapping
 
+from puppetops.flow import PlanResults
 from puppetops.plan import plan
 from puppetops.plans.lb_ready import warn_leftovers
-from puppetops.puppet import lb, node
-from puppetops.puppet.flow import PlanSteps
-from puppetops.puppet.lb import Member
+from puppetops.puppet import node
 from puppetops.result import ResultSet
 from puppetops.run import Run
 from puppetops.step import Step, StepContext
-from puppetops.steps import Packages, Service, haproxy, nginx
-from puppetops.steps.lb_member import LbView, view
+from puppetops.steps import Packages, Service
+from puppetops.steps.lb import haproxy, nginx, pool
+from puppetops.steps.lb.membership import LbView, view
+from puppetops.steps.lb.pool import Member
 from puppetops.target import Target
 
 
@@ -31,14 +32,14 @@ def _steps(backend: str, members: Mapping[str, list[Member]],
 
 def current_members(ctx: StepContext) -> list[Member]:
     """The compilers an LB host balances now (read from its config)."""
-    module = haproxy if lb.backend(ctx.target) == "haproxy" else nginx
+    module = haproxy if pool.backend(ctx.target) == "haproxy" else nginx
     return module.current_members(ctx)
 
 
 def _balancing(ctx: StepContext) -> LbView:
     """The LB host's members and out-of-LB records; none on a host that does not balance
     yet (a new one)."""
-    if lb.backend(ctx.target) == "haproxy":
+    if pool.backend(ctx.target) == "haproxy":
         running = ctx.test(f"[ -S {haproxy.SOCKET} ]")
     else:
         running = ctx.read(nginx.CONFIG) is not None
@@ -51,8 +52,8 @@ def balance(run: Run, lbs: list[Target], members: Mapping[str, list[Member]],
     plan: nothing can reach the compilers without it. Members another run left out are
     warned about first."""
     warn_leftovers(run, run.each("LB members", _balancing, lbs))
-    for backend in lb.BACKENDS:
-        chosen = [t for t in lbs if lb.backend(t) == backend]
+    for backend in pool.BACKENDS:
+        chosen = [t for t in lbs if pool.backend(t) == backend]
         if chosen:
             run.pipeline(_steps(backend, members, up), chosen)
 
@@ -66,9 +67,9 @@ def configure_lb(run: Run, targets: str = "loadbalancers",
     /status/v1/simple, keeps runtime states across reloads, admin socket on) and must see
     them all UP. ``main``: the main server, where the run holds the infrastructure lock.
     """
-    steps = PlanSteps(run)
+    results = PlanResults(run)
     lbs = run.targets(targets)
-    node.validate(lbs, lb.backend)
-    wanted = [lb.member(c) for c in run.targets(compilers)]
+    node.validate(lbs, pool.backend)
+    wanted = [pool.member(c) for c in run.targets(compilers)]
     balance(run, lbs, {t.name: wanted for t in lbs}, {t.name: wanted for t in lbs})
-    return steps.summary("configure_lb")
+    return results.summary("configure_lb")

@@ -6,20 +6,23 @@ import shlex
 from typing import Sequence
 
 from puppetops.errors import StepError, UsageError
+from puppetops.flow import PlanResults, single
 from puppetops.plan import plan
-from puppetops.plans.facts import gather
 from puppetops.plans.lb_ready import warn_leftovers
-from puppetops.puppet import code, consistency, envcache, lb, lb_out, names, node, server
-from puppetops.puppet.consistency import Verdict
-from puppetops.puppet.deployers import Deployed
-from puppetops.puppet.flow import PlanSteps, single
+from puppetops.puppet import names, node
 from puppetops.result import ResultSet
 from puppetops.run import Run
 from puppetops.step import StepContext
-from puppetops.steps.code_deploy import (DeployerInstalled, EnvironmentCacheFlush,
+from puppetops.steps import puppetserver_control
+from puppetops.steps.code import consistency, envcache, provision
+from puppetops.steps.code.consistency import Verdict
+from puppetops.steps.code.deploy import (DeployerInstalled, EnvironmentCacheFlush,
                                          EnvironmentDeploy, deployed)
-from puppetops.steps.env_purge import StaleEnvironmentsPurged
-from puppetops.steps.lb_member import LbView, MembersOut, MembersReady, view
+from puppetops.steps.code.deployers import Deployed
+from puppetops.steps.code.purge import StaleEnvironmentsPurged
+from puppetops.steps.facts import gather
+from puppetops.steps.lb import out_records, pool
+from puppetops.steps.lb.membership import LbView, MembersOut, MembersReady, view
 from puppetops.target import Target
 
 ALL = "all"
@@ -66,9 +69,9 @@ def heads_command(main: Target) -> str:
     """The command listing the control repo's branch heads on main (``git ls-remote --heads``
     output). A repo on main is read in place — the same refs the servers fetch over SSH, without
     an SSH connection from main to itself (~0.2 s); an external one with ``git ls-remote``."""
-    path = code.repo_on_main(main)
+    path = provision.repo_on_main(main)
     if path is None:
-        return f"git ls-remote --heads {shlex.quote(code.remote(main))}"
+        return f"git ls-remote --heads {shlex.quote(provision.remote(main))}"
     return (f"git --git-dir={shlex.quote(path)} for-each-ref "
             f"--format='%(objectname)%09%(refname)' refs/heads")
 
@@ -115,7 +118,7 @@ def _drained(run: Run, servers: list[Target], verdict: Verdict) -> list[Target]:
 
 
 def _purge(run: Run, servers: list[Target], branches: dict[str, str]) -> None:
-    """Environments whose branch is gone leave every server (see env_purge), each server's
+    """Environments whose branch is gone leave every server (see steps.code.purge), each server's
     purge in its own result; a message lists what was purged where. A control repo that
     lists no branch at all purges nothing: that is a broken read, not a repo to mirror."""
     if not branches:
@@ -133,12 +136,12 @@ def _drain(run: Run, lbs: list[Target], servers: list[Target], verdict: Verdict,
     """The off servers that are LB members leave load balancing, unless that would leave an
     LB with no serving member (``MembersOut`` then refuses, and says so). Each LB host
     records that deploy_code drained them, for which environments, in which run."""
-    off = {lb.member(t).name for t in servers if t.name in verdict.off}
+    off = {pool.member(t).name for t in servers if t.name in verdict.off}
     per_lb = {host: sorted(off & set(current.states))
               for host, current in _members(run, lbs).items()}
     chosen = [t for t in lbs if per_lb.get(t.name)]
     if chosen:
-        record = lb_out.taken_by(run.id, lb_out.DEPLOY_CODE, tuple(environments))
+        record = out_records.taken_by(run.id, out_records.DEPLOY_CODE, tuple(environments))
         run.step(MembersOut(per_lb, record=record), chosen, catch_errors=True)
 
 
@@ -146,22 +149,24 @@ def _put_back(run: Run, lbs: list[Target], servers: list[Target],
               environments: list[str]) -> None:
     """Members this plan drained earlier, for environments now consistent, serve again (and
     their records go)."""
-    ours = {lb.member(t).name for t in servers}
+    ours = {pool.member(t).name for t in servers}
     per_lb = {host: sorted(m for m, r in current.records.items()
-                           if m in ours and m in current.states and r.plan == lb_out.DEPLOY_CODE
+                           if m in ours and m in current.states
+                           and r.plan == out_records.DEPLOY_CODE
                            and set(r.environments) <= set(environments))
               for host, current in _members(run, lbs).items()}
     chosen = [t for t in lbs if per_lb.get(t.name)]
     if chosen:
-        record = lb_out.taken_by(run.id, lb_out.DEPLOY_CODE, tuple(environments))
+        record = out_records.taken_by(run.id, out_records.DEPLOY_CODE, tuple(environments))
         run.step(MembersReady(per_lb, record=record), chosen, catch_errors=True)
 
 
 def _not_serving(ctx: StepContext) -> str | None:
     """Why the server's Puppet Server is not serving (None when it answers ``running``)."""
-    if server.ready(ctx, node.certname(ctx.target)):
+    certname = node.certname(ctx.target)
+    if puppetserver_control.ready(ctx, certname):
         return None
-    return f"Puppet Server does not answer {server.status_url(node.certname(ctx.target))}"
+    return f"Puppet Server does not answer {puppetserver_control.status_url(certname)}"
 
 
 def _judge(run: Run, servers: list[Target], heads: dict[str, str],
@@ -197,9 +202,9 @@ def _judge(run: Run, servers: list[Target], heads: dict[str, str],
     return verdict
 
 
-def _summary(steps: PlanSteps, verdict: Verdict | None) -> ResultSet:
+def _summary(results: PlanResults, verdict: Verdict | None) -> ResultSet:
     """One result per target; a server's message says where it is for each environment."""
-    out = steps.summary("deploy_code")
+    out = results.summary("deploy_code")
     for result in out:
         if verdict and verdict.of(result.target):
             where = "; ".join(p.describe() for p in verdict.of(result.target))
@@ -229,7 +234,7 @@ def deploy_code(run: Run, env: str = "production", targets: str = "main,compiler
     plan starts.
     """
     wanted = environment_list(env)
-    steps = PlanSteps(run)
+    results = PlanResults(run)
     ca = single(run, main, "main")
     servers, lbs = run.targets(targets), run.targets(loadbalancers)
     node.validate(servers, node.agent_environments)
@@ -254,7 +259,7 @@ def deploy_code(run: Run, env: str = "production", targets: str = "main,compiler
     if run.noop:
         if wanted is None:
             _purge(run, servers, found)
-        return _summary(steps, None)
+        return _summary(results, None)
 
     verdict = _judge(run, servers, heads, failures, records)
     if verdict.consistent:
@@ -270,4 +275,4 @@ def deploy_code(run: Run, env: str = "production", targets: str = "main,compiler
                     + verdict.report())
         if drain:
             _drain(run, lbs, _drained(run, servers, verdict), verdict, list(heads))
-    return _summary(steps, verdict)
+    return _summary(results, verdict)

@@ -1,15 +1,16 @@
 """The ``enroll_agent`` plan: agents with a signed certificate and a first run via the LB."""
 from __future__ import annotations
 
+from puppetops.flow import Cohort, PlanResults, single
 from puppetops.plan import plan
-from puppetops.plans.facts import gather
 from puppetops.puppet import conf, node
-from puppetops.puppet.certs import Identity
-from puppetops.puppet.enrolment import enrol
-from puppetops.puppet.flow import Cohort, PlanSteps, single
 from puppetops.result import ResultSet
 from puppetops.run import Run
 from puppetops.steps import Packages, Service
+from puppetops.steps.ca.certs import Identity
+from puppetops.steps.ca.enrolment import enrol
+from puppetops.steps.facts import gather
+from puppetops.steps.preflight import preflight
 from puppetops.steps.puppet_agent import AgentRun, PuppetConf
 from puppetops.steps.puppetserver import require_ready
 from puppetops.target import Target
@@ -40,7 +41,7 @@ def enroll_agent(run: Run, targets: str = "agents", main: str = "main",
     An agent that fails — e.g. its request on the CA is not its own — drops out, with the
     reason; the others go on.
     """
-    steps = PlanSteps(run)
+    results = PlanResults(run)
     ca = single(run, main, "main")
     agents = Cohort(run, run.targets(targets))
     node.validate(agents.members, node.certname, node.lb_name, node.agent_service,
@@ -50,7 +51,7 @@ def enroll_agent(run: Run, targets: str = "agents", main: str = "main",
     run.each("main ready", require_ready, [ca])
 
     agents.each("facts", gather)
-    agents.each("preflight", node.preflight)
+    agents.each("preflight", preflight)
     agents.pipeline([Packages(*AGENT_PACKAGES), PuppetConf(agent_settings(ca))])
     renewed = enrol(agents, ca, {t.name: Identity(node.certname(t)) for t in agents.live})
     if first_run:
@@ -58,4 +59,4 @@ def enroll_agent(run: Run, targets: str = "agents", main: str = "main",
     for state in node.AGENT_SERVICE_STATES:
         agents.step(Service("puppet", state),
                     only=[t for t in agents.live if node.agent_service(t) == state])
-    return steps.summary("enroll_agent")
+    return results.summary("enroll_agent")

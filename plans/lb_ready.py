@@ -9,15 +9,17 @@ from __future__ import annotations
 from typing import Callable, Mapping
 
 from puppetops.errors import StepError
+from puppetops.flow import PlanResults
 from puppetops.plan import plan
-from puppetops.plans.facts import gather
-from puppetops.puppet import lb, lb_out, node, server
-from puppetops.puppet.flow import PlanSteps
-from puppetops.puppet.lb_out import DEPLOY_CODE, OutRecord
+from puppetops.puppet import node
 from puppetops.result import ResultSet
 from puppetops.run import Run
 from puppetops.step import StepContext
-from puppetops.steps.lb_member import MembersReady, view
+from puppetops.steps import puppetserver_control
+from puppetops.steps.facts import gather
+from puppetops.steps.lb import out_records, pool
+from puppetops.steps.lb.membership import MembersReady, view
+from puppetops.steps.lb.out_records import DEPLOY_CODE, OutRecord
 from puppetops.target import Target
 
 
@@ -26,13 +28,14 @@ def servable(drained: Mapping[str, OutRecord]) -> Callable[[StepContext], str]:
     deploy_code did not drain it (``drained``: member → record; its code differs from its
     peers', so only a consistent deploy may put it back)."""
     def check(ctx: StepContext) -> str:
-        name = lb.member(ctx.target).name
+        name = pool.member(ctx.target).name
         if name in drained:
             raise StepError(f"not put back: {drained[name].describe()}; {drained[name].fix(name)}")
         certname = node.certname(ctx.target)
-        if not server.ready(ctx, certname):
+        if not puppetserver_control.ready(ctx, certname):
             raise StepError(f"not put back: Puppet Server is not healthy "
-                            f"({server.status_url(certname)} does not answer running)")
+                            f"({puppetserver_control.status_url(certname)} does not answer "
+                            "running)")
         return "running"
     return check
 
@@ -44,11 +47,11 @@ def put_back(run: Run, plan_name: str, compilers: list[Target], lbs: list[Target
     maintenance, recorded as ``plan_name``'s if they had no record)."""
     health = run.each("ready to serve", servable(drained or {}), compilers, catch_errors=True)
     back = [t for t in compilers if health.find(t.name).ok]
-    left = [lb.member(t).name for t in compilers if t not in back]
+    left = [pool.member(t).name for t in compilers if t not in back]
     if back and lbs:
-        names = [lb.member(t).name for t in back]
+        names = [pool.member(t).name for t in back]
         ready = run.step(MembersReady({t.name: names for t in lbs}, wait=wait,
-                                      record=lb_out.taken_by(run.id, plan_name)), lbs,
+                                      record=out_records.taken_by(run.id, plan_name)), lbs,
                          catch_errors=True)
         if not ready.ok:
             left += names
@@ -73,9 +76,9 @@ def lb_ready(run: Run, targets: str = "compilers", loadbalancers: str = "loadbal
     already serving with no record is left alone. ``main``: the main server, where the run
     holds the infrastructure lock.
     """
-    steps = PlanSteps(run)
+    results = PlanResults(run)
     compilers, lbs = run.targets(targets), run.targets(loadbalancers)
-    node.validate(compilers, lb.member, node.certname)
+    node.validate(compilers, pool.member, node.certname)
     run.each("facts", gather, [*compilers, *lbs])
     views = run.each("LB members", view, lbs)
     warn_leftovers(run, views)
@@ -83,4 +86,4 @@ def lb_ready(run: Run, targets: str = "compilers", loadbalancers: str = "loadbal
     left = put_back(run, "lb_ready", compilers, lbs, up_timeout, drained)
     if left:
         run.message(f"lb_ready: {', '.join(left)} still out of load balancing (see above)")
-    return steps.summary("lb_ready")
+    return results.summary("lb_ready")

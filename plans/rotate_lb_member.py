@@ -5,17 +5,18 @@ from __future__ import annotations
 from typing import Callable
 
 from puppetops.errors import PlanFailure, StepError, UsageError
+from puppetops.flow import PlanResults
 from puppetops.plan import plan
-from puppetops.plans.facts import gather
 from puppetops.plans.lb_ready import put_back, warn_leftovers
-from puppetops.puppet import lb, lb_out, maintenance
-from puppetops.puppet.flow import PlanSteps
-from puppetops.puppet.lb_runtime import MAINT
 from puppetops.result import ResultSet
 from puppetops.run import Run
 from puppetops.step import StepContext
-from puppetops.steps.lb_member import (LbView, MembersIdle, MembersOut, MembersReady, known,
-                                       refusal, view)
+from puppetops.steps import maintenance
+from puppetops.steps.facts import gather
+from puppetops.steps.lb import out_records, pool
+from puppetops.steps.lb.membership import (LbView, MembersIdle, MembersOut, MembersReady, known,
+                                           refusal, view)
+from puppetops.steps.lb.runtime import MAINT
 from puppetops.steps.puppetserver import PuppetserverRunning
 from puppetops.target import Target
 
@@ -33,7 +34,7 @@ def preflight(names: list[str]) -> Callable[[StepContext], LbView]:
         refused = refusal(found.states, names, found.records)
         if refused:
             raise StepError(refused)
-        drained = {m: r for m, r in found.out_by(lb_out.DEPLOY_CODE).items() if m in names}
+        drained = {m: r for m, r in found.out_by(out_records.DEPLOY_CODE).items() if m in names}
         if drained:
             raise StepError("; ".join(f"{m} {r.describe()}: run deploy_code first ({r.fix(m)})"
                                       for m, r in drained.items()))
@@ -54,10 +55,10 @@ def rotate(run: Run, batch: list[Target], lbs: list[Target], action: maintenance
     goes. A failure from the drain on stops the plan with the batch left out of the LB (the
     message says how to put it back); an interruption puts it back if its Puppet Server is
     healthy, and otherwise leaves it out and says so."""
-    names = [lb.member(t).name for t in batch]
+    names = [pool.member(t).name for t in batch]
     per_lb = {t.name: names for t in lbs}
     warn_leftovers(run, run.each("LB preflight", preflight(names), lbs))
-    record = lb_out.taken_by(run.id, PLAN)
+    record = out_records.taken_by(run.id, PLAN)
     with run.on_interrupt(lambda: _undo(run, batch, lbs, up_timeout)):
         try:
             run.step(MembersOut(per_lb, record=record), lbs)
@@ -79,8 +80,8 @@ def _undo(run: Run, batch: list[Target], lbs: list[Target], up_timeout: float) -
     if left:
         run.message(f"rotate_lb_member: interrupted; {_left_out(left, lbs)}")
     else:
-        run.message(f"rotate_lb_member: interrupted; {', '.join(lb.member(t).name for t in batch)}"
-                    " serving in load balancing again")
+        back = ", ".join(pool.member(t).name for t in batch)
+        run.message(f"rotate_lb_member: interrupted; {back} serving in load balancing again")
 
 
 def _left_out(names: list[str], lbs: list[Target]) -> str:
@@ -106,7 +107,7 @@ def rotate_lb_member(run: Run, targets: str = "compilers", loadbalancers: str = 
     infrastructure lock.
     """
     chosen = maintenance.action(action)
-    steps = PlanSteps(run)
+    results = PlanResults(run)
     members, lbs = run.targets(targets), run.targets(loadbalancers)
     batches = _batches(members, batch_size)
     run.each("facts", gather, [*members, *lbs])
@@ -115,4 +116,4 @@ def rotate_lb_member(run: Run, targets: str = "compilers", loadbalancers: str = 
             rotate(run, batch, lbs, chosen, drain_timeout, up_timeout)
     except PlanFailure:
         pass  # the failed step is in the results; the summary reports it
-    return steps.summary("rotate_lb_member")
+    return results.summary("rotate_lb_member")

@@ -1,13 +1,13 @@
 """The ``setup_control_repo`` plan: the git control repo r10k deploys from, on main."""
 from __future__ import annotations
 
+from puppetops.flow import PlanResults, single
 from puppetops.plan import plan
-from puppetops.puppet import code
-from puppetops.puppet.flow import PlanSteps, single
 from puppetops.result import ResultSet
 from puppetops.run import Run
 from puppetops.steps import Packages
-from puppetops.steps.r10k import ControlRepo
+from puppetops.steps.code import provision
+from puppetops.steps.code.r10k import ControlRepo
 
 
 @plan(main="targets")
@@ -18,11 +18,11 @@ def setup_control_repo(run: Run, targets: str = "main", environment: str = "prod
 
     Skipped when the inventory var control_repo names an external repository.
     """
-    steps = PlanSteps(run)
+    results = PlanResults(run)
     main = single(run, targets, "setup_control_repo")
-    path = code.repo_on_main(main)
+    path = provision.repo_on_main(main)
     if path is None:
         run.message(f"control_repo is {main.vars['control_repo']}: no control repo on main")
     else:
         run.pipeline([Packages("git"), ControlRepo(path, environment)], [main])
-    return steps.summary("setup_control_repo")
+    return results.summary("setup_control_repo")

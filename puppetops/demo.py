@@ -15,17 +15,17 @@ from typing import Callable, TextIO
 
 from tabulate import tabulate
 
+from .flow import single
 from .lab import LabInfo
 from .plans.add_compiler import add_compiler
 from .plans.bootstrap_ca import bootstrap_ca
 from .plans.deploy_code import deploy_code
 from .plans.enroll_agent import enroll_agent
 from .plans.rotate_lb_member import rotate_lb_member
-from .puppet import code
-from .puppet.flow import single
 from .result import ResultSet
 from .run import Run
-from .steps.control_repo import ControlRepoCommit
+from .steps.code import provision
+from .steps.code.control_repo import ControlRepoCommit
 from .steps.puppet_agent import AgentRun
 
 MOTD = "/etc/puppetops-motd"
@@ -64,7 +64,7 @@ class Stage:
 def stages(run: Run) -> list[tuple[str, Callable[[], ResultSet]]]:
     """The lifecycle, in order, as (name, thunk) pairs."""
     main = single(run, "main", "demo")
-    commit = ControlRepoCommit(code.repo_on_main(main) or code.DEFAULT_REPO,
+    commit = ControlRepoCommit(provision.repo_on_main(main) or provision.DEFAULT_REPO,
                                {"manifests/site.pp": SITE_PP}, f"Manage {MOTD}")
     return [
         ("bootstrap_ca", lambda: bootstrap_ca(run)),

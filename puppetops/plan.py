@@ -22,6 +22,7 @@ from typing import Any, Callable
 from .errors import Interrupted, PlanFailure, UsageError
 
 _REGISTRY: dict[str, "PlanInfo"] = {}
+PLANS_PACKAGE = "puppetops.plans"
 
 
 @dataclass
@@ -116,10 +117,13 @@ def _make_module_callable(module_name: str, plan_name: str, fn: Callable[..., An
 
 
 def discover(project_dir: str | Path | None = None) -> dict[str, PlanInfo]:
-    """Import the installed plans and the project's ``plans/*.py`` and return the registry."""
-    import puppetops.plans as installed
+    """Import the installed plans and the project's ``plans/*.py`` and return the registry.
+
+    The installed plans are found by package name, as plugins are: the core never imports a
+    plan module itself (plans sit above it, docs/architecture.md)."""
+    installed = importlib.import_module(PLANS_PACKAGE)
     for info in pkgutil.iter_modules(installed.__path__):
-        importlib.import_module(f"puppetops.plans.{info.name}")
+        importlib.import_module(f"{PLANS_PACKAGE}.{info.name}")
     folder = Path(project_dir or ".") / "plans"
     installed_dirs = {Path(p).resolve() for p in installed.__path__}
     if folder.is_dir() and folder.resolve() not in installed_dirs:

@@ -13,12 +13,14 @@ from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Sequence
 
 from . import rerun
+from .basic_steps import RunCommand, Upload
 from .errors import Interrupted, PlanFailure, PuppetopsError, UsageError
 from .executor import DEFAULT_CONCURRENCY, Executor
 from .interrupt import Interruption
 from .inventory import Inventory
 from .lock import RunLock
 from .output import Output
+from .plan import get_plan
 from .remote_lock import MainLock
 from .result import ResultSet
 from .step import Call, Step, StepContext
@@ -127,17 +129,14 @@ class Run:
         return self.step(Call(name, fn, retry_on_failure=retry), targets, **policy)
 
     def command(self, command: str, targets: TargetSpec, **policy: Any) -> ResultSet:
-        from .steps.command import RunCommand
         return self.step(RunCommand(command), targets, **policy)
 
     def upload(self, source: str, destination: str, targets: TargetSpec, *,
                mode: int | None = None, **policy: Any) -> ResultSet:
-        from .steps.files import Upload
         return self.step(Upload(source, destination, mode=mode), targets, **policy)
 
     def plan(self, plan: str | Callable[..., Any], **params: Any) -> Any:
         """Run another plan inside this run (same connections, same output)."""
-        from .plan import get_plan
         fn = get_plan(plan).fn if isinstance(plan, str) else plan
         return fn(self, **params)
 

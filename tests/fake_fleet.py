@@ -68,7 +68,7 @@ class Fleet:
             return "".join(f"{c}\trefs/heads/{b}\n" for b, c in self.heads.items())
         if command.startswith("[ -x "):
             return ""
-        if "---puppetops-file---" in command:  # code_deploy.read_files
+        if "---puppetops-file---" in command:  # steps.code.deploy.read_files
             paths = re.search(r"^for f in (.*?); do", command).group(1).split()
             return "".join(("-" if text is None else "+" + text) + "\n---puppetops-file---\n"
                            for text in (self._file(target, p.strip("'")) for p in paths))
@@ -86,11 +86,11 @@ class Fleet:
             return json.dumps({"search_paths": [], "environments": {
                 env: {"settings": {"environment_timeout": self.timeouts[target]}}
                 for env in self.records[target]}})
-        if command.startswith("cd /etc/puppet/code/environments"):  # env_purge's listing
+        if command.startswith("cd /etc/puppet/code/environments"):  # steps.code.purge: the listing
             dirs = [e for e, c in self.records[target].items() if c] + sorted(self.stale[target])
             return "".join(f"d {e}\n" for e in dirs)
         m = re.match(r"mkdir -p \S+ && for e in (.*?); do", command)
-        if m:  # env_purge's removal
+        if m:  # steps.code.purge: the removal
             for env in m.group(1).split():
                 self.stale[target].discard(env)
                 self.purged.append((target, env))

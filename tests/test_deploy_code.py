@@ -13,11 +13,11 @@ import pytest
 
 from fake_fleet import C1, C2, INVENTORY, LB, MAIN, NEW, OLD, OTHER, SERVERS, Fleet, planner
 from puppetops import UsageError
-from puppetops.plans.deploy_code import branches, deploy_code, environment_list
 from puppetops.output import JsonOutput
 from puppetops.output.base import Outputter
-from puppetops.puppet import consistency
-from puppetops.puppet.deployers import Deployed, parse_record
+from puppetops.plans.deploy_code import branches, deploy_code, environment_list
+from puppetops.steps.code import consistency
+from puppetops.steps.code.deployers import Deployed, parse_record
 
 TYPES_MARKER = "/var/lib/puppetops/resource-types/production"
 
@@ -353,7 +353,7 @@ def test_a_control_repo_without_branches_purges_nothing():
 
 
 def test_the_purge_listing_keeps_branches_and_invalid_names():
-    from puppetops.steps.env_purge import parse_listing
+    from puppetops.steps.code.purge import parse_listing
     text = "d production\nd old\nd .git\nd a b\nm gone\nm old\nm production\nm x;y\nq z\n"
     assert parse_listing(text, frozenset({"production"})) == (["old"], ["gone"])
 

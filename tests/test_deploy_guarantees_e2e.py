@@ -20,10 +20,10 @@ import pytest
 from puppetops import Inventory, Run
 from puppetops.output import LogFileOutput, Output
 from puppetops.plans.deploy_code import deploy_code
-from puppetops.plans.facts import gather
-from puppetops.puppet import envcache
-from puppetops.puppet.code import DEFAULT_REPO
-from puppetops.steps.control_repo import ControlRepoCommit
+from puppetops.steps.code import envcache
+from puppetops.steps.code.control_repo import ControlRepoCommit
+from puppetops.steps.code.provision import DEFAULT_REPO
+from puppetops.steps.facts import gather
 from puppetops.steps.puppetserver import PuppetserverRunning
 from test_operate_e2e import (AGENTS, MOTD, PIDFILE, SERVERS, agent_run, flushes, fqdn,
                               lb_states, push, wait_for)

@@ -17,9 +17,9 @@ from puppetops.errors import UsageError
 from puppetops.plan import discover
 from puppetops.plans.deploy_code import environment_list
 from puppetops.puppet import names
-from puppetops.puppet.lb import Member
-from puppetops.steps.control_repo import file_path
-from puppetops.steps.r10k import repo_path
+from puppetops.steps.code.control_repo import file_path
+from puppetops.steps.code.r10k import repo_path
+from puppetops.steps.lb.pool import Member
 
 from helpers import cli
 from hostile import Canary, examples, hostile

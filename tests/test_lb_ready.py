@@ -6,7 +6,7 @@ import re
 from fake_fleet import C1, C2, LB, Fleet, Messages, planner
 from puppetops.output import Output
 from puppetops.plans.lb_ready import lb_ready
-from puppetops.puppet.lb_out import OutRecord
+from puppetops.steps.lb.out_records import OutRecord
 
 RECORD = f"/var/lib/puppetops/lb-out/{C1}.json"
 HEALTH = re.compile(r"curl -sk .*/status/v1/simple")

@@ -13,8 +13,8 @@ import pytest
 
 from puppetops.plans.deploy_code import deploy_code
 from puppetops.plans.rotate_lb_member import rotate_lb_member
-from puppetops.puppet.code import DEFAULT_REPO
-from puppetops.steps.control_repo import ControlRepoCommit
+from puppetops.steps.code.control_repo import ControlRepoCommit
+from puppetops.steps.code.provision import DEFAULT_REPO
 
 pytestmark = pytest.mark.lab
 

@@ -13,14 +13,16 @@ import pytest
 
 from puppetops import Inventory, Run
 from puppetops.errors import UsageError
-from puppetops.puppet import LAYOUTS, ca_api, certs, conf, csr, names, node, server
-from puppetops.puppet.flow import summary
-from puppetops.puppet.lb import Member, backend
+from puppetops.flow import summary
+from puppetops.puppet import LAYOUTS, conf, csr, names, node
 from puppetops.result import CHANGED, FAILED, UNCHANGED, Result, ResultSet
 from puppetops.step import StepContext
-from puppetops.steps import haproxy, nginx
+from puppetops.steps import puppetserver_control
+from puppetops.steps.ca import ca_api, certs
+from puppetops.steps.code.r10k import AuthorizedDeployKeys, KnownHost, SshIdentity, r10k_yaml
+from puppetops.steps.lb import haproxy, nginx
+from puppetops.steps.lb.pool import Member, backend
 from puppetops.steps.puppet_agent import run_succeeded
-from puppetops.steps.r10k import AuthorizedDeployKeys, KnownHost, SshIdentity, r10k_yaml
 from puppetops.target import Target
 from puppetops.testing.plans import PlanTester
 
@@ -57,7 +59,7 @@ def test_debian_paths_are_the_packages_ones():
 
 @pytest.mark.parametrize("layout", [DEBIAN, AIO], ids=["debian", "aio"])
 def test_server_daemon_runs_the_units_jvm_as_puppet_with_a_restart_file(layout):
-    daemon = server.daemon(layout)
+    daemon = puppetserver_control.daemon(layout)
     script = shlex.split(daemon.command)[-1]
     assert f". {layout.server_defaults};" in script  # JAVA_ARGS/TK_ARGS like EnvironmentFile=
     assert "umask 027" in script and "setpriv --reuid=puppet --regid=puppet" in script
@@ -72,7 +74,7 @@ def test_server_daemon_runs_the_units_jvm_as_puppet_with_a_restart_file(layout):
 
 
 def test_aio_server_starts_trapperkeeper_from_the_release_jar():
-    script = shlex.split(server.daemon(AIO).command)[-1]
+    script = shlex.split(puppetserver_control.daemon(AIO).command)[-1]
     assert ("-cp /opt/puppetlabs/server/apps/puppetserver/puppet-server-release.jar clojure.main "
             "-m puppetlabs.trapperkeeper.main") in script
     assert "/opt/puppetlabs/server/apps/puppetserver/config/services.d/" in script

@@ -12,12 +12,13 @@ from puppetops import UsageError
 from puppetops.errors import Interrupted
 from puppetops.output import Output
 from puppetops.plans.rotate_lb_member import rotate_lb_member
-from puppetops.puppet import lb_runtime, maintenance
-from puppetops.puppet.lb_runtime import DRAIN, MAINT, READY, MemberState
-from puppetops.puppet.lb import Member
-from puppetops.puppet.lb_out import OutRecord
-from puppetops.steps.lb_member import refusal
-from puppetops.steps.nginx import parse_members, render
+from puppetops.steps import maintenance
+from puppetops.steps.lb import runtime
+from puppetops.steps.lb.membership import refusal
+from puppetops.steps.lb.nginx import parse_members, render
+from puppetops.steps.lb.out_records import OutRecord
+from puppetops.steps.lb.pool import Member
+from puppetops.steps.lb.runtime import DRAIN, MAINT, READY, MemberState
 
 
 RECORDS = "/var/lib/puppetops/lb-out"
@@ -87,20 +88,20 @@ def test_an_unknown_action_is_a_usage_error_before_anything_runs():
 def test_haproxy_servers_state_parsing():
     text = ("1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state\n"
             "3 puppet_compilers 1 c1 10.0.0.1 2 8\n4 other 1 x 10.0.0.9 2 0\n")
-    rows = lb_runtime.parse_servers_state(text)
+    rows = runtime.parse_servers_state(text)
     assert list(rows) == ["c1"] and rows["c1"]["srv_admin_state"] == "8"
-    assert lb_runtime._haproxy_admin(8) == DRAIN and lb_runtime._haproxy_admin(1 | 8) == MAINT
-    assert lb_runtime._haproxy_admin(0) == READY
+    assert runtime._haproxy_admin(8) == DRAIN and runtime._haproxy_admin(1 | 8) == MAINT
+    assert runtime._haproxy_admin(0) == READY
 
 
 def test_nginx_members_are_marked_down_and_back_in_place():
     text = render([Member("c1.example.com", "10.0.0.1"), Member("c2.example.com", "10.0.0.2")])
-    down = lb_runtime.nginx_mark(text, "c1.example.com", True)
+    down = runtime.nginx_mark(text, "c1.example.com", True)
     assert "server 10.0.0.1:8140 max_fails=3 fail_timeout=30s down;  # c1.example.com" in down
     assert "10.0.0.2:8140 max_fails=3 fail_timeout=30s;" in down
     assert parse_members(down) == parse_members(text)
-    assert lb_runtime.nginx_mark(down, "c1.example.com", True) == down
-    assert lb_runtime.nginx_mark(down, "c1.example.com", False) == text
+    assert runtime.nginx_mark(down, "c1.example.com", True) == down
+    assert runtime.nginx_mark(down, "c1.example.com", False) == text
 
 
 def interrupted_rotation(health: str) -> tuple[Fleet, list[str]]:

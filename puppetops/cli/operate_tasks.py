@@ -9,8 +9,8 @@ from typing import Any
 from invoke import task
 
 from ..errors import UsageError
-from ..output import HumanOutput
 from ..lab import DEFAULT_BRIDGE, DEFAULT_STATE_DIR, DEFAULT_SUBNET, Lab, LabError
+from ..output import HumanOutput
 from .options import help_for, validate
 from .parsing import RunTask
 from .runner import execute, fail, run_plan
@@ -63,7 +63,7 @@ def rotate_lb_member(c, targets=None, inventory=None, loadbalancers="loadbalance
                      strict=False, timeout=None, rerun=None, max_fail_percentage=None):
     """Drain, maintain, health-check and re-add compilers, one batch at a time."""
     from puppetops.plans.rotate_lb_member import rotate_lb_member as plan
-    from puppetops.puppet.maintenance import action as resolve
+    from puppetops.steps.maintenance import action as resolve
     params = {"loadbalancers": loadbalancers,
               "batch_size": _number("batch_size", batch_size, int), "action": action,
               "drain_timeout": _number("drain_timeout", drain_timeout, float),

@@ -8,12 +8,10 @@ validated before it can reach a remote command.
 from __future__ import annotations
 
 import re
-import shlex
 from typing import Sequence
 from typing import Callable, Iterable
 
-from ..errors import StepError, UsageError
-from ..step import StepContext
+from ..errors import UsageError
 from ..target import Target
 from . import names
 from .csr import KeySpec
@@ -110,16 +108,3 @@ def agent_environments(target: Target) -> list[str]:
 def agent_service(target: Target) -> str:
     """The state the agent service is left in (var ``agent_service``, default stopped)."""
     return choice(target, "agent_service", AGENT_SERVICE_STATES, "stopped")
-
-
-def preflight(ctx: StepContext) -> str:
-    """The host's FQDN resolves and is its certname (peadm's precheck): a certificate for
-    one name on a host that calls itself another breaks every TLS connection later."""
-    name = certname(ctx.target)
-    fqdn = ctx.run("hostname -f").stdout.strip()
-    if fqdn != name:
-        raise StepError(f"`hostname -f` says {fqdn!r} but the certname is {name!r}: fix the "
-                        "host name, or set the inventory var certname")
-    if not ctx.test(f"getent hosts {shlex.quote(name)} >/dev/null"):
-        raise StepError(f"{name} does not resolve on the host (DNS or /etc/hosts)")
-    return fqdn

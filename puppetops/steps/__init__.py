@@ -1,6 +1,6 @@
 """Reusable steps. Each is small and idempotent: check → change → verify, with noop."""
-from .command import RunCommand
-from .files import FileContent, FileEdit, FileLine, Upload
+from ..basic_steps import FileContent, RunCommand, Upload
+from .files import FileEdit, FileLine
 from .packages import Packages
 from .services import Daemon, Service
 

@@ -1,76 +1,13 @@
-"""File steps: upload a file, ensure a file's whole content, ensure one line in a file."""
+"""File steps: ensure one line in a file, edit a file by a function (whole-file content and
+uploads are core steps: ``puppetops.basic_steps``)."""
 from __future__ import annotations
 
-import hashlib
 import re
 import shlex
 from pathlib import Path
 
 from ..errors import UsageError
 from ..step import Step, StepContext
-
-
-def _digest(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-class FileContent(Step):
-    """Ensures ``path`` has exactly ``content`` (and ``mode``/``owner`` when given).
-
-    Checks by SHA-256 so unchanged files are never rewritten; writes atomically.
-    """
-
-    name = "file"
-
-    def __init__(self, path: str, content: bytes | str, *, mode: int | None = None,
-                 owner: str | None = None):
-        super().__init__()
-        self.path = path
-        self.content = content.encode() if isinstance(content, str) else content
-        self.mode, self.owner = mode, owner
-
-    def _state(self, ctx: StepContext) -> tuple[str | None, str | None, str | None]:
-        q = shlex.quote(self.path)
-        # the content on stdin: for a name with a backslash or newline, `sha256sum FILE` escapes
-        # the name and puts a backslash before the digest, which then never matches
-        out = ctx.run(f"[ -f {q} ] && sha256sum < {q} | cut -d' ' -f1 && stat -c '%a %U:%G' {q}"
-                      " || true")
-        lines = out.stdout.split()
-        if not lines:
-            return None, None, None
-        return lines[0], lines[1], lines[2]
-
-    def check(self, ctx: StepContext) -> str | None:
-        digest, mode, owner = self._state(ctx)
-        if digest is None:
-            return f"create {self.path}"
-        wrong = []
-        if digest != _digest(self.content):
-            wrong.append("content")
-        if self.mode is not None and int(mode, 8) != self.mode:
-            wrong.append(f"mode {mode}→{self.mode:o}")
-        if self.owner and owner not in (self.owner, f"{self.owner}:{self.owner}") \
-                and owner.split(":")[0] != self.owner.split(":")[0]:
-            wrong.append(f"owner {owner}→{self.owner}")
-        return f"update {self.path} ({', '.join(wrong)})" if wrong else None
-
-    def change(self, ctx: StepContext) -> None:
-        q = shlex.quote(self.path)
-        ctx.run(f"mkdir -p {shlex.quote(str(Path(self.path).parent))}")
-        ctx.put(self.content, self.path, mode=self.mode if self.mode is not None else 0o644)
-        if self.owner:
-            ctx.run(f"chown {shlex.quote(self.owner)} {q}")
-
-
-class Upload(FileContent):
-    """Uploads a local file (``bolt file upload``); unchanged when the remote copy matches."""
-
-    name = "upload"
-
-    def __init__(self, source: str, destination: str, *, mode: int | None = None):
-        data = Path(source).read_bytes()
-        super().__init__(destination, data, mode=mode)
-        self.source = source
 
 
 def _lines(text: str) -> list[str]:

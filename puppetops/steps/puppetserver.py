@@ -4,13 +4,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..errors import StepError
-from ..puppet import conf, node, server
+from ..puppet import conf, node
 from ..step import Step, StepContext
 from ..target import Target
+from . import puppetserver_control
 from .files import FileEdit
 
 if TYPE_CHECKING:
-    from ..puppet.flow import Cohort
+    from ..flow import Cohort
 
 ADMIN_RULE = "environment-cache"
 ADMIN_PATH = "/puppet-admin-api/v1/environment-cache"
@@ -56,22 +57,22 @@ class PuppetserverRunning(Step):
     """Puppet Server runs and is ready (``/status/v1/simple`` = running)."""
 
     name = "puppetserver running"
-    timeout = server.START_TIMEOUT + 60.0
+    timeout = puppetserver_control.START_TIMEOUT + 60.0
 
     def check(self, ctx: StepContext) -> str | None:
-        if not server.running(ctx, node.layout(ctx.target)):
+        if not puppetserver_control.running(ctx, node.layout(ctx.target)):
             return "start puppetserver"
-        if not server.ready(ctx, node.certname(ctx.target)):
+        if not puppetserver_control.ready(ctx, node.certname(ctx.target)):
             return "wait for puppetserver to be ready"
         return None
 
     def change(self, ctx: StepContext) -> None:
         layout = node.layout(ctx.target)
-        if not server.running(ctx, layout):
-            server.start(ctx, layout)
+        if not puppetserver_control.running(ctx, layout):
+            puppetserver_control.start(ctx, layout)
 
     def verify(self, ctx: StepContext) -> None:
-        server.wait_ready(ctx, node.layout(ctx.target), node.certname(ctx.target))
+        puppetserver_control.wait_ready(ctx, node.layout(ctx.target), node.certname(ctx.target))
 
 
 class PuppetserverRefresh(Step):
@@ -79,7 +80,7 @@ class PuppetserverRefresh(Step):
     restart when ``restart`` (JAVA_ARGS only take effect in a new JVM). Meant for the
     targets whose config just changed; a stopped server loads it when it starts."""
 
-    timeout = server.START_TIMEOUT + 120.0
+    timeout = puppetserver_control.START_TIMEOUT + 120.0
 
     def __init__(self, restart: bool = False):
         super().__init__()
@@ -87,25 +88,25 @@ class PuppetserverRefresh(Step):
         self.name = f"puppetserver {'restart' if restart else 'reload'}"
 
     def check(self, ctx: StepContext) -> str | None:
-        if not server.running(ctx, node.layout(ctx.target)):
+        if not puppetserver_control.running(ctx, node.layout(ctx.target)):
             return None
         return f"{'restart' if self.restart else 'reload'} puppetserver to apply the changes"
 
     def change(self, ctx: StepContext) -> None:
         layout = node.layout(ctx.target)
         if self.restart:
-            server.stop(ctx, layout)
-            server.start(ctx, layout)
+            puppetserver_control.stop(ctx, layout)
+            puppetserver_control.start(ctx, layout)
         else:
-            server.reload(ctx, layout)
+            puppetserver_control.reload(ctx, layout)
 
     def verify(self, ctx: StepContext) -> None:
-        server.wait_ready(ctx, node.layout(ctx.target), node.certname(ctx.target))
+        puppetserver_control.wait_ready(ctx, node.layout(ctx.target), node.certname(ctx.target))
 
 
 def require_ready(ctx: StepContext) -> None:
     """For plans that need main up (signing): fail with a clear message if it is not."""
-    if not server.ready(ctx, node.certname(ctx.target)):
+    if not puppetserver_control.ready(ctx, node.certname(ctx.target)):
         raise StepError(f"Puppet Server on {ctx.target.name} is not running "
                         "(run bootstrap_ca first)")
 

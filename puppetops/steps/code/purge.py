@@ -19,10 +19,11 @@ from __future__ import annotations
 import shlex
 from typing import Iterable
 
-from ..puppet import names, node, resource_types
-from ..result import CHANGED, UNCHANGED
-from ..step import Outcome, Step, StepContext
-from .code_deploy import FLUSH_MARKERS, flush_command, require_flushed
+from ...puppet import names, node
+from ...result import CHANGED, UNCHANGED
+from ...step import Outcome, Step, StepContext
+from . import resource_types
+from .deploy import FLUSH_MARKERS, flush_command, require_flushed
 
 
 def _listing_command(environmentpath: str) -> str:

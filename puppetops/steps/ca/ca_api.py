@@ -17,10 +17,10 @@ import json
 import shlex
 from typing import Iterable
 
-from ..errors import StepError
-from ..step import StepContext
-from . import names
-from .layout import Layout
+from ...errors import StepError
+from ...puppet import names
+from ...puppet.layout import Layout
+from ...step import StepContext
 
 PORT = 8140
 _API = "/puppet-ca/v1"

@@ -12,7 +12,7 @@ maint, which both drain and maint reach; its sessions are the LB host's establis
 connections to it, and it is up when it answers /status/v1/simple from the LB host.
 ``configure_lb`` rewrites the whole config, so it puts drained nginx members back.
 
-Why a member was taken out is kept on the LB host too: see puppet.lb_out.
+Why a member was taken out is kept on the LB host too: see ``out_records``.
 """
 from __future__ import annotations
 
@@ -20,11 +20,11 @@ import re
 import shlex
 from dataclasses import dataclass
 
-from ..errors import StepError
-from ..step import StepContext
-from ..steps import haproxy, nginx
-from . import lb, server
-from .lb import Member
+from ...errors import StepError
+from ...step import StepContext
+from .. import puppetserver_control
+from . import haproxy, nginx, pool
+from .pool import Member
 
 READY, DRAIN, MAINT = "ready", "drain", "maint"
 _HAPROXY_MAINT, _HAPROXY_DRAIN = 0x01 | 0x02 | 0x04 | 0x20 | 0x40, 0x08 | 0x10
@@ -102,7 +102,8 @@ def nginx_states(ctx: StepContext) -> dict[str, MemberState]:
         down = bool(marked and marked.group(2))
         found[member.name] = MemberState(
             member.name, MAINT if down else READY,
-            server.ready(ctx, member.address, member.port), nginx_sessions(ctx, member),
+            puppetserver_control.ready(ctx, member.address, member.port),
+            nginx_sessions(ctx, member),
             "down" if down else "")
     return found
 
@@ -127,12 +128,12 @@ def nginx_set(ctx: StepContext, member: str, admin: str) -> None:
 
 def states(ctx: StepContext) -> dict[str, MemberState]:
     """Every member of the LB host's backend, by name."""
-    return haproxy_states(ctx) if lb.backend(ctx.target) == "haproxy" else nginx_states(ctx)
+    return haproxy_states(ctx) if pool.backend(ctx.target) == "haproxy" else nginx_states(ctx)
 
 
 def set_admin(ctx: StepContext, member: str, admin: str) -> None:
     """Put ``member`` in ``admin`` state (ready, drain or maint)."""
-    if lb.backend(ctx.target) == "haproxy":
+    if pool.backend(ctx.target) == "haproxy":
         haproxy_set(ctx, member, admin)
     else:
         nginx_set(ctx, member, admin)

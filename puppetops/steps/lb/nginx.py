@@ -13,12 +13,12 @@ from __future__ import annotations
 import re
 from typing import Mapping
 
-from ..errors import StepError
-from ..puppet import server
-from ..puppet.lb import PORT, Member
-from ..step import Step, StepContext
-from .files import FileLine
-from .services import Service
+from ...errors import StepError
+from ...step import Step, StepContext
+from .. import puppetserver_control
+from ..files import FileLine
+from ..services import Service
+from .pool import PORT, Member
 
 MAIN_CONFIG = "/etc/nginx/nginx.conf"
 CONFIG = "/etc/nginx/puppetops-stream.conf"
@@ -106,8 +106,8 @@ class NginxMembersUp(Step):
 
     def check(self, ctx: StepContext) -> str | None:
         down = [m.name for m in self.members[ctx.target.name]
-                if not server.ready(ctx, m.address, m.port)]
-        if not server.ready(ctx, "127.0.0.1", PORT):
+                if not puppetserver_control.ready(ctx, m.address, m.port)]
+        if not puppetserver_control.ready(ctx, "127.0.0.1", PORT):
             down.append(f"the LB itself (127.0.0.1:{PORT})")
         return None if not down else f"wait for {', '.join(down)}"
 

@@ -15,10 +15,10 @@ import shlex
 import time
 from typing import Mapping
 
-from ..errors import StepError
-from ..puppet.lb import PORT, Member
-from ..step import Step, StepContext
-from .services import Service, init_system
+from ...errors import StepError
+from ...step import Step, StepContext
+from ..services import Service, init_system
+from .pool import PORT, Member
 
 CONFIG = "/etc/haproxy/haproxy.cfg"
 SOCKET = "/run/haproxy/admin.sock"

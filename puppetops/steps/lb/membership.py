@@ -1,12 +1,12 @@
 """Steps on load-balancer hosts that take compilers out of the pool and put them back.
 
 Each takes ``members``: LB target name → the member names (certnames) to act on there, so
-one step serves every LB host of a run, HAProxy or nginx (see puppet.lb_runtime).
+one step serves every LB host of a run, HAProxy or nginx (see ``runtime``).
 
 The safety rule lives in ``refusal``: a serving member is never taken out when no other
 member of that LB would still be serving — taking it out would stop every agent run.
 
-Taking a member out writes why on the LB host first (puppet.lb_out), and putting it back
+Taking a member out writes why on the LB host first (``out_records``), and putting it back
 removes that record once it serves again, so no run — however it ends — leaves a member out
 silently.
 """
@@ -16,11 +16,11 @@ import time
 from dataclasses import dataclass
 from typing import Mapping
 
-from ..errors import StepError
-from ..puppet import lb_out, lb_runtime
-from ..puppet.lb_out import OutRecord
-from ..puppet.lb_runtime import DRAIN, MAINT, READY, MemberState
-from ..step import Step, StepContext
+from ...errors import StepError
+from ...step import Step, StepContext
+from . import out_records, runtime
+from .out_records import OutRecord
+from .runtime import DRAIN, MAINT, READY, MemberState
 
 POLL = 1.0
 
@@ -46,7 +46,7 @@ def refusal(states: Mapping[str, MemberState], names: list[str],
     others = [s for s in states.values() if s.name not in names]
     if any(s.serving for s in others):
         return None
-    why = "; ".join(lb_out.explain(s.name, s, (records or {}).get(s.name)) for s in others)
+    why = "; ".join(out_records.explain(s.name, s, (records or {}).get(s.name)) for s in others)
     return (f"refusing to take out {', '.join(names)}: no other member would be serving "
             f"({_show(states)})" + (f". {why}" if why else ""))
 
@@ -59,7 +59,7 @@ class LbView:
     records: dict[str, OutRecord]
 
     def leftovers(self, lb_host: str, run_id: str) -> list[str]:
-        return list(lb_out.leftovers(lb_host, self.states, self.records, run_id))
+        return list(out_records.leftovers(lb_host, self.states, self.records, run_id))
 
     def out_by(self, plan: str) -> dict[str, OutRecord]:
         """member → record, for the members out of load balancing here by ``plan``."""
@@ -69,7 +69,7 @@ class LbView:
 
 def view(ctx: StepContext) -> LbView:
     """For ``run.each`` on LB hosts: what ``LbView`` holds, read now."""
-    return LbView(lb_runtime.states(ctx), lb_out.read(ctx))
+    return LbView(runtime.states(ctx), out_records.read(ctx))
 
 
 class _OnMembers(Step):
@@ -81,7 +81,7 @@ class _OnMembers(Step):
         return list(self.members.get(ctx.target.name, []))
 
     def _states(self, ctx: StepContext) -> dict[str, MemberState]:
-        states = lb_runtime.states(ctx)
+        states = runtime.states(ctx)
         known(states, self._names(ctx))
         return states
 
@@ -110,13 +110,13 @@ class MembersOut(_OnMembers):
 
     def change(self, ctx: StepContext) -> None:
         states, names = self._states(ctx), self._names(ctx)
-        refused = refusal(states, names, lb_out.read(ctx))
+        refused = refusal(states, names, out_records.read(ctx))
         if refused:
             raise StepError(refused)
         for name in self._todo(states, names):
             if self.record:
-                lb_out.write(ctx, name, self.record)
-            lb_runtime.set_admin(ctx, name, self.admin)
+                out_records.write(ctx, name, self.record)
+            runtime.set_admin(ctx, name, self.admin)
 
 
 class MembersIdle(_OnMembers):
@@ -171,7 +171,7 @@ class MembersReady(_OnMembers):
         return {n: states[n] for n in self._names(ctx) if not states[n].serving}
 
     def _recorded(self, ctx: StepContext) -> dict[str, OutRecord]:
-        records = lb_out.read(ctx)
+        records = out_records.read(ctx)
         return {n: records[n] for n in self._names(ctx) if n in records}
 
     def check(self, ctx: StepContext) -> str | None:
@@ -184,17 +184,17 @@ class MembersReady(_OnMembers):
     def change(self, ctx: StepContext) -> None:
         for name, state in self._waiting(ctx).items():
             if state.admin != READY:
-                lb_runtime.set_admin(ctx, name, READY)
+                runtime.set_admin(ctx, name, READY)
         deadline = time.monotonic() + self.wait
         while waiting := self._waiting(ctx):
             if time.monotonic() > deadline:
                 recorded = self._recorded(ctx)
                 for name in waiting:
                     if name not in recorded and self.record:
-                        lb_out.write(ctx, name, self.record)
-                    lb_runtime.set_admin(ctx, name, MAINT)
+                        out_records.write(ctx, name, self.record)
+                    runtime.set_admin(ctx, name, MAINT)
                 raise StepError(f"not serving {self.wait:.0f}s after being set ready, put back "
                                 f"in maintenance: {_show(waiting)}")
             ctx.sleep(POLL)
         for name in self._recorded(ctx):
-            lb_out.remove(ctx, name)
+            out_records.remove(ctx, name)

@@ -22,8 +22,8 @@ import time
 from dataclasses import dataclass
 from typing import Iterator, Mapping
 
-from ..step import StepContext
-from .lb_runtime import READY, MemberState
+from ...step import StepContext
+from .runtime import READY, MemberState
 
 DIR = "/var/lib/puppetops/lb-out"
 DEPLOY_CODE = "deploy_code"  # the plan whose drains only a consistent deploy undoes

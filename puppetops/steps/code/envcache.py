@@ -14,8 +14,8 @@ from __future__ import annotations
 import json
 import shlex
 
-from ..step import StepContext
-from . import node
+from ...puppet import node
+from ...step import StepContext
 
 UNLIMITED = "unlimited"
 SERVER_SETTINGS = {"environment_timeout": UNLIMITED}  # puppet.conf [server]

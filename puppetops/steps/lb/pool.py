@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..target import Target
-from . import names, node
+from ...puppet import names, node
+from ...target import Target
 
 BACKENDS = ("haproxy", "nginx")
 PORT = 8140

@@ -8,18 +8,21 @@ Shared infrastructure (main, the load balancers) must not fail quietly: nothing 
 on without it, so its steps stop the plan (plain ``run.step``, or ``Cohort(..., stop=True)``
 where a flow written for a cohort runs on main alone).
 
-``summary``: one result per target for a whole plan — changed (with what changed),
-unchanged, or failed (with the first failure) — which is what a plan returns.
+``PlanResults``: the step results a plan produced since it started, and their ``summary``:
+one result per target for the whole plan — changed (with what changed), unchanged, or failed
+(with the first failure) — which is what a plan returns.
+
+These are the core's plan helpers, for any plan (exported from ``puppetops``).
 """
 from __future__ import annotations
 
 from typing import Any, Callable, Iterable, Sequence
 
-from ..errors import UsageError
-from ..result import CHANGED, ERROR_STATUSES, UNCHANGED, Result, ResultSet
-from ..run import Run, TargetSpec
-from ..step import Call, Step, StepContext
-from ..target import Target
+from .errors import UsageError
+from .result import CHANGED, ERROR_STATUSES, UNCHANGED, Result, ResultSet
+from .run import Run, TargetSpec
+from .step import Call, Step, StepContext
+from .target import Target
 
 
 class Cohort:
@@ -99,7 +102,7 @@ def summary(name: str, sets: Iterable[ResultSet]) -> ResultSet:
     return out
 
 
-class PlanSteps:
+class PlanResults:
     """The step results a plan produced: ``run.steps`` from where the plan started."""
 
     def __init__(self, run: Run):

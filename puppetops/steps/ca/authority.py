@@ -1,16 +1,17 @@
 """The certificate authority's own state on a server: service on/off, policy, the CA itself.
 
-Signing and requests are multi-host flows (``puppetops.puppet.enrolment``); what is here
+Signing and requests are multi-host flows (``steps.ca.enrolment``); what is here
 concerns one server at a time.
 """
 from __future__ import annotations
 
 import shlex
 
-from ..errors import StepError
-from ..puppet import conf, node, server
-from ..step import Step, StepContext
-from .files import FileEdit
+from ...errors import StepError
+from ...puppet import conf, node
+from ...step import Step, StepContext
+from .. import puppetserver_control
+from ..files import FileEdit
 
 
 class CaService(FileEdit):
@@ -60,7 +61,7 @@ class CaCreated(Step):
 
     def change(self, ctx: StepContext) -> None:
         layout = node.layout(ctx.target)
-        if server.running(ctx, layout):
+        if puppetserver_control.running(ctx, layout):
             raise StepError("no CA yet but puppetserver is running; stop it so "
                             "`puppetserver ca setup` can create the CA offline")
         certname = node.certname(ctx.target)

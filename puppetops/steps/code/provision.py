@@ -8,11 +8,11 @@ and only r10k.yaml and the deploy are managed here.
 """
 from __future__ import annotations
 
-from ..target import Target
-from ..steps.r10k import (AuthorizedDeployKeys, DeployKey, KnownHost, R10kConfig, R10kDeploy,
-                          R10kInstalled, SshIdentity, host_keys, public_key, repo_path)
-from . import node
-from .flow import Cohort
+from ...flow import Cohort
+from ...puppet import node
+from ...target import Target
+from .r10k import (AuthorizedDeployKeys, DeployKey, KnownHost, R10kConfig, R10kDeploy,
+                   R10kInstalled, SshIdentity, host_keys, public_key, repo_path)
 
 DEFAULT_REPO = "/srv/puppet/control.git"
 

@@ -19,10 +19,11 @@ import shlex
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
-from ..errors import StepError
-from ..step import StepContext
-from . import ca_api, node
-from .layout import Layout
+from ...errors import StepError
+from ...puppet import node
+from ...puppet.layout import Layout
+from ...step import StepContext
+from . import ca_api
 
 # what the CA may be asked to do about a node before it requests a certificate
 KEEP, FETCH, REQUEST, REISSUE = "keep", "fetch", "request", "reissue"

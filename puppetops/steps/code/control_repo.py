@@ -10,9 +10,9 @@ import re
 import shlex
 from typing import Mapping
 
-from ..errors import UsageError
-from ..puppet import names
-from ..step import Step, StepContext
+from ...errors import UsageError
+from ...puppet import names
+from ...step import Step, StepContext
 from .r10k import repo_path
 
 _FILE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._/-]*\Z")

@@ -16,11 +16,11 @@ import re
 import shlex
 from typing import Mapping
 
-from ..errors import StepError, UsageError
-from ..puppet import names, node
-from ..step import Step, StepContext
-from .files import FileEdit
-from .packages import Packages
+from ...errors import StepError, UsageError
+from ...puppet import names, node
+from ...step import Step, StepContext
+from ..files import FileEdit
+from ..packages import Packages
 
 SSH_DIR = "/root/.ssh"  # r10k runs as root, so its git runs with root's ssh settings
 DEPLOY_KEY = f"{SSH_DIR}/puppetops_r10k"

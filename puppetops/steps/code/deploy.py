@@ -12,13 +12,14 @@ import shlex
 from dataclasses import asdict
 from typing import Any, Callable
 
-from ..errors import StepError
-from ..puppet import deployers, names, node, resource_types
-from ..puppet.deployers import Deployed
-from ..result import CHANGED, UNCHANGED
-from ..step import Outcome, Step, StepContext
-from ..transport.base import CommandOutput
-from .packages import Packages
+from ...errors import StepError
+from ...puppet import names, node
+from ...result import CHANGED, UNCHANGED
+from ...step import Outcome, Step, StepContext
+from ...transport.base import CommandOutput
+from ..packages import Packages
+from . import deployers, resource_types
+from .deployers import Deployed
 from .r10k import R10kInstalled
 
 FLUSH_MARKERS = "/var/lib/puppetops/environment-cache"

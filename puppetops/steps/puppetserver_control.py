@@ -16,9 +16,9 @@ import shlex
 import time
 
 from ..errors import StepError
+from ..puppet.layout import Layout
 from ..step import StepContext
-from ..steps.services import Daemon, init_system
-from .layout import Layout
+from .services import Daemon, init_system
 
 START_TIMEOUT = 300
 _POLLS = 5  # readiness probes per remote call of wait_ready

@@ -18,12 +18,12 @@ import json
 import shlex
 from dataclasses import dataclass
 
-from ..target import Target
-from . import node
-from .layout import Layout
+from ...puppet import node
+from ...puppet.layout import Layout
+from ...target import Target
 
 DEPLOYERS = ("r10k", "g10k")
-LOCK = "/run/puppetops-r10k.lock"  # shared with steps.r10k.R10kDeploy
+LOCK = "/run/puppetops-r10k.lock"  # shared with r10k.R10kDeploy
 G10K = "/usr/bin/g10k"
 
 

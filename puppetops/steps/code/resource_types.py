@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import shlex
 
+from ...puppet.layout import Layout
 from .deployers import LOCK
-from .layout import Layout
 
 MARKERS = "/var/lib/puppetops/resource-types"
 OUTPUT_DIR = ".resource_types"

@@ -24,13 +24,14 @@ import hashlib
 import shlex
 from typing import Mapping
 
-from ..errors import StepError
-from ..result import CHANGED, UNCHANGED
-from ..step import Outcome, Step, StepContext
-from ..target import Target
-from . import ca_api, certs, csr, names, node
-from .flow import Cohort
-from .layout import Layout
+from ...errors import StepError
+from ...flow import Cohort
+from ...puppet import csr, names, node
+from ...puppet.layout import Layout
+from ...result import CHANGED, UNCHANGED
+from ...step import Outcome, Step, StepContext
+from ...target import Target
+from . import ca_api, certs
 
 KEEPALIVE = "--http_keepalive_timeout 0"  # lab P4: without it submit_request stalls ~30 s
 CONFLICT = "already has a requested certificate"  # the CA's answer when a request is pending

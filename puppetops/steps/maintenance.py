@@ -14,9 +14,9 @@ from ..errors import PlanFailure, UsageError
 from ..plan import get_plan
 from ..run import Run
 from ..step import Step, StepContext
-from ..steps.package_upgrade import PackagesUpgraded
-from ..steps.puppetserver import PuppetserverRefresh
 from ..target import Target
+from .package_upgrade import PackagesUpgraded
+from .puppetserver import PuppetserverRefresh
 
 Action = Callable[[Run, list[Target]], Any]
 ActionSpec = str | Step | Sequence[Step] | Action
