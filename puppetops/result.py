@@ -131,6 +131,13 @@ class ResultSet:
         return tabulate(rows, headers=("target", "step", "status", "time", "tries", "message"),
                         tablefmt=tablefmt)
 
+    def details(self) -> str:
+        """The table, then every failure's whole message (a log tail, say), for a report or
+        a test assertion that must show why."""
+        failures = [f"{r.target} — {r.step}:\n{r.message or r.stderr or r.stdout}"
+                    for r in self.results if not r.ok]
+        return "\n\n".join([self.table(), *failures])
+
 
 def _first_line(text: str, width: int = 80) -> str:
     line = text.strip().splitlines()[0] if text.strip() else ""

@@ -59,5 +59,5 @@ def infrastructure(lab: LabInfo, tmp_path_factory: pytest.TempPathFactory
             infra.results[name] = plan(run, **params)
             infra.durations[name] = time.monotonic() - start
             if not infra.results[name].ok:
-                pytest.fail(f"{name} failed (log: {infra.log}):\n{infra.results[name].table()}")
+                pytest.fail(f"{name} failed (log: {infra.log}):\n{infra.results[name].details()}")
     yield infra

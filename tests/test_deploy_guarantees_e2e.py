@@ -120,7 +120,7 @@ def test_after_a_failed_deploy_every_server_and_agent_still_gets_the_old_catalog
     finally:
         infra.ssh("compiler2", FIXED_CACHE)
     restored = deploy(infra)
-    assert restored.ok, restored.table()
+    assert restored.ok, restored.details()
     assert releases(infra) == {s: new for s in SERVERS}
     assert agents_motd(infra) == {a: new for a in AGENTS}
     assert lb_states(infra) == {c1: (2, 0), c2: (2, 0)}
@@ -181,7 +181,7 @@ def test_a_puppet_server_killed_during_deploy_code_costs_no_flush(infrastructure
         else:
             pytest.fail("compiler2's Puppet Server did not start again")
     again = deploy(infra)
-    assert again.ok, again.table()
+    assert again.ok, again.details()
     assert releases(infra) == {s: new for s in SERVERS}
     wait_for("compiler2 UP", lambda: lb_states(infra)[c2] == (2, 0), timeout=180)
     assert lb_states(infra)[c1] == (2, 0)
@@ -219,7 +219,7 @@ def test_each_environment_compiles_with_its_own_version_of_a_custom_type(infrast
         branch_from_production(infra, branch)
         commit(infra, branch, type_branch(param))
     results = deploy(infra, env=",".join(TYPE_BRANCHES))
-    assert results.ok, results.table()
+    assert results.ok, results.details()
     for short in SERVERS:
         generated = {b: infra.ssh(short, f"cat {ENVIRONMENTS}/{b}/.resource_types/isotype.pp")
                      for b in TYPE_BRANCHES}
@@ -265,7 +265,7 @@ def test_env_all_purges_environments_whose_branch_is_gone_from_every_server(infr
         assert "would purge stale environments types_a, types_b" in row.message, row.message
         assert infra.ssh(short, f"ls {ENVIRONMENTS}").split() == ["production", *TYPE_BRANCHES]
     results = deploy(infra, env="all")
-    assert results.ok, results.table()
+    assert results.ok, results.details()
     for short in SERVERS:
         assert "purge stale environments types_a, types_b" in \
             results.find(fqdn(infra, short)).message
@@ -273,4 +273,4 @@ def test_env_all_purges_environments_whose_branch_is_gone_from_every_server(infr
         gone = catalog(infra, short, "types_a")  # no longer servable, cache or not (the
         assert gone.get("environment") != "types_a", str(gone)[:300]  # server falls back)
     again = deploy(infra, env="all")
-    assert again.ok and not again.changed, again.table()
+    assert again.ok and not again.changed, again.details()

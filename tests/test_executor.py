@@ -6,7 +6,7 @@ import time
 import pytest
 
 from puppetops import Inventory, PlanFailure, Run
-from puppetops.result import FAILED, OK, SKIPPED
+from puppetops.result import FAILED, OK, SKIPPED, Result, ResultSet
 from puppetops.step import Call
 from puppetops.steps import RunCommand
 
@@ -148,3 +148,9 @@ def test_a_bug_in_a_step_is_an_internal_error_and_is_not_retried():
     assert (bad.status, bad.attempts, tries.count("l1")) == (FAILED, 1, 1)
     assert bad.message == "internal error: AttributeError: 'NoneType' object has no attribute 'stdout'"
     assert [r.value for r in rs.ok_set] == ["fine"] * 3
+
+
+def test_details_shows_each_failure_whole():
+    rs = ResultSet([Result("h1", "s", "ok"), Result("h2", "s", "failed", message="first\nsecond")])
+    text = rs.details()
+    assert text.startswith(rs.table()) and "h2 — s:\nfirst\nsecond" in text and "h1 —" not in text

@@ -256,7 +256,7 @@ def test_an_interrupted_deploy_leaves_no_member_out_and_a_rerun_converges(
     assert_converged(infra)
     with infra.run() as run:
         again = deploy_code(run)
-    assert again.ok, again.table()
+    assert again.ok, again.details()
     assert {s: deployed_commit(infra, s) for s in SERVERS} == {s: head for s in SERVERS}
     assert {s: flushes(infra, s) for s in SERVERS} == {s: before[s] + 1 for s in SERVERS}
     assert_converged(infra)

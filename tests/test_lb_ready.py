@@ -29,7 +29,7 @@ def test_a_healthy_member_left_out_goes_back_and_its_record_goes():
     fleet.files[(LB, RECORD)] = out_by("rotate_lb_member")
     t = with_health(fleet, "running")
     results = t.run_plan(lb_ready, targets="compiler1")
-    assert results.ok, results.table()
+    assert results.ok, results.details()
     assert fleet.admin == {C1: 0, C2: 0} and (LB, RECORD) not in fleet.files
     again = with_health(fleet, "running").run_plan(lb_ready, targets="compiler1")
     assert again.ok and not again.changed  # idempotent

@@ -88,7 +88,7 @@ def test_deploy_code_ships_a_commit_everywhere_flushes_and_agents_get_it(infrast
     before = {s: flushes(infra, s) for s in SERVERS}
     with infra.run() as run:
         results = deploy_code(run)
-    assert results.ok, results.table()
+    assert results.ok, results.details()
     for short in SERVERS:
         assert results.find(fqdn(infra, short)).value == {"production": head}
         assert deployed_commit(infra, short) == head
@@ -98,7 +98,7 @@ def test_deploy_code_ships_a_commit_everywhere_flushes_and_agents_get_it(infrast
 
     with infra.run() as run:  # nothing new: nothing deployed, nothing flushed
         again = deploy_code(run)
-    assert again.ok and not again.changed, again.table()
+    assert again.ok and not again.changed, again.details()
     assert {s: flushes(infra, s) for s in SERVERS} == {s: before[s] + 1 for s in SERVERS}
 
 
@@ -127,7 +127,7 @@ def test_a_compiler_that_fails_its_deploy_is_drained_and_nothing_is_flushed(infr
         infra.ssh("compiler2", "rm -f /var/cache/r10k && mv /var/cache/r10k.e2e /var/cache/r10k")
     with infra.run() as run:  # fixed: the next deploy catches up, flushes and puts it back
         restored = deploy_code(run)
-    assert restored.ok, restored.table()
+    assert restored.ok, restored.details()
     assert {s: flushes(infra, s) for s in SERVERS} == {s: before[s] + 1 for s in SERVERS}
     assert lb_states(infra) == {c1: (2, 0), c2: (2, 0)}
 
@@ -170,7 +170,7 @@ def test_rotating_every_compiler_fails_no_agent_run(infrastructure):
         for agent in AGENTS:  # let the run in progress finish, then read every exit code
             infra.ssh(agent, "touch /tmp/e2e-loop.stop; while kill -0 $(cat /tmp/e2e-loop.pid) "
                              "2>/dev/null; do sleep 1; done")
-    assert results.ok, results.table()
+    assert results.ok, results.details()
     for agent in AGENTS:
         codes = [int(c) for c in infra.ssh(agent, "cat /tmp/e2e-loop.codes").split()]
         print(agent, f"{len(codes)} runs, exit codes {sorted(set(codes))}")

@@ -109,7 +109,7 @@ def test_rerunning_every_plan_changes_nothing(infrastructure):
         for plan, params in ((bootstrap_ca, {}), (add_compiler, {"targets": "compilers"}),
                              (configure_lb, {}), (enroll_agent, {"targets": "agents"})):
             summary = plan(run, **params)
-            assert summary.ok and not summary.changed, summary.table()
+            assert summary.ok and not summary.changed, summary.details()
         changed = [(r.target, r.step, r.message) for rs in run.steps for r in rs
                    if r.status == CHANGED]
     assert changed == []
@@ -172,7 +172,7 @@ def test_csr_attributes_are_left_to_puppet_and_end_up_in_the_certificate(infrast
                                   f"{attributes} && rm -f {cert}")
         with infrastructure.run() as run:
             summary = enroll_agent(run, targets=agent, first_run=False)
-        assert summary.ok, summary.table()
+        assert summary.ok, summary.details()
         text = infrastructure.ssh(agent, f"openssl x509 -in {cert} -noout -text")
         assert pp_role in text and "webhead" in text
     finally:

@@ -24,26 +24,44 @@ class Daemon:
     user: str | None = None
 
     def start_script(self) -> str:
-        """Start detached, and return only once the pid file names the new process: a check
-        right after (``running_test``) must not see a missing or stale pid file — on a
-        persistent remote shell the next command follows within a millisecond."""
+        """Start detached unless it already runs, and return only once the pid file names the
+        new process: a check right after (``running_test``) must not see a missing or stale pid
+        file — on a persistent remote shell the next command follows within a millisecond."""
         cmd = self.command if not self.user else \
             f"runuser -u {shlex.quote(self.user)} -- {self.command}"
         p = shlex.quote(self.pidfile)
-        return (f"rm -f {p}; setsid sh -c {shlex.quote(f'echo $$ > {self.pidfile}; exec {cmd}')} "
-                f">>{shlex.quote(self.log)} 2>&1 </dev/null & "
-                f"for i in $(seq 100); do [ -s {p} ] && exit 0; sleep 0.05; done; "
-                f"echo 'no pid file after 5 s' >&2; exit 1")
+        return self._serialised(
+            f"{self.running_test()} && exit 0; "
+            f"rm -f {p}; setsid sh -c {shlex.quote(f'echo $$ > {self.pidfile}; exec {cmd}')} "
+            f">>{shlex.quote(self.log)} 2>&1 </dev/null & "
+            f"for i in $(seq 100); do [ -s {p} ] && exit 0; sleep 0.05; done; "
+            f"echo 'no pid file after 5 s' >&2; exit 1")
 
     def running_test(self) -> str:
         p = shlex.quote(self.pidfile)
         return f"[ -s {p} ] && kill -0 $(cat {p}) 2>/dev/null"
 
     def stop_script(self, grace: int = 30) -> str:
+        """TERM, then KILL after ``grace`` seconds, and return once the process is gone (a
+        successor must not meet it still holding its port). The pid file goes only if it
+        still names that process."""
         p = shlex.quote(self.pidfile)
-        return (f"if [ -s {p} ]; then pid=$(cat {p}); kill -TERM $pid 2>/dev/null; "
-                f"for i in $(seq {grace * 10}); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done; "
-                f"kill -0 $pid 2>/dev/null && kill -KILL $pid; rm -f {p}; fi")
+        return self._serialised(
+            f"pid=$(cat {p} 2>/dev/null); [ -n \"$pid\" ] || exit 0; kill -TERM $pid 2>/dev/null; "
+            f"for i in $(seq {grace * 10}); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done; "
+            f"if kill -0 $pid 2>/dev/null; then kill -KILL $pid; "
+            f"for i in $(seq 100); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done; fi; "
+            f'[ "$(cat {p} 2>/dev/null)" = "$pid" ] && rm -f {p}; exit 0', wait=grace + 30)
+
+    def _serialised(self, script: str, wait: int = 120) -> str:
+        """``script`` under a lock per pid file on the host: a stop left running by a
+        controller that died (its SSH session gone, the shell still waiting for the process to
+        end) is finished before another controller starts or stops the same daemon — it would
+        otherwise remove the successor's pid file and leave a second, untracked process
+        holding the port. ``-o``: the daemon started inside must not inherit the lock."""
+        lock = shlex.quote(f"/run/lock/puppetops-daemon{self.pidfile.replace('/', '_')}.lock")
+        return (f"mkdir -p /run/lock; flock -o -E 75 -w {wait} {lock} sh -c {shlex.quote(script)}; "
+                f"rc=$?; [ $rc -ne 75 ] || echo 'daemon control busy for {wait} s' >&2; exit $rc")
 
 
 def init_system(ctx: StepContext) -> str:

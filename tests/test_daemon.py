@@ -1,0 +1,74 @@
+"""A supervised daemon's start and stop scripts, run by a real shell on this machine.
+
+The case that matters: a controller dies while its stop is waiting for the process to end
+(its SSH session is gone, the remote shell carries on) and the next controller starts the
+daemon at once. The stop must finish first and must not remove its successor's pid file —
+that once left a second Puppet Server JVM untracked, holding port 8140, so every later
+start "exited".
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+import pytest
+
+from puppetops.steps.services import Daemon
+
+SLOW_TO_STOP = "sh -c 'trap \"sleep 1; exit 0\" TERM; while :; do sleep 0.1; done'"
+
+
+def sh(script: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=60)
+
+
+def pid_in(pidfile) -> int:
+    return int(pidfile.read_text())
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.fixture
+def daemon(tmp_path):
+    d = Daemon(command=SLOW_TO_STOP, pidfile=str(tmp_path / "slow.pid"), log="/dev/null")
+    yield d
+    sh(d.stop_script(grace=3))
+
+
+def test_start_is_idempotent_and_stop_waits_for_the_process(daemon, tmp_path):
+    assert sh(daemon.start_script()).returncode == 0
+    first = pid_in(tmp_path / "slow.pid")
+    assert sh(daemon.start_script()).returncode == 0  # already running: no second process
+    assert pid_in(tmp_path / "slow.pid") == first
+    assert sh(daemon.stop_script(grace=5)).returncode == 0
+    assert not alive(first) and not (tmp_path / "slow.pid").exists()
+    assert sh(daemon.running_test()).returncode != 0
+
+
+def test_a_start_during_an_orphaned_stop_waits_and_keeps_its_pid_file(daemon, tmp_path):
+    pidfile = tmp_path / "slow.pid"
+    assert sh(daemon.start_script()).returncode == 0
+    old = pid_in(pidfile)
+    orphan = subprocess.Popen(["sh", "-c", daemon.stop_script(grace=5)])  # its controller died
+    time.sleep(0.5)  # the orphan holds the lock, waiting for the old process to end
+    assert sh(daemon.start_script()).returncode == 0
+    assert orphan.wait(timeout=30) == 0
+    new = pid_in(pidfile)  # the orphan's stop finished without removing it
+    assert new != old and alive(new) and not alive(old)
+    assert sh(daemon.running_test()).returncode == 0
+
+
+def test_a_process_that_ignores_term_is_killed_and_gone_when_stop_returns(tmp_path):
+    d = Daemon(command="sh -c 'trap \"\" TERM; while :; do sleep 0.1; done'",
+               pidfile=str(tmp_path / "stubborn.pid"), log="/dev/null")
+    assert sh(d.start_script()).returncode == 0
+    pid = pid_in(tmp_path / "stubborn.pid")
+    assert sh(d.stop_script(grace=1)).returncode == 0
+    assert not alive(pid)
