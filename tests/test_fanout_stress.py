@@ -20,7 +20,7 @@ from puppetops.testing.sshd import SshdFleet
 from helpers import fleet_run
 
 HOSTS = 200
-RUNS = 25
+RUNS = 8  # the unfixed code failed every run (2-19 hosts each)
 SWITCH_INTERVAL = 1e-4  # seconds between forced GIL hand-overs (Python's default: 5e-3)
 # The point is races, not a slow box: on a 2-core machine shared with other work, 200
 # handshakes at once may take longer than the default 10 s (then retried, and reported if
@@ -44,7 +44,7 @@ def frequent_thread_switches():
 
 
 @pytest.mark.slow
-@pytest.mark.reliability(fault="200 connections opened at once from many threads, 25 runs in a "
+@pytest.mark.reliability(fault="200 connections opened at once from many threads, 8 runs in a "
                                "row with frequent thread switches",
                          outcome="every healthy host ok in every run; none reported unreachable")
 def test_repeated_200_host_fan_outs_report_every_healthy_host_ok(fleet200, frequent_thread_switches):
