@@ -8,7 +8,6 @@ start "exited".
 """
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 
@@ -28,11 +27,12 @@ def pid_in(pidfile) -> int:
 
 
 def alive(pid: int) -> bool:
+    """Exited counts as dead even before it is reaped (a zombie holds no port)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = open(f"/proc/{pid}/stat").read()
+    except FileNotFoundError:
         return False
-    return True
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 @pytest.fixture

@@ -14,6 +14,11 @@ from ..errors import StepError
 from ..step import Step, StepContext
 
 
+# A process counts as alive until it has exited: a zombie (exited, not yet reaped by an init
+# that reaps lazily) has freed its ports and must not hold up a stop or pass for running.
+_ALIVE = 'alive() { s=$(sed "s/.*) //" /proc/$1/stat 2>/dev/null) && [ "${s%% *}" != Z ]; }; '
+
+
 @dataclass
 class Daemon:
     """How to run a service that has no init script: its command line and pid file."""
@@ -39,7 +44,7 @@ class Daemon:
 
     def running_test(self) -> str:
         p = shlex.quote(self.pidfile)
-        return f"[ -s {p} ] && kill -0 $(cat {p}) 2>/dev/null"
+        return f"{_ALIVE}[ -s {p} ] && alive $(cat {p})"
 
     def stop_script(self, grace: int = 30) -> str:
         """TERM, then KILL after ``grace`` seconds, and return once the process is gone (a
@@ -47,10 +52,11 @@ class Daemon:
         still names that process."""
         p = shlex.quote(self.pidfile)
         return self._serialised(
-            f"pid=$(cat {p} 2>/dev/null); [ -n \"$pid\" ] || exit 0; kill -TERM $pid 2>/dev/null; "
-            f"for i in $(seq {grace * 10}); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done; "
-            f"if kill -0 $pid 2>/dev/null; then kill -KILL $pid; "
-            f"for i in $(seq 100); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done; fi; "
+            f"{_ALIVE}pid=$(cat {p} 2>/dev/null); [ -n \"$pid\" ] || exit 0; "
+            f"kill -TERM $pid 2>/dev/null; "
+            f"for i in $(seq {grace * 10}); do alive $pid || break; sleep 0.1; done; "
+            f"if alive $pid; then kill -KILL $pid; "
+            f"for i in $(seq 100); do alive $pid || break; sleep 0.1; done; fi; "
             f'[ "$(cat {p} 2>/dev/null)" = "$pid" ] && rm -f {p}; exit 0', wait=grace + 30)
 
     def _serialised(self, script: str, wait: int = 120) -> str:
