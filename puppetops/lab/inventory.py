@@ -14,8 +14,11 @@ from pathlib import Path
 from .topology import DEFAULT_SUBNET, Topology, default_topology
 
 DEFAULT_STATE_DIR = "/var/tmp/puppetops-lab"
-# Up to three Puppet Server JVMs share a small machine (lab.md: ~0.9 GiB each at this heap)
-LAB_VARS = {"puppetserver_java_args": "-Xms512m -Xmx512m"}
+# Up to three Puppet Server JVMs share a small machine (lab.md: ~0.9 GiB each at this heap).
+# The lab starts JVMs far more often than it compiles catalogs: the quick JIT tier only (no C2
+# compiler threads) and one GC thread leave the two cores to start-up work.
+LAB_VARS = {"puppetserver_java_args":
+            "-Xms512m -Xmx512m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC"}
 # Agents get EC keys (~1 ms to make; RSA-4096 costs ~1.5 CPU-s each, which fifty agents
 # enrolling at once on a 2-core lab would spend on keys alone); compilers keep Puppet's RSA,
 # so both kinds are exercised.
