@@ -139,3 +139,29 @@ class Service(Step):
         settled = f"{{ {status}; }}" if self.ensure == "running" else f"! {{ {status}; }}"
         if not ctx.test(f"for i in $(seq 50); do {settled} && exit 0; sleep 0.1; done; exit 1"):
             raise StepError(f"service {self.service} is not {self.ensure} after the change")
+
+
+class ServiceRestarted(Service):
+    """Restarts a running service (for new code or config it reads only at start); use it
+    only when something it depends on changed. A stopped one is simply started."""
+
+    def __init__(self, service: str, *, daemon: Daemon | None = None):
+        super().__init__(service, "running", daemon=daemon)
+        self.name = f"service {service} restarted"
+
+    def check(self, ctx: StepContext) -> str | None:
+        return f"restart {self.service}" if self.is_running(ctx) else f"start {self.service}"
+
+    def change(self, ctx: StepContext) -> None:
+        how = self._control(ctx)
+        s = shlex.quote(self.service)
+        if how == "systemd":
+            ctx.run(f"systemctl restart {s}")
+        elif how == "initd":
+            ctx.run(f"/etc/init.d/{s} restart")
+        else:
+            ctx.run(self.daemon.stop_script())
+            ctx.run(self.daemon.start_script())
+
+    def verify(self, ctx: StepContext) -> None:
+        Service.verify(self, ctx)

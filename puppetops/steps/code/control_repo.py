@@ -1,4 +1,5 @@
-"""A change to the control repository: files committed to a branch and pushed.
+"""A change to the control repository: files committed to a branch and pushed; and the
+repository's post-receive hook, which tells the webhook about every push.
 
 What a developer's ``git push`` does, as a step — for the demo (the commit that deploy_code
 then ships) and for tests. It runs on the host holding the bare repo (main, in the lab), in a
@@ -10,7 +11,8 @@ import re
 import shlex
 from typing import Mapping
 
-from ...errors import UsageError
+from ...basic_steps import FileContent
+from ...errors import StepError, UsageError
 from ...puppet import names
 from ...step import Step, StepContext
 from .r10k import repo_path
@@ -73,3 +75,25 @@ class ControlRepoCommit(Step):
         if outcome.value is None:
             outcome.value = self.head(ctx)
         return outcome
+
+
+HOOK_MARKER = "# managed by puppetops: each pushed branch is posted, signed, to the webhook"
+
+
+class PostReceiveHook(FileContent):
+    """The bare repository ``repo`` runs ``command`` after every push (its ``post-receive``
+    hook, fed git's ``OLD NEW REF`` lines). A hook someone else wrote is never replaced."""
+
+    name = "post-receive hook"
+
+    def __init__(self, repo: str, command: str):
+        self.repo = repo_path(repo)
+        super().__init__(f"{self.repo}/hooks/post-receive",
+                         f"#!/bin/sh\n{HOOK_MARKER}\nexec {command}\n", mode=0o755)
+
+    def check(self, ctx: StepContext) -> str | None:
+        current = ctx.read(self.path)
+        if current is not None and HOOK_MARKER not in current:
+            raise StepError(f"{self.path} exists and is not puppetops': merge "
+                            f"`{self.content.decode().splitlines()[-1]}` into it by hand")
+        return super().check(ctx)
