@@ -4,26 +4,33 @@
 add_compiler for each compiler in turn (the second joins an LB that already balances the
 first), enroll_agent for each agent, a commit to the control repo on main (site.pp manages
 /etc/puppetops-motd), deploy_code, an agent run on every agent (the new file arrives through
-the LB), and rotate_lb_member over all compilers. It stops at the first stage that fails:
-each one needs the previous.
+the LB), rotate_lb_member over all compilers, install_webhook, and last the workflow it
+enables: a ``git push`` of a commit from the controller to the control repo on main, whose
+post-receive hook has the webhook deploy it on main and every compiler — the demo waits for
+that deploy. It stops at the first stage that fails: each one needs the previous.
 """
 from __future__ import annotations
 
+import tempfile
 import time
 from dataclasses import dataclass
-from typing import Callable, TextIO
+from typing import Any, Callable, TextIO
 
 from tabulate import tabulate
 
+from .errors import StepError
 from .flow import single
 from .lab import LabInfo
+from .lab.git_push import Checkout, GitPushError, wait_for_deploy, webhook_url
 from .plans.add_compiler import add_compiler
 from .plans.bootstrap_ca import bootstrap_ca
 from .plans.deploy_code import deploy_code
 from .plans.enroll_agent import enroll_agent
+from .plans.install_webhook import install_webhook
 from .plans.rotate_lb_member import rotate_lb_member
 from .result import ResultSet
 from .run import Run
+from .step import StepContext
 from .steps.code import provision
 from .steps.code.control_repo import ControlRepoCommit
 from .steps.puppet_agent import AgentRun
@@ -36,6 +43,29 @@ SITE_PP = f"""node default {{
   }}
 }}
 """
+PUSHED_SITE_PP = SITE_PP.replace("code deployed by puppetops deploy_code",
+                                 "code deployed by the puppetops webhook on git push")
+DEPLOY_WAIT = 600.0  # seconds: a deploy on main and every compiler takes seconds to a minute
+
+
+def push_and_deploy(ctx: StepContext) -> dict[str, Any]:
+    """From the controller: clone the control repo on main (``ctx.target``), commit a change,
+    ``git push`` it, and wait for the deploy the post-receive hook asked the webhook for."""
+    main = ctx.target
+    with tempfile.TemporaryDirectory(prefix="puppetops-demo-") as folder:
+        try:
+            checkout = Checkout(main, f"{folder}/control")
+            head = checkout.commit({"manifests/site.pp": PUSHED_SITE_PP},
+                                   "Deployed on git push, by the webhook")
+            said = checkout.push()
+            deploy = wait_for_deploy(webhook_url(main), "production", head, DEPLOY_WAIT)
+        except GitPushError as exc:
+            raise StepError(str(exc)) from None
+    if deploy["status"] != "ok":
+        raise StepError(f"the webhook's deploy {deploy['id']} of {head[:12]} failed: "
+                        f"{deploy['error']}")
+    return {"commit": head, "hook": said, "deploy": deploy["id"], "status": deploy["status"],
+            "servers": sorted(r["target"] for r in (deploy["result"] or {}).get("servers", []))}
 
 
 class AgentRunNow(AgentRun):
@@ -76,6 +106,10 @@ def stages(run: Run) -> list[tuple[str, Callable[[], ResultSet]]]:
         ("deploy_code", lambda: deploy_code(run)),
         ("agent runs", lambda: run.step(AgentRunNow(), "agents", catch_errors=True)),
         ("rotate_lb_member", lambda: rotate_lb_member(run, targets="compilers")),
+        ("install_webhook", lambda: install_webhook(run)),
+        ("git push → webhook deploy", lambda: run.each("git push, webhook deploy",
+                                                       push_and_deploy, [main],
+                                                       catch_errors=True)),
     ]
 
 
@@ -105,5 +139,6 @@ def overview(done: list[Stage], lab: LabInfo) -> str:
         f"inventory {lab.inventory}",
         f"  ssh -F /dev/null -i {lab.private_key} -o UserKnownHostsFile={lab.known_hosts} "
         f"root@{main.address}",
+        f"  curl -s http://{main.address}:8088/deploys    # the webhook on main: deploys on git push",
         f"  invoke lab-down --state-dir {lab.state_dir}    # removes it",
     ])

@@ -1,6 +1,7 @@
-"""Invoke tasks that operate the infrastructure: deploy-code, rotate-lb-member, lb-ready, and
-demo (the main job: a lab taken through the whole lifecycle). Runs go through ``runner.execute``, so
-they share the run options, inventory lock, output formats and exit codes of every command."""
+"""Invoke tasks that operate the infrastructure: deploy-code, rotate-lb-member, lb-ready,
+install-webhook, and demo (the main job: a lab taken through the whole lifecycle). Runs go
+through ``runner.execute``, so they share the run options, inventory lock, output formats and
+exit codes of every command."""
 from __future__ import annotations
 
 import sys
@@ -86,6 +87,29 @@ def lb_ready(c, targets=None, inventory=None, loadbalancers="loadbalancers", up_
     params = {"loadbalancers": loadbalancers,
               "up_timeout": _number("up_timeout", up_timeout, float)}
     run_plan(plan, params, targets=targets, others={"loadbalancers": loadbalancers},
+             inventory=inventory, format=format, concurrency=concurrency, attempts=attempts,
+             noop=noop, log_file=log_file, strict=strict, timeout=timeout, rerun=rerun,
+             max_fail_percentage=max_fail_percentage)
+
+
+@task(klass=RunTask, help=help_for(
+    *RUN_OPTIONS, "targets", compilers="the compilers it deploys to (default: compilers)",
+    loadbalancers=_LBS,
+    listen="HOST:PORT the webhook serves on, on main (default 0.0.0.0:8088)",
+    secret_file="a file only you can read holding the shared secret (default: one is "
+                "generated on main)",
+    prefix="environment = PREFIX_branch (r10k's source prefix; default none)"))
+def install_webhook(c, targets=None, inventory=None, compilers="compilers",
+                    loadbalancers="loadbalancers", listen="0.0.0.0:8088", secret_file="",
+                    prefix="", format="human", concurrency=100, attempts=None, noop=False,
+                    log_file=None, strict=False, timeout=None, rerun=None,
+                    max_fail_percentage=None):
+    """Install the webhook on main (deploy on git push), deploying to main and every compiler."""
+    from puppetops.plans.install_webhook import install_webhook as plan
+    params = {"compilers": compilers, "loadbalancers": loadbalancers, "listen": listen,
+              "secret_file": secret_file, "prefix": prefix}
+    run_plan(plan, params, targets=targets,
+             others={"compilers": compilers, "loadbalancers": loadbalancers},
              inventory=inventory, format=format, concurrency=concurrency, attempts=attempts,
              noop=noop, log_file=log_file, strict=strict, timeout=timeout, rerun=rerun,
              max_fail_percentage=max_fail_percentage)

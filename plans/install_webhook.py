@@ -1,0 +1,295 @@
+"""The ``install_webhook`` plan: deploy on git push, served from main, deploying to main and
+every compiler from there.
+
+What main gets (all under fixed paths, ``WebhookPaths``): puppetops in a virtualenv of its
+own, installed from wheels built on the controller (main needs no index); the webhook's
+config and secret; an SSH key of its own, authorized on every server it deploys to (main,
+compilers, load balancers), and those servers' host keys as the controller has verified
+them (never learned from the network); an inventory of them; the service (systemd unit, or
+a supervised daemon where systemd does not run), restarted when its code, config or secret
+changed; and, when the control repo lives on main, its post-receive hook.
+
+Every run re-renders the inventory from the controller's: after add_compiler, a re-run is
+what makes the webhook deploy to the new compiler too.
+"""
+from __future__ import annotations
+
+import os
+import shlex
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import yaml
+
+from puppetops import wheelhouse
+from puppetops.errors import StepError, UsageError
+from puppetops.plan import plan
+from puppetops.plans.facts import gather
+from puppetops.puppet import code, names, node
+from puppetops.puppet.flow import PlanSteps, changed, single
+from puppetops.result import ResultSet
+from puppetops.run import Run
+from puppetops.step import StepContext
+from puppetops.steps import Daemon, FileContent, Packages, Service, Upload
+from puppetops.steps.control_repo import PostReceiveHook
+from puppetops.steps.python_venv import Virtualenv, WheelsInstalled, python_version
+from puppetops.steps.secret_file import SecretFile
+from puppetops.steps.services import ServiceRestarted
+from puppetops.steps.ssh_keys import AuthorizedKey, SshKeyPair, read_public_key
+from puppetops.steps.systemd import SystemdUnit
+from puppetops.target import Target
+from puppetops.transport.ssh import SshCredentials
+from puppetops.webhook import config as settings
+from puppetops.webhook.post_receive import local_url
+
+SERVICE = "puppetops-webhook"
+PACKAGES = ("python3-venv", "curl", "openssh-client")
+
+
+@dataclass(frozen=True)
+class WebhookPaths:
+    """Where the webhook lives on main."""
+
+    home: str = "/opt/puppetops-webhook"
+    etc: str = "/etc/puppetops-webhook"
+    database: str = "/var/lib/puppetops-webhook/deploys.sqlite3"
+    log: str = "/var/log/puppetops-webhook.jsonl"
+    output: str = "/var/log/puppetops-webhook.out"  # the process's own stdout and stderr
+    pidfile: str = "/run/puppetops-webhook.pid"
+
+    @property
+    def venv(self) -> str:
+        return f"{self.home}/venv"
+
+    @property
+    def wheels(self) -> str:
+        return f"{self.home}/wheelhouse"
+
+    @property
+    def config(self) -> str:
+        return f"{self.etc}/config.yaml"
+
+    @property
+    def inventory(self) -> str:
+        return f"{self.etc}/inventory.yaml"
+
+    @property
+    def secret(self) -> str:
+        return f"{self.etc}/secret"
+
+    @property
+    def known_hosts(self) -> str:
+        """The servers' host keys, as the controller verified them."""
+        return f"{self.etc}/known_hosts"
+
+    @property
+    def key(self) -> str:
+        """The webhook's own SSH private key (made on main, never copied)."""
+        return f"{self.etc}/id_ed25519"
+
+    @property
+    def command(self) -> str:
+        return f"{self.venv}/bin/puppetops webhook --config {self.config}"
+
+    @property
+    def hook_command(self) -> str:
+        return f"{self.venv}/bin/python -m puppetops.webhook.post_receive --config {self.config}"
+
+
+PATHS = WebhookPaths()
+DAEMON = Daemon(PATHS.command, PATHS.pidfile, PATHS.output)
+
+
+def key_comment(main: Target) -> str:
+    return f"puppetops-webhook@{node.certname(main)}"
+
+
+# -- what main's files say -------------------------------------------------------------------
+
+def config_text(listen: str, prefix: str, paths: WebhookPaths = PATHS) -> str:
+    """The webhook's config.yaml; the secret only by its file's name."""
+    settings_ = {"listen": listen, "inventory": paths.inventory, "secret_file": paths.secret,
+                 "database": paths.database, "log_file": paths.log,
+                 "main": "main", "targets": "main,compilers", "loadbalancers": "loadbalancers"}
+    if prefix:
+        settings_["prefix"] = prefix
+    return "# managed by puppetops install_webhook\n" + yaml.safe_dump(settings_, sort_keys=False)
+
+
+def _ssh_settings(target: Target) -> dict[str, Any]:
+    """The login settings the webhook needs for ``target``: the same user (and run-as)."""
+    config = target.transport_config
+    if target.transport != "ssh":
+        raise UsageError(f"{target.name}: transport {target.transport}: the webhook reaches "
+                         "servers over SSH only")
+    if config.get("sudo-password") is not None:
+        raise UsageError(f"{target.name}: config.ssh.sudo-password: the webhook cannot read the "
+                         "controller's environment; give its user passwordless sudo or log in "
+                         "as root")
+    out = {"user": target.user or config.get("user") or "root"}
+    if config.get("run-as"):
+        out["run-as"] = config["run-as"]
+    return out
+
+
+def inventory_text(main: Target, compilers: Iterable[Target], lbs: Iterable[Target],
+                   paths: WebhookPaths = PATHS) -> str:
+    """The webhook's inventory: main, compilers and load balancers as the controller's
+    inventory has them (names, addresses, aliases, vars), logging in with main's own key and
+    checking host keys against the pinned file."""
+    def entry(target: Target) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": target.name}
+        if target.uri:
+            out["uri"] = target.uri
+        if target.aliases:
+            out["alias"] = list(target.aliases)
+        out["config"] = {"ssh": _ssh_settings(target)}
+        if target.vars:
+            out["vars"] = dict(target.vars)
+        return out
+
+    document = {
+        "config": {"transport": "ssh",
+                   "ssh": {"private-key": paths.key, "known-hosts-file": paths.known_hosts,
+                           "host-key-check": True}},
+        "groups": [{"name": "main", "targets": [entry(main)]},
+                   {"name": "compilers", "targets": [entry(t) for t in compilers]},
+                   {"name": "loadbalancers", "targets": [entry(t) for t in lbs]}]}
+    return ("# managed by puppetops install_webhook: the servers the webhook deploys to\n"
+            + yaml.safe_dump(document, sort_keys=False))
+
+
+def known_hosts_text(targets: Iterable[Target]) -> str:
+    """Each target's host keys from the controller's own known_hosts (the ones every run of
+    this controller checks), under the name the webhook's inventory reaches it by."""
+    credentials, lines = SshCredentials(), []
+    for target in targets:
+        config = target.transport_config
+        if not config.get("host-key-check", True):
+            raise UsageError(f"{target.name}: host-key-check is off in the controller's "
+                             "inventory, so there is no verified host key to give the webhook; "
+                             "turn it on")
+        path = str(config.get("known-hosts-file") or "~/.ssh/known_hosts")
+        host = target.host or target.name
+        port = int(target.port or config.get("port") or 22)
+        name = host if port == 22 else f"[{host}]:{port}"
+        found = credentials.known_hosts(os.path.expanduser(path), host, port).lookup(name) or {}
+        if not found:
+            raise UsageError(f"{target.name}: no host key for {name} in {path}")
+        lines += [f"{name} {kind} {key.get_base64()}" for kind, key in found.items()]
+    return "\n".join(dict.fromkeys(lines)) + "\n"
+
+
+def unit_text(paths: WebhookPaths = PATHS) -> str:
+    return "\n".join([
+        "# managed by puppetops install_webhook",
+        "[Unit]", "Description=puppetops webhook: deploy on git push",
+        "After=network-online.target", "Wants=network-online.target", "",
+        "[Service]", f"ExecStart={paths.command}", "Restart=on-failure", "RestartSec=5",
+        # SIGTERM lets a running deploy finish (a half-done r10k run is worse than a late stop)
+        "TimeoutStopSec=900", "",
+        "[Install]", "WantedBy=multi-user.target", ""])
+
+
+# -- checks that need the hosts --------------------------------------------------------------
+
+def same_python(ctx: StepContext) -> str:
+    """Main's python3 runs the wheels built here: same version and machine."""
+    theirs, ours = python_version(ctx), wheelhouse.python_tag()
+    if theirs != ours:
+        raise StepError(f"main's python3 is {theirs}, the controller's {ours}: the wheels built "
+                        "here would not install there; run install_webhook from a controller "
+                        "with the same Python version")
+    return theirs
+
+
+def installed_wheels(ctx: StepContext) -> str:
+    return (ctx.read(f"{PATHS.venv}/puppetops-wheelhouse") or "").strip()
+
+
+def answers(url: str):
+    """A ``Call`` function: the webhook answers GET /health (waiting up to 15 s after a start);
+    otherwise the failure shows the end of its output."""
+    def check(ctx: StepContext) -> str:
+        if ctx.noop and not ctx.test(DAEMON.running_test()) and \
+                not ctx.test(f"systemctl is-active --quiet {SERVICE} 2>/dev/null"):
+            return "would check once it runs"
+        probe = f"curl -sf --max-time 2 {shlex.quote(url)}"
+        out = ctx.run(f"for i in $(seq 60); do {probe} && exit 0; sleep 0.25; done; exit 1",
+                      check=False)
+        if not out.ok:
+            tail = ctx.run(f"tail -n 3 {shlex.quote(PATHS.output)} 2>/dev/null", check=False)
+            raise StepError(f"the webhook does not answer {url}: "
+                            + (" / ".join(tail.stdout.strip().splitlines()) or "no output"))
+        return out.stdout.strip()
+    return check
+
+
+def health_url(listen: str) -> str:
+    return local_url(*settings.parse_listen(listen), "/health")
+
+
+@plan(main="targets")
+def install_webhook(run: Run, targets: str = "main", compilers: str = "compilers",
+                    loadbalancers: str = "loadbalancers", listen: str = "0.0.0.0:8088",
+                    secret_file: str = "", prefix: str = "") -> ResultSet:
+    """The webhook on main: puppetops in its own virtualenv (wheels built here, no index
+    needed there), config, secret (secret_file: a file only you can read, else one is
+    generated on main), an SSH key authorized on main, compilers and load balancers with
+    their host keys pinned from this controller's known_hosts, an inventory of them, and
+    the service running (restarted when its code, config or secret changed). A control repo
+    on main gets a post-receive hook that posts each pushed branch, signed, to it.
+
+    Re-run it after add_compiler: the webhook then deploys to the new compiler too.
+    """
+    steps = PlanSteps(run)
+    settings.parse_listen(listen)
+    if prefix and not names.ENVIRONMENT.match(prefix):
+        raise UsageError(f"prefix: expected letters, digits and underscores, got {prefix!r}")
+    secret = settings.read_secret(secret_file, {}) if secret_file else None
+    host = single(run, targets, "install_webhook")
+    servers, lbs = run.targets(compilers), run.targets(loadbalancers)
+    everyone = list(dict.fromkeys([host, *servers, *lbs]))
+    inventory, pinned = inventory_text(host, servers, lbs), known_hosts_text(everyone)
+    wheels = wheelhouse.wheelhouse()
+
+    facts = run.each("facts", gather, [host])[0].value
+    run.each("python", same_python, [host])
+    code_steps = [Packages(*PACKAGES), Virtualenv(PATHS.venv)]
+    results = run.pipeline(code_steps, [host])
+    if run.each("installed wheels", installed_wheels, [host])[0].value != wheels.digest \
+            and not run.noop:
+        uploads = [Upload(str(f), f"{PATHS.wheels}/{f.name}", mode=0o644)
+                   for f in wheels.ensure_built().files]
+        run.pipeline(uploads, [host])
+    results.append(run.step(WheelsInstalled(PATHS.venv, PATHS.wheels, wheels.requirements,
+                                            wheels.digest), [host]))
+
+    run.step(SshKeyPair(PATHS.key, key_comment(host)), [host])
+    public = run.each("webhook public key", read_public_key(PATHS.key), [host])[0].value
+    if public:
+        run.step(AuthorizedKey(public, key_comment(host)), everyone)
+    run.pipeline([FileContent(PATHS.known_hosts, pinned, mode=0o644),
+                  FileContent(PATHS.inventory, inventory, mode=0o600)], [host])
+    results += run.pipeline([SecretFile(PATHS.secret, secret),
+                             FileContent(PATHS.config, config_text(listen, prefix), mode=0o644)],
+                            [host])
+    if facts.get("init") == "systemd":
+        results.append(run.step(SystemdUnit(SERVICE, unit_text()), [host]))
+        service = Service(SERVICE)
+    else:
+        service = Service(SERVICE, daemon=DAEMON)
+    started = run.step(service, [host])
+    if changed(results) and not changed([started]):
+        run.step(ServiceRestarted(SERVICE, daemon=service.daemon), [host])
+    run.each("webhook answers", answers(health_url(listen)), [host])
+
+    repo = code.repo_on_main(host)
+    if repo is None:
+        run.message(f"install_webhook: the control repo is {host.vars['control_repo']}: point "
+                    f"its forge's push webhook at http://{node.certname(host)}:"
+                    f"{settings.parse_listen(listen)[1]}/payload with the secret in "
+                    f"{PATHS.secret} on {host.name}")
+    else:
+        run.step(PostReceiveHook(repo, PATHS.hook_command), [host])
+    return steps.summary("install_webhook")

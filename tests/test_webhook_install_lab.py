@@ -1,0 +1,96 @@
+"""End to end on the stood-up lab: install_webhook puts the webhook on main, and a ``git push``
+from the controller to the control repo on main is then the whole workflow — its post-receive
+hook posts a signed push, the webhook (on main, over its own SSH key) runs deploy_code on main
+and both compilers, caches are flushed, and the next agent run applies the commit.
+
+The module leaves the session as it found it: the webhook stopped and the hook removed, so
+the commits other tests make on main's repo start no deploy behind their backs.
+"""
+from __future__ import annotations
+
+import shlex
+import time
+import uuid
+
+import pytest
+
+from puppetops.lab.git_push import Checkout, get, wait_for_deploy, webhook_url
+from puppetops.plans.install_webhook import DAEMON, PATHS, install_webhook
+from puppetops.puppet.code import DEFAULT_REPO
+
+from test_operate_e2e import (MOTD, SERVERS, agent_run, deployed_commit, flushes, fqdn,
+                              site_pp)
+
+pytestmark = pytest.mark.lab
+
+ENVIRONMENTS = "/etc/puppet/code/environments"
+
+
+@pytest.fixture(scope="module")
+def webhook(infrastructure, tmp_path_factory):
+    """install_webhook run once on the session's infrastructure: (its results, a checkout of
+    the control repo on the controller, the main target, the webhook's base URL)."""
+    infra = infrastructure
+    with infra.run() as run:
+        results = install_webhook(run)
+        main = run.targets("main")[0]
+    checkout = Checkout(main, tmp_path_factory.mktemp("control") / "control")
+    yield results, checkout, main, webhook_url(main)
+    idle = time.monotonic() + 900
+    while get(f"{webhook_url(main)}/health")["running"] and time.monotonic() < idle:
+        time.sleep(1)
+    infra.ssh("main", f"{DAEMON.stop_script()}; rm -f {DEFAULT_REPO}/hooks/post-receive")
+
+
+def test_install_webhook_installs_and_starts_the_webhook_on_main(infrastructure, webhook):
+    results, _, main, url = webhook
+    assert results.ok, results.table()
+    assert get(f"{url}/health")["status"] == "ok"  # from the controller, on main's address
+    # its key reaches every server it deploys to, with host keys pinned, not scanned
+    for short in (*SERVERS, "lb"):
+        host = infrastructure.lab.host(short)
+        out = infrastructure.ssh("main", f"ssh -F /dev/null -i {PATHS.key} -o BatchMode=yes "
+                                         f"-o UserKnownHostsFile={PATHS.known_hosts} "
+                                         f"-o StrictHostKeyChecking=yes root@{host.address} "
+                                         "hostname")
+        assert out.strip() == short
+    assert infrastructure.ssh("main", f"stat -c %a {PATHS.secret} {PATHS.key}").split() == \
+        ["600", "600"]
+
+
+def test_a_git_push_from_the_controller_deploys_everywhere_and_agents_apply_it(
+        infrastructure, webhook):
+    infra = infrastructure
+    _, checkout, _, url = webhook
+    token = f"push-{uuid.uuid4().hex[:8]}"
+    before = {s: flushes(infra, s) for s in SERVERS}
+    head = checkout.commit({"manifests/site.pp": site_pp(token)}, f"commit {token}")
+    said = checkout.push()
+    assert "production: deploy" in said and "queued" in said, said
+    deploy = wait_for_deploy(url, "production", head, timeout=900)
+    assert deploy["status"] == "ok", deploy["error"]
+    servers = {r["target"]: r for r in deploy["result"]["servers"]}
+    for short in SERVERS:
+        assert servers[fqdn(infra, short)]["value"] == {"production": head}
+        assert deployed_commit(infra, short) == head
+        assert flushes(infra, short) == before[short] + 1
+    assert agent_run(infra, "agent1") in (0, 2)
+    assert infra.ssh("agent1", f"cat {MOTD}") == f"deployed by deploy_code: commit {token}\n"
+
+
+def test_a_second_install_webhook_changes_nothing_and_noop_neither(infrastructure, webhook):
+    pid = infrastructure.ssh("main", f"cat {PATHS.pidfile}").strip()
+    for noop in (True, False):
+        with infrastructure.run(noop=noop) as run:
+            results = install_webhook(run)
+        assert [r.status for r in results] == ["unchanged"] * len(results), results.table()
+    assert infrastructure.ssh("main", f"cat {PATHS.pidfile}").strip() == pid  # not restarted
+
+
+def test_the_secret_is_in_no_log_output_or_command_line(infrastructure, webhook):
+    secret = infrastructure.ssh("main", f"cat {PATHS.secret}").strip()
+    assert len(secret) >= 32
+    assert secret not in infrastructure.log.read_text()
+    assert secret not in infrastructure.ssh("main", f"cat {shlex.quote(PATHS.log)} "
+                                                    f"{shlex.quote(PATHS.output)}")
+    assert secret not in infrastructure.ssh("main", "ps -eo args")
