@@ -68,6 +68,13 @@ def push_and_deploy(ctx: StepContext) -> dict[str, Any]:
             "servers": sorted(r["target"] for r in (deploy["result"] or {}).get("servers", []))}
 
 
+def webhook_deploy(run: Run, main) -> ResultSet:
+    """The push stage. The webhook's deploy takes the infrastructure lock on main, which this
+    run holds since its first plan: it lets go first, or the deploy would wait for it."""
+    run.release_infrastructure()
+    return run.each("git push, webhook deploy", push_and_deploy, [main], catch_errors=True)
+
+
 class AgentRunNow(AgentRun):
     """One agent run now, even after a successful one: new code has just been deployed."""
 
@@ -107,9 +114,7 @@ def stages(run: Run) -> list[tuple[str, Callable[[], ResultSet]]]:
         ("agent runs", lambda: run.step(AgentRunNow(), "agents", catch_errors=True)),
         ("rotate_lb_member", lambda: rotate_lb_member(run, targets="compilers")),
         ("install_webhook", lambda: install_webhook(run)),
-        ("git push → webhook deploy", lambda: run.each("git push, webhook deploy",
-                                                       push_and_deploy, [main],
-                                                       catch_errors=True)),
+        ("git push → webhook deploy", lambda: webhook_deploy(run, main)),
     ]
 
 

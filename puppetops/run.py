@@ -240,10 +240,17 @@ class Run:
             self.message(f"warning: cannot write {self.record.path} ({exc.strerror or exc}); "
                          "a later --rerun would use an older run's outcomes")
 
-    def close_lock(self) -> None:
-        """Release the infrastructure locks on main, then the local run lock."""
+    def release_infrastructure(self) -> None:
+        """Release the infrastructure locks on main before the run ends: for a last part
+        that waits for another locked run — the demo waits for the webhook's deploy, which
+        takes the same lock. A later plan declaring main takes them again."""
+        self._main_wanted.clear()
         while self._main_locks:
             self._main_locks.popitem()[1].release()
+
+    def close_lock(self) -> None:
+        """Release the infrastructure locks on main, then the local run lock."""
+        self.release_infrastructure()
         if self._lock:
             self._lock.release()
             self._lock = None
