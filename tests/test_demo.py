@@ -13,7 +13,8 @@ import os
 import pytest
 
 from helpers import cli
-from puppetops.lab import Lab
+from puppetops.lab import Lab, default_topology
+from puppetops.lab.git_push import get
 from puppetops.lab.fixtures import test_lab
 
 pytestmark = pytest.mark.lab
@@ -41,10 +42,18 @@ def test_the_demo_runs_the_whole_lifecycle_and_reports_every_plan_ok(demo_lab):
     assert doc["ok"] and "error" not in doc
     plans = [p["name"] for p in doc["plans"]]
     for name, times in (("bootstrap_ca", 1), ("add_compiler", 2), ("enroll_agent", 2),
-                        ("deploy_code", 1), ("rotate_lb_member", 1)):
+                        ("deploy_code", 1), ("rotate_lb_member", 1), ("install_webhook", 1)):
         assert plans.count(name) == times, plans
     assert all(p["ok"] for p in doc["plans"])
     runs = [r for s in doc["steps"] if s["name"] == "agent run" for r in s["results"]]
     assert len(runs) >= 4 and all(r["status"] in ("changed", "unchanged") for r in runs)
+    # it ends with a git push from the controller, deployed by the webhook on main
+    pushed = [r for s in doc["steps"] if s["name"] == "git push, webhook deploy"
+              for r in s["results"]]
+    assert len(pushed) == 1 and pushed[0]["status"] == "ok", pushed
+    main = default_topology(2, 2, SUBNET).host("main").address
+    deploys = get(f"http://{main}:8088/deploys")["deploys"]  # the webhook still serves
+    assert {"commit": pushed[0]["value"]["commit"], "status": "ok"}.items() <= \
+        next(d for d in deploys if d["id"] == pushed[0]["value"]["deploy"]).items()
     assert demo_lab.is_up()  # left up for the user to explore
     print(f"demo: {doc['duration']:.0f}s,", {p["name"]: p["duration"] for p in doc["plans"]})

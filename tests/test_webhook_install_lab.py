@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from puppetops.lab.git_push import Checkout, get, wait_for_deploy, webhook_url
+from puppetops.lab.git_push import Checkout, get, last_job, wait_for_deploy, webhook_url
 from puppetops.plans.install_webhook import DAEMON, PATHS, install_webhook
 from puppetops.puppet.code import DEFAULT_REPO
 
@@ -76,6 +76,29 @@ def test_a_git_push_from_the_controller_deploys_everywhere_and_agents_apply_it(
         assert flushes(infra, short) == before[short] + 1
     assert agent_run(infra, "agent1") in (0, 2)
     assert infra.ssh("agent1", f"cat {MOTD}") == f"deployed by deploy_code: commit {token}\n"
+
+
+def test_a_pushed_branch_is_deployed_everywhere_and_deleting_it_removes_it_everywhere(
+        infrastructure, webhook):
+    infra = infrastructure
+    _, checkout, _, url = webhook
+    branch = f"hook_{uuid.uuid4().hex[:6]}"
+    head = checkout.commit({"manifests/site.pp": site_pp(branch)}, f"commit {branch}", branch)
+    checkout.push(branch)
+    deploy = wait_for_deploy(url, branch, head, timeout=900)
+    assert deploy["status"] == "ok", deploy["error"]
+
+    def present() -> list[str]:
+        return [s for s in SERVERS
+                if infra.ssh(s, f"test -d {ENVIRONMENTS}/{branch} && echo yes || echo no")
+                .strip() == "yes"]
+    assert present() == list(SERVERS)
+    newest = last_job(url)
+    said = checkout.delete(branch)
+    assert f"{branch}: removal" in said and "queued" in said, said
+    removal = wait_for_deploy(url, branch, None, timeout=900, action="remove", after=newest)
+    assert removal["status"] == "ok", removal["error"]
+    assert present() == []
 
 
 def test_a_second_install_webhook_changes_nothing_and_noop_neither(infrastructure, webhook):

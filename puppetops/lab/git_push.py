@@ -113,21 +113,34 @@ def get(url: str) -> Any:
         return json.loads(response.read())
 
 
-def wait_for_deploy(base: str, environment: str, commit: str, timeout: float = 600.0,
-                    poll: float = 0.2) -> dict[str, Any]:
-    """The webhook's deploy of ``commit`` to ``environment`` once it is ok or failed (with
-    its per-server result); GitPushError if none finishes within ``timeout`` seconds."""
+def wait_for_deploy(base: str, environment: str, commit: str | None, timeout: float = 600.0,
+                    poll: float = 0.2, *, action: str = "deploy", after: int = 0
+                    ) -> dict[str, Any]:
+    """The webhook's job for ``environment`` — a deploy of ``commit``, or with ``action=
+    "remove"`` the removal newer than job ``after`` — once it is ok or failed (with its
+    per-server result); GitPushError if none finishes within ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     seen: dict[str, Any] | None = None
+
+    def wanted(job: dict[str, Any]) -> bool:
+        return (job["environment"] == environment and job["id"] > after
+                and job.get("action", "deploy") == action
+                and (commit is None or job["commit"] == commit))
+
     while time.monotonic() < deadline:
         try:
-            seen = next((d for d in get(f"{base}/deploys")["deploys"]
-                         if d["environment"] == environment and d["commit"] == commit), None)
+            seen = next((job for job in get(f"{base}/deploys")["deploys"] if wanted(job)), None)
         except (urllib.error.URLError, OSError, ValueError):
             seen = None
         if seen and seen["status"] in FINISHED:
             return get(f"{base}/deploys/{seen['id']}")
         time.sleep(poll)
-    state = f"deploy {seen['id']} still {seen['status']}" if seen else "no deploy of it listed"
-    raise GitPushError(f"{base}: {environment} at {commit[:12]} not deployed after "
-                       f"{timeout:.0f} s ({state})")
+    what = f"{action} of {environment}" + (f" at {commit[:12]}" if commit else "")
+    state = f"job {seen['id']} still {seen['status']}" if seen else "none listed"
+    raise GitPushError(f"{base}: no {what} finished after {timeout:.0f} s ({state})")
+
+
+def last_job(base: str) -> int:
+    """The id of the webhook's newest job (0 for none)."""
+    jobs = get(f"{base}/deploys")["deploys"]
+    return max((job["id"] for job in jobs), default=0)

@@ -74,7 +74,8 @@ def post(request: urllib.request.Request) -> str:
     except ValueError:
         answer = {}
     if status == 202:
-        return "; ".join(f"deploy {d['id']} of environment {d['environment']} "
+        return "; ".join(f"{'removal' if d.get('action') == 'remove' else 'deploy'} {d['id']} "
+                         f"of environment {d['environment']} "
                          f"{'joined' if d.get('coalesced') else 'queued'}"
                          for d in answer.get("deploys", [])) or f"accepted (deploy {answer.get('id')})"
     if 200 <= status < 300:
