@@ -47,7 +47,8 @@ from puppetops.output import Output  # noqa: E402
 from puppetops.plans.deploy_code import deploy_code  # noqa: E402
 from puppetops.plans.install_webhook import DAEMON, SERVICE, install_webhook  # noqa: E402
 from puppetops.steps import Service  # noqa: E402
-from puppetops.steps.r10k import MUX_PERSIST  # noqa: E402
+from puppetops.steps.code.provision import DEFAULT_REPO  # noqa: E402
+from puppetops.steps.code.r10k import MUX_PERSIST  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 GOAL = 1.2
@@ -102,7 +103,7 @@ def measure(inventory: str, reps: int) -> dict:
     base = webhook_url(main)
     runs: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="puppetops-bench-") as folder:
-        checkout = Checkout(main, f"{folder}/control")
+        checkout = Checkout(main, f"{folder}/control", DEFAULT_REPO)
         for rep in range(reps):
             for arm in ("webhook", "hand"):
                 time.sleep(MUX_PERSIST + 1)

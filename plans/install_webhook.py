@@ -14,33 +14,32 @@ what makes the webhook deploy to the new compiler too.
 """
 from __future__ import annotations
 
-import os
+import ipaddress
 import shlex
 from dataclasses import dataclass
 from typing import Any, Iterable
 
 import yaml
 
-from puppetops import wheelhouse
+from puppetops import secrets, wheelhouse
 from puppetops.errors import StepError, UsageError
+from puppetops.flow import PlanResults, changed, single
 from puppetops.plan import plan
-from puppetops.plans.facts import gather
-from puppetops.puppet import code, names, node
-from puppetops.puppet.flow import PlanSteps, changed, single
+from puppetops.puppet import names, node
 from puppetops.result import ResultSet
 from puppetops.run import Run
 from puppetops.step import StepContext
 from puppetops.steps import Daemon, FileContent, Packages, Service, Upload
-from puppetops.steps.control_repo import PostReceiveHook
+from puppetops.steps.code.control_repo import PostReceiveHook
+from puppetops.steps.code.provision import repo_on_main
+from puppetops.steps.facts import gather
 from puppetops.steps.python_venv import Virtualenv, WheelsInstalled, python_version
 from puppetops.steps.secret_file import SecretFile
 from puppetops.steps.services import ServiceRestarted
-from puppetops.steps.ssh_keys import AuthorizedKey, SshKeyPair, read_public_key
+from puppetops.steps.ssh_keys import (AuthorizedKey, SshKeyPair, pinned_known_hosts,
+                                      read_public_key)
 from puppetops.steps.systemd import SystemdUnit
 from puppetops.target import Target
-from puppetops.transport.ssh import SshCredentials
-from puppetops.webhook import config as settings
-from puppetops.webhook.post_receive import local_url
 
 SERVICE = "puppetops-webhook"
 PACKAGES = ("python3-venv", "curl", "openssh-client")
@@ -159,27 +158,6 @@ def inventory_text(main: Target, compilers: Iterable[Target], lbs: Iterable[Targ
             + yaml.safe_dump(document, sort_keys=False))
 
 
-def known_hosts_text(targets: Iterable[Target]) -> str:
-    """Each target's host keys from the controller's own known_hosts (the ones every run of
-    this controller checks), under the name the webhook's inventory reaches it by."""
-    credentials, lines = SshCredentials(), []
-    for target in targets:
-        config = target.transport_config
-        if not config.get("host-key-check", True):
-            raise UsageError(f"{target.name}: host-key-check is off in the controller's "
-                             "inventory, so there is no verified host key to give the webhook; "
-                             "turn it on")
-        path = str(config.get("known-hosts-file") or "~/.ssh/known_hosts")
-        host = target.host or target.name
-        port = int(target.port or config.get("port") or 22)
-        name = host if port == 22 else f"[{host}]:{port}"
-        found = credentials.known_hosts(os.path.expanduser(path), host, port).lookup(name) or {}
-        if not found:
-            raise UsageError(f"{target.name}: no host key for {name} in {path}")
-        lines += [f"{name} {kind} {key.get_base64()}" for kind, key in found.items()]
-    return "\n".join(dict.fromkeys(lines)) + "\n"
-
-
 def unit_text(paths: WebhookPaths = PATHS) -> str:
     return "\n".join([
         "# managed by puppetops install_webhook",
@@ -225,14 +203,30 @@ def answers(url: str):
     return check
 
 
-def health_url(listen: str) -> str:
-    return local_url(*settings.parse_listen(listen), "/health")
+def listen_address(bind: str, port: int) -> str:
+    """``HOST:PORT`` for the config (``[IPv6]:PORT``); ``UsageError`` for anything that is
+    not an IP address or a host name, or a port outside 1-65535."""
+    try:
+        literal = ipaddress.ip_address(bind)
+    except ValueError:
+        if not names.CERTNAME.match(bind):
+            raise UsageError(f"bind: expected an IP address or host name, got {bind!r}") from None
+        literal = None
+    if not 0 < port < 65536:
+        raise UsageError(f"port: expected 1 to 65535, got {port}")
+    return f"[{bind}]:{port}" if literal is not None and literal.version == 6 else f"{bind}:{port}"
+
+
+def health_url(bind: str, port: int) -> str:
+    """Where the webhook answers on main itself (bound to every address: on loopback)."""
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(bind, bind)
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}/health"
 
 
 @plan(main="targets")
 def install_webhook(run: Run, targets: str = "main", compilers: str = "compilers",
-                    loadbalancers: str = "loadbalancers", listen: str = "0.0.0.0:8088",
-                    secret_file: str = "", prefix: str = "") -> ResultSet:
+                    loadbalancers: str = "loadbalancers", bind: str = "0.0.0.0",
+                    port: int = 8088, secret_file: str = "", prefix: str = "") -> ResultSet:
     """The webhook on main: puppetops in its own virtualenv (wheels built here, no index
     needed there), config, secret (secret_file: a file only you can read, else one is
     generated on main), an SSH key authorized on main, compilers and load balancers with
@@ -242,15 +236,15 @@ def install_webhook(run: Run, targets: str = "main", compilers: str = "compilers
 
     Re-run it after add_compiler: the webhook then deploys to the new compiler too.
     """
-    steps = PlanSteps(run)
-    settings.parse_listen(listen)
+    steps = PlanResults(run)
+    listen = listen_address(bind, port)
     if prefix and not names.ENVIRONMENT.match(prefix):
         raise UsageError(f"prefix: expected letters, digits and underscores, got {prefix!r}")
-    secret = settings.read_secret(secret_file, {}) if secret_file else None
+    secret = secrets.read_file(secret_file, "secret_file") if secret_file else None
     host = single(run, targets, "install_webhook")
     servers, lbs = run.targets(compilers), run.targets(loadbalancers)
     everyone = list(dict.fromkeys([host, *servers, *lbs]))
-    inventory, pinned = inventory_text(host, servers, lbs), known_hosts_text(everyone)
+    inventory, pinned = inventory_text(host, servers, lbs), pinned_known_hosts(everyone)
     wheels = wheelhouse.wheelhouse()
 
     facts = run.each("facts", gather, [host])[0].value
@@ -282,13 +276,13 @@ def install_webhook(run: Run, targets: str = "main", compilers: str = "compilers
     started = run.step(service, [host])
     if changed(results) and not changed([started]):
         run.step(ServiceRestarted(SERVICE, daemon=service.daemon), [host])
-    run.each("webhook answers", answers(health_url(listen)), [host])
+    run.each("webhook answers", answers(health_url(bind, port)), [host])
 
-    repo = code.repo_on_main(host)
+    repo = repo_on_main(host)
     if repo is None:
         run.message(f"install_webhook: the control repo is {host.vars['control_repo']}: point "
-                    f"its forge's push webhook at http://{node.certname(host)}:"
-                    f"{settings.parse_listen(listen)[1]}/payload with the secret in "
+                    f"its forge's push webhook at http://{node.certname(host)}:{port}/payload "
+                    f"with the secret in "
                     f"{PATHS.secret} on {host.name}")
     else:
         run.step(PostReceiveHook(repo, PATHS.hook_command), [host])

@@ -54,7 +54,8 @@ def push_and_deploy(ctx: StepContext) -> dict[str, Any]:
     main = ctx.target
     with tempfile.TemporaryDirectory(prefix="puppetops-demo-") as folder:
         try:
-            checkout = Checkout(main, f"{folder}/control")
+            checkout = Checkout(main, f"{folder}/control",
+                                provision.repo_on_main(main) or provision.DEFAULT_REPO)
             head = checkout.commit({"manifests/site.pp": PUSHED_SITE_PP},
                                    "Deployed on git push, by the webhook")
             said = checkout.push()

@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import os
+import stat
 import threading
 from typing import Any
+
+from .errors import UsageError
 
 MASK = "********"
 _secrets: set[str] = set()
@@ -41,3 +44,25 @@ def resolve(reference: Any, *, what: str) -> str | None:
         raise KeyError(f"{what} is read from the environment variable {var}, which is not "
                        "set; export it before the run")
     return register(os.environ[var])
+
+
+def read_file(path: str, what: str) -> str:
+    """The secret in file ``path`` (its surrounding whitespace stripped), registered. The file
+    must be a regular, non-empty UTF-8 file that neither group nor others can read or write
+    (like ssh's private keys); ``UsageError`` naming ``what`` and ``path`` otherwise."""
+    try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise UsageError(f"{what} {path}: not a regular file")
+        if info.st_mode & 0o077:
+            raise UsageError(f"{what} {path}: readable or writable by group or others "
+                             f"(mode {stat.S_IMODE(info.st_mode):o}); run chmod 600 on it")
+        with open(path, encoding="utf-8") as handle:
+            secret = handle.read().strip()
+    except OSError as exc:
+        raise UsageError(f"{what} {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{what} {path}: not UTF-8 text") from None
+    if not secret:
+        raise UsageError(f"{what} {path}: empty")
+    return register(secret)

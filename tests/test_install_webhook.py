@@ -14,8 +14,9 @@ import yaml
 from puppetops import Inventory, Run
 from puppetops.errors import UsageError
 from puppetops.plans.install_webhook import (PATHS, config_text, health_url, inventory_text,
-                                             known_hosts_text)
+                                             listen_address)
 from puppetops.steps.secret_file import SecretFile
+from puppetops.steps.ssh_keys import pinned_known_hosts
 from puppetops.webhook import config as settings
 
 from helpers import cli
@@ -54,7 +55,7 @@ def rendered(inventory: Inventory) -> tuple[str, str]:
         main, compilers = run.targets("main")[0], run.targets("compilers")
         lbs = run.targets("loadbalancers")
         return (inventory_text(main, compilers, lbs),
-                known_hosts_text([main, *compilers, *lbs]))
+                pinned_known_hosts([main, *compilers, *lbs]))
 
 
 def test_the_webhooks_inventory_is_the_controllers_servers_reached_with_mains_own_key(tmp_path):
@@ -104,7 +105,7 @@ def test_a_server_the_controller_has_no_host_key_for_is_refused(tmp_path):
 
 
 def test_the_config_names_the_secrets_file_and_loads_as_the_webhook_reads_it(tmp_path):
-    text = config_text("0.0.0.0:8088", "ops")
+    text = config_text(listen_address("0.0.0.0", 8088), "ops")
     document = yaml.safe_load(text)
     assert document["secret_file"] == PATHS.secret and "secret" not in document
     secret = tmp_path / "secret"
@@ -114,7 +115,9 @@ def test_the_config_names_the_secrets_file_and_loads_as_the_webhook_reads_it(tmp
     loaded = settings.load(str(tmp_path / "config.yaml"), environ={})
     assert (loaded.host, loaded.port, loaded.prefix, loaded.secret) == \
         ("0.0.0.0", 8088, "ops", "s3cret")
-    assert health_url("0.0.0.0:8088") == "http://127.0.0.1:8088/health"
+    assert health_url("0.0.0.0", 8088) == "http://127.0.0.1:8088/health"
+    assert listen_address("::", 8088) == "[::]:8088"
+    assert settings.parse_listen(listen_address("fd00::1", 80)) == ("fd00::1", 80)
 
 
 def test_a_secret_file_is_generated_once_given_ones_replace_it_and_neither_is_shown(tmp_path):
@@ -135,10 +138,11 @@ def test_a_secret_file_is_generated_once_given_ones_replace_it_and_neither_is_sh
 
 
 @pytest.mark.reliability(fault="install_webhook given a secret file others can read, a bad "
-                               "listen address or prefix",
+                               "address, port or prefix",
                          outcome="exit 2 with one line naming what to fix; no host contacted")
 @pytest.mark.parametrize("args, expected", [
-    (["--listen", "0.0.0.0:99999"], "--listen: expected HOST:PORT"),
+    (["--port", "99999"], "port: expected 1 to 65535, got 99999"),
+    (["--bind", "$(touch /tmp/x)"], "bind: expected an IP address or host name"),
     (["--prefix", "a;b"], "prefix: expected letters, digits and underscores"),
     (["--secret-file", "SECRET"], "readable or writable by group or others"),
 ])

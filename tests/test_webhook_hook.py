@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from puppetops import Inventory, Run
-from puppetops.steps.control_repo import PostReceiveHook
+from puppetops.steps.code.control_repo import PostReceiveHook
 from puppetops.testing.webhook import RecordingDeploy
 from puppetops.webhook import post_receive
 

@@ -16,7 +16,7 @@ import pytest
 
 from puppetops.lab.git_push import Checkout, get, last_job, wait_for_deploy, webhook_url
 from puppetops.plans.install_webhook import DAEMON, PATHS, install_webhook
-from puppetops.puppet.code import DEFAULT_REPO
+from puppetops.steps.code.provision import DEFAULT_REPO
 
 from test_operate_e2e import (MOTD, SERVERS, agent_run, deployed_commit, flushes, fqdn,
                               site_pp)
@@ -34,7 +34,7 @@ def webhook(infrastructure, tmp_path_factory):
     with infra.run() as run:
         results = install_webhook(run)
         main = run.targets("main")[0]
-    checkout = Checkout(main, tmp_path_factory.mktemp("control") / "control")
+    checkout = Checkout(main, tmp_path_factory.mktemp("control") / "control", DEFAULT_REPO)
     yield results, checkout, main, webhook_url(main)
     idle = time.monotonic() + 900
     while get(f"{webhook_url(main)}/health")["running"] and time.monotonic() < idle:

@@ -95,19 +95,20 @@ def lb_ready(c, targets=None, inventory=None, loadbalancers="loadbalancers", up_
 @task(klass=RunTask, help=help_for(
     *RUN_OPTIONS, "targets", compilers="the compilers it deploys to (default: compilers)",
     loadbalancers=_LBS,
-    listen="HOST:PORT the webhook serves on, on main (default 0.0.0.0:8088)",
+    bind="the address the webhook listens on, on main (default 0.0.0.0: every address)",
+    port="its port (default 8088)",
     secret_file="a file only you can read holding the shared secret (default: one is "
                 "generated on main)",
     prefix="environment = PREFIX_branch (r10k's source prefix; default none)"))
 def install_webhook(c, targets=None, inventory=None, compilers="compilers",
-                    loadbalancers="loadbalancers", listen="0.0.0.0:8088", secret_file="",
+                    loadbalancers="loadbalancers", bind="0.0.0.0", port=8088, secret_file="",
                     prefix="", format="human", concurrency=100, attempts=None, noop=False,
                     log_file=None, strict=False, timeout=None, rerun=None,
                     max_fail_percentage=None):
     """Install the webhook on main (deploy on git push), deploying to main and every compiler."""
     from puppetops.plans.install_webhook import install_webhook as plan
-    params = {"compilers": compilers, "loadbalancers": loadbalancers, "listen": listen,
-              "secret_file": secret_file, "prefix": prefix}
+    params = {"compilers": compilers, "loadbalancers": loadbalancers, "bind": bind,
+              "port": _number("port", port, int), "secret_file": secret_file, "prefix": prefix}
     run_plan(plan, params, targets=targets,
              others={"compilers": compilers, "loadbalancers": loadbalancers},
              inventory=inventory, format=format, concurrency=concurrency, attempts=attempts,

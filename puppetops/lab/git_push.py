@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..errors import PuppetopsError
-from ..puppet import code
 from ..target import Target
 
 GIT = ["git", "-c", "user.name=puppetops", "-c", "user.email=puppetops@localhost"]
@@ -42,24 +41,23 @@ def ssh_command(main: Target) -> str:
     return " ".join(shlex.quote(w) for w in words)
 
 
-def remote_url(main: Target) -> str:
-    """The control repo on main as an SSH URL."""
-    path = code.repo_on_main(main)
-    if path is None:
-        raise GitPushError(f"the control repo is {main.vars['control_repo']}, not on main")
+def remote_url(main: Target, repo: str) -> str:
+    """The repository at path ``repo`` on main as an SSH URL."""
     user = main.user or main.transport_config.get("user") or "root"
-    return f"ssh://{user}@{main.host or main.name}{path}"
+    return f"ssh://{user}@{main.host or main.name}{repo}"
 
 
 class Checkout:
-    """A clone of main's control repo in ``folder`` (made on first use)."""
+    """A clone of the control repo at ``repo`` on main in ``folder`` (made on first use)."""
 
-    def __init__(self, main: Target, folder: str | os.PathLike, branch: str = "production"):
+    def __init__(self, main: Target, folder: str | os.PathLike, repo: str,
+                 branch: str = "production"):
         self.main, self.folder, self.branch = main, Path(folder), branch
         self.env = {**os.environ, "GIT_SSH_COMMAND": ssh_command(main)}
         self.last_stderr = ""
         if not (self.folder / ".git").is_dir():
-            self.git("clone", "-q", "-b", branch, remote_url(main), str(self.folder), here=False)
+            self.git("clone", "-q", "-b", branch, remote_url(main, repo), str(self.folder),
+                     here=False)
 
     def git(self, *args: str, here: bool = True) -> str:
         """Run git (in the checkout); its stdout, or GitPushError with its stderr."""

@@ -7,11 +7,15 @@ controller has already verified, never learned by ``ssh-keyscan`` from the netwo
 """
 from __future__ import annotations
 
+import os
 import re
 import shlex
+from typing import Iterable
 
 from ..errors import StepError, UsageError
 from ..step import Step, StepContext
+from ..target import Target
+from ..transport.ssh import SshCredentials
 from .files import FileEdit
 
 _COMMENT = re.compile(r"^[A-Za-z0-9@._-]{1,200}\Z")
@@ -91,3 +95,25 @@ class AuthorizedKey(FileEdit):
     def change(self, ctx: StepContext) -> None:
         ctx.run('install -d -m 700 "$HOME/.ssh"')
         super().change(ctx)
+
+
+def pinned_known_hosts(targets: Iterable[Target]) -> str:
+    """known_hosts text with each target's host keys from the controller's own known_hosts
+    file (the keys every run of this controller checks it against), under the name and port
+    an inventory with the same address reaches it by. ``UsageError`` for a target the
+    controller has no verified key for."""
+    credentials, lines = SshCredentials(), []
+    for target in targets:
+        config = target.transport_config
+        if target.transport != "ssh" or not config.get("host-key-check", True):
+            raise UsageError(f"{target.name}: the controller does not check its SSH host key "
+                             "(host-key-check off, or not ssh), so there is none to pin")
+        path = str(config.get("known-hosts-file") or "~/.ssh/known_hosts")
+        host = target.host or target.name
+        port = int(target.port or config.get("port") or 22)
+        name = host if port == 22 else f"[{host}]:{port}"
+        found = credentials.known_hosts(os.path.expanduser(path), host, port).lookup(name) or {}
+        if not found:
+            raise UsageError(f"{target.name}: no host key for {name} in {path}")
+        lines += [f"{name} {kind} {key.get_base64()}" for kind, key in found.items()]
+    return "\n".join(dict.fromkeys(lines)) + "\n"

@@ -9,7 +9,6 @@ many words, that anyone who can reach the port may trigger deploys.
 from __future__ import annotations
 
 import os
-import stat
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -115,22 +114,7 @@ def read_secret(secret_file: str | None, environ: dict[str, str]) -> str | None:
         return environ[SECRET_ENV]
     if not secret_file:
         return None
-    try:
-        info = os.stat(secret_file)
-        if not stat.S_ISREG(info.st_mode):
-            raise UsageError(f"secret_file {secret_file}: not a regular file")
-        if info.st_mode & 0o077:
-            raise UsageError(f"secret_file {secret_file}: readable or writable by group or others "
-                             f"(mode {stat.S_IMODE(info.st_mode):o}); run chmod 600 on it")
-        with open(secret_file, encoding="utf-8") as handle:
-            secret = handle.read().strip()
-    except OSError as exc:
-        raise UsageError(f"secret_file {secret_file}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"secret_file {secret_file}: not UTF-8 text") from None
-    if not secret:
-        raise UsageError(f"secret_file {secret_file}: empty")
-    return secret
+    return secrets.read_file(secret_file, "secret_file")
 
 
 def _read_file(path: str) -> dict[str, Any]:
