@@ -132,7 +132,7 @@ def summary(data: dict) -> dict:
                       ("hand", ("plan_s", "run_s"))):
         rows = [r for r in data["runs"] if r["arm"] == arm and r["ok"]]
         quiet = [r for r in rows if r["idle_before"] >= report.QUIET]
-        used = quiet if len(quiet) >= 2 else rows
+        used = quiet if len(quiet) >= 2 else rows  # each arm alone: table() says which
         out[arm] = {k: statistics.median(r[k] for r in used) for k in keys if used}
         out[arm].update(runs=len(rows), quiet=len(quiet))
     return out
@@ -147,12 +147,15 @@ def table(data: dict, tablefmt: str = "github") -> str:
             ("by hand: deploy_code, the plan's own time", hand["plan_s"]),
             ("by hand: deploy_code with its run's set-up and close", hand["run_s"])]
     ratio = hook["latency_s"] / hand["plan_s"]
-    lines = [tabulate(rows, headers=("median of runs started quiet", "s"), tablefmt=tablefmt,
+    loads = [r["load1"] for r in data["runs"]]
+    used = "runs started quiet" if hook["quiet"] >= 2 and hand["quiet"] >= 2 else "all runs"
+    lines = [tabulate(rows, headers=(f"median of {used}", "s"), tablefmt=tablefmt,
                       floatfmt=".2f"), "",
              f"webhook latency / plan's own time = {ratio:.2f} (goal ≤ {GOAL}: "
              f"{'met' if ratio <= GOAL else 'NOT met'}); runs: webhook {hook['runs']} "
              f"({hook['quiet']} quiet), by hand {hand['runs']} ({hand['quiet']} quiet); "
-             f"load average at the start {data['machine']['loadavg']}"]
+             f"1-minute load average at the runs' starts {min(loads):.1f}–{max(loads):.1f} on "
+             f"{data['machine']['nproc']} cores"]
     return "\n".join(lines)
 
 
