@@ -13,37 +13,22 @@ from puppetops.plans.lb_ready import warn_leftovers
 from puppetops.puppet import node
 from puppetops.result import ResultSet
 from puppetops.run import Run
-from puppetops.step import Step, StepContext
-from puppetops.steps import Packages, Service
-from puppetops.steps.lb import haproxy, nginx, pool
+from puppetops.step import StepContext
+from puppetops.steps.lb import backends, pool
 from puppetops.steps.lb.membership import LbView, view
 from puppetops.steps.lb.pool import Member
 from puppetops.target import Target
 
 
-def _steps(backend: str, members: Mapping[str, list[Member]],
-           up: Mapping[str, list[Member]]) -> list[Step]:
-    if backend == "haproxy":
-        return [Packages(*haproxy.PACKAGES), haproxy.HaproxyConfig(members), Service("haproxy"),
-                haproxy.HaproxyMembersUp({t: [m.name for m in ms] for t, ms in up.items()})]
-    return [Packages(*nginx.PACKAGES), nginx.NginxConfig(members), Service("nginx"),
-            nginx.NginxMembersUp(up)]
-
-
 def current_members(ctx: StepContext) -> list[Member]:
     """The compilers an LB host balances now (read from its config)."""
-    module = haproxy if pool.backend(ctx.target) == "haproxy" else nginx
-    return module.current_members(ctx)
+    return backends.of(ctx.target).current_members(ctx)
 
 
 def _balancing(ctx: StepContext) -> LbView:
     """The LB host's members and out-of-LB records; none on a host that does not balance
     yet (a new one)."""
-    if pool.backend(ctx.target) == "haproxy":
-        running = ctx.test(f"[ -S {haproxy.SOCKET} ]")
-    else:
-        running = ctx.read(nginx.CONFIG) is not None
-    return view(ctx) if running else LbView({}, {})
+    return view(ctx) if backends.of(ctx.target).balancing(ctx) else LbView({}, {})
 
 
 def balance(run: Run, lbs: list[Target], members: Mapping[str, list[Member]],
@@ -52,10 +37,10 @@ def balance(run: Run, lbs: list[Target], members: Mapping[str, list[Member]],
     plan: nothing can reach the compilers without it. Members another run left out are
     warned about first."""
     warn_leftovers(run, run.each("LB members", _balancing, lbs))
-    for backend in pool.BACKENDS:
-        chosen = [t for t in lbs if pool.backend(t) == backend]
+    for backend in backends.BACKENDS.values():
+        chosen = [t for t in lbs if backends.of(t) is backend]
         if chosen:
-            run.pipeline(_steps(backend, members, up), chosen)
+            run.pipeline(backend.setup(members, up), chosen)
 
 
 @plan(main="main")
@@ -69,7 +54,7 @@ def configure_lb(run: Run, targets: str = "loadbalancers",
     """
     results = PlanResults(run)
     lbs = run.targets(targets)
-    node.validate(lbs, pool.backend)
+    node.validate(lbs, backends.of)
     wanted = [pool.member(c) for c in run.targets(compilers)]
     balance(run, lbs, {t.name: wanted for t in lbs}, {t.name: wanted for t in lbs})
     return results.summary("configure_lb")

@@ -26,6 +26,7 @@ from puppetops.steps.lb.membership import LbView, MembersOut, MembersReady, view
 from puppetops.target import Target
 
 ALL = "all"
+PLAN = "deploy_code"
 
 
 def environment_list(spec: str | Sequence[str]) -> list[str] | None:
@@ -141,7 +142,7 @@ def _drain(run: Run, lbs: list[Target], servers: list[Target], verdict: Verdict,
               for host, current in _members(run, lbs).items()}
     chosen = [t for t in lbs if per_lb.get(t.name)]
     if chosen:
-        record = out_records.taken_by(run.id, out_records.DEPLOY_CODE, tuple(environments))
+        record = out_records.taken_by(run.id, PLAN, out_records.CODE_DIFFERS, tuple(environments))
         run.step(MembersOut(per_lb, record=record), chosen, catch_errors=True)
 
 
@@ -152,12 +153,12 @@ def _put_back(run: Run, lbs: list[Target], servers: list[Target],
     ours = {pool.member(t).name for t in servers}
     per_lb = {host: sorted(m for m, r in current.records.items()
                            if m in ours and m in current.states
-                           and r.plan == out_records.DEPLOY_CODE
+                           and r.reason == out_records.CODE_DIFFERS
                            and set(r.environments) <= set(environments))
               for host, current in _members(run, lbs).items()}
     chosen = [t for t in lbs if per_lb.get(t.name)]
     if chosen:
-        record = out_records.taken_by(run.id, out_records.DEPLOY_CODE, tuple(environments))
+        record = out_records.taken_by(run.id, PLAN, out_records.CODE_DIFFERS, tuple(environments))
         run.step(MembersReady(per_lb, record=record), chosen, catch_errors=True)
 
 

@@ -19,7 +19,7 @@ from puppetops.steps import puppetserver_control
 from puppetops.steps.facts import gather
 from puppetops.steps.lb import out_records, pool
 from puppetops.steps.lb.membership import MembersReady, view
-from puppetops.steps.lb.out_records import DEPLOY_CODE, OutRecord
+from puppetops.steps.lb.out_records import CODE_DIFFERS, MAINTENANCE, OutRecord
 from puppetops.target import Target
 
 
@@ -50,9 +50,9 @@ def put_back(run: Run, plan_name: str, compilers: list[Target], lbs: list[Target
     left = [pool.member(t).name for t in compilers if t not in back]
     if back and lbs:
         names = [pool.member(t).name for t in back]
-        ready = run.step(MembersReady({t.name: names for t in lbs}, wait=wait,
-                                      record=out_records.taken_by(run.id, plan_name)), lbs,
-                         catch_errors=True)
+        record = out_records.taken_by(run.id, plan_name, MAINTENANCE)
+        ready = run.step(MembersReady({t.name: names for t in lbs}, wait=wait, record=record),
+                         lbs, catch_errors=True)
         if not ready.ok:
             left += names
     return left
@@ -82,7 +82,7 @@ def lb_ready(run: Run, targets: str = "compilers", loadbalancers: str = "loadbal
     run.each("facts", gather, [*compilers, *lbs])
     views = run.each("LB members", view, lbs)
     warn_leftovers(run, views)
-    drained = {m: r for res in views.ok_set for m, r in res.value.out_by(DEPLOY_CODE).items()}
+    drained = {m: r for res in views.ok_set for m, r in res.value.out_for(CODE_DIFFERS).items()}
     left = put_back(run, "lb_ready", compilers, lbs, up_timeout, drained)
     if left:
         run.message(f"lb_ready: {', '.join(left)} still out of load balancing (see above)")

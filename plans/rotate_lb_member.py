@@ -14,9 +14,9 @@ from puppetops.step import StepContext
 from puppetops.steps import maintenance
 from puppetops.steps.facts import gather
 from puppetops.steps.lb import out_records, pool
+from puppetops.steps.lb.backend import MAINT
 from puppetops.steps.lb.membership import (LbView, MembersIdle, MembersOut, MembersReady, known,
                                            refusal, view)
-from puppetops.steps.lb.runtime import MAINT
 from puppetops.steps.puppetserver import PuppetserverRunning
 from puppetops.target import Target
 
@@ -34,7 +34,7 @@ def preflight(names: list[str]) -> Callable[[StepContext], LbView]:
         refused = refusal(found.states, names, found.records)
         if refused:
             raise StepError(refused)
-        drained = {m: r for m, r in found.out_by(out_records.DEPLOY_CODE).items() if m in names}
+        drained = {m: r for m, r in found.out_for(out_records.CODE_DIFFERS).items() if m in names}
         if drained:
             raise StepError("; ".join(f"{m} {r.describe()}: run deploy_code first ({r.fix(m)})"
                                       for m, r in drained.items()))
@@ -58,7 +58,7 @@ def rotate(run: Run, batch: list[Target], lbs: list[Target], action: maintenance
     names = [pool.member(t).name for t in batch]
     per_lb = {t.name: names for t in lbs}
     warn_leftovers(run, run.each("LB preflight", preflight(names), lbs))
-    record = out_records.taken_by(run.id, PLAN)
+    record = out_records.taken_by(run.id, PLAN, out_records.MAINTENANCE)
     with run.on_interrupt(lambda: _undo(run, batch, lbs, up_timeout)):
         try:
             run.step(MembersOut(per_lb, record=record), lbs)

@@ -98,7 +98,8 @@ def test_a_failed_deploy_flushes_nothing_and_drains_that_compiler():
     assert "Unable to determine current branches" in rows[C2].message
     assert rows[MAIN].ok and rows[C1].ok and rows[C1].value == {"production": NEW}
     record = json.loads(fleet.files[(LB, f"/var/lib/puppetops/lb-out/{C2}.json")])
-    assert record["why"] == {"plan": "deploy_code", "environments": ["production"]}
+    assert record["why"] == {"plan": "deploy_code", "reason": "code_differs",
+                             "environments": ["production"]}
     assert record["member"] == C2 and record["run"] == tester.run.id and "@" in record["who"]
     written = [c.command for c in tester.script.calls if c.target == LB]
     assert written.index(next(c for c in written if "lb-out" in c and "cat >" in c)) < \

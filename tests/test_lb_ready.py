@@ -6,14 +6,14 @@ import re
 from fake_fleet import C1, C2, LB, Fleet, Messages, planner
 from puppetops.output import Output
 from puppetops.plans.lb_ready import lb_ready
-from puppetops.steps.lb.out_records import OutRecord
+from puppetops.steps.lb.out_records import CODE_DIFFERS, MAINTENANCE, OutRecord
 
 RECORD = f"/var/lib/puppetops/lb-out/{C1}.json"
 HEALTH = re.compile(r"curl -sk .*/status/v1/simple")
 
 
-def out_by(plan: str, *environments: str) -> str:
-    return OutRecord(plan, "0123456789ab", "ops@admin1", "2026-11-29T07:00:00Z",
+def out_by(plan: str, reason: str = MAINTENANCE, *environments: str) -> str:
+    return OutRecord(plan, "0123456789ab", "ops@admin1", "2026-11-29T07:00:00Z", reason,
                      environments).to_json(C1) + "\n"
 
 
@@ -57,7 +57,7 @@ def test_an_unhealthy_member_is_refused_and_stays_out_with_its_record():
 def test_a_member_deploy_code_drained_is_left_to_deploy_code():
     fleet = Fleet()
     fleet.admin[C1] = 8
-    fleet.files[(LB, RECORD)] = out_by("deploy_code", "production")
+    fleet.files[(LB, RECORD)] = out_by("deploy_code", CODE_DIFFERS, "production")
     messages = Messages()
     results = with_health(fleet, "running", output=Output(messages)).run_plan(
         lb_ready, targets="compiler1")

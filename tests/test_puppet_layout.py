@@ -20,8 +20,8 @@ from puppetops.step import StepContext
 from puppetops.steps import puppetserver_control
 from puppetops.steps.ca import ca_api, certs
 from puppetops.steps.code.r10k import AuthorizedDeployKeys, KnownHost, SshIdentity, r10k_yaml
-from puppetops.steps.lb import haproxy, nginx
-from puppetops.steps.lb.pool import Member, backend
+from puppetops.steps.lb import backends, haproxy, nginx
+from puppetops.steps.lb.pool import Member
 from puppetops.steps.puppet_agent import run_succeeded
 from puppetops.target import Target
 from puppetops.testing.plans import PlanTester
@@ -364,10 +364,10 @@ def test_nginx_stream_config_round_trips_its_members():
 
 
 def test_lb_backend_is_chosen_per_host():
-    assert backend(Target("lb", vars={})) == "haproxy"
-    assert backend(Target("lb", vars={"lb_backend": "nginx"})) == "nginx"
-    with pytest.raises(UsageError):
-        backend(Target("lb", vars={"lb_backend": "f5"}))
+    assert isinstance(backends.of(Target("lb", vars={})), haproxy.HAProxy)
+    assert isinstance(backends.of(Target("lb", vars={"lb_backend": "nginx"})), nginx.Nginx)
+    with pytest.raises(UsageError, match="lb_backend must be one of haproxy, nginx"):
+        backends.of(Target("lb", vars={"lb_backend": "f5"}))
     with pytest.raises(UsageError):
         Member("bad name", "x")
 

@@ -13,12 +13,11 @@ from puppetops.errors import Interrupted
 from puppetops.output import Output
 from puppetops.plans.rotate_lb_member import rotate_lb_member
 from puppetops.steps import maintenance
-from puppetops.steps.lb import runtime
+from puppetops.steps.lb import haproxy, nginx
+from puppetops.steps.lb.backend import DRAIN, MAINT, READY, MemberState
 from puppetops.steps.lb.membership import refusal
-from puppetops.steps.lb.nginx import parse_members, render
-from puppetops.steps.lb.out_records import OutRecord
+from puppetops.steps.lb.out_records import CODE_DIFFERS, MAINTENANCE, OutRecord
 from puppetops.steps.lb.pool import Member
-from puppetops.steps.lb.runtime import DRAIN, MAINT, READY, MemberState
 
 
 RECORDS = "/var/lib/puppetops/lb-out"
@@ -47,15 +46,31 @@ def test_rotating_while_the_other_compiler_is_out_is_refused_before_anything_cha
     assert not [c for c in fleet.lb_commands if c.startswith("set server")]
 
 
-def record(plan: str, *environments: str, run: str = "0123456789ab") -> str:
-    return OutRecord(plan, run, "ops@admin1", "2026-11-29T07:00:00Z",
+def record(plan: str, reason: str = MAINTENANCE, *environments: str,
+           run: str = "0123456789ab") -> str:
+    return OutRecord(plan, run, "ops@admin1", "2026-11-29T07:00:00Z", reason,
                      environments).to_json(C2) + "\n"
 
 
-def test_a_member_deploy_code_drained_is_not_rotated_back_in():
+def test_records_from_before_reasons_were_recorded_keep_their_meaning():
+    old = {"member": C2, "who": "ops@admin1", "when": "2026-11-29T07:00:00Z",
+           "run": "0123456789ab"}
+    drained = OutRecord.from_json(json.dumps(
+        {**old, "why": {"plan": "deploy_code", "environments": ["production"]}}))
+    rotated = OutRecord.from_json(json.dumps(
+        {**old, "why": {"plan": "rotate_lb_member", "environments": []}}))
+    assert (drained.reason, drained.environments) == (CODE_DIFFERS, ("production",))
+    assert rotated.reason == MAINTENANCE
+    assert OutRecord.from_json(json.dumps(
+        {**old, "why": {"plan": "x", "reason": "because"}})).plan == "unreadable record"
+
+
+@pytest.mark.parametrize("plan", ["deploy_code", "a_site_plan"])
+def test_a_member_out_because_its_code_differs_is_not_rotated_back_in(plan):
+    """The reason recorded decides, not which plan took the member out."""
     fleet = Fleet()
     fleet.admin[C2] = 8
-    fleet.files[(LB, f"/var/lib/puppetops/lb-out/{C2}.json")] = record("deploy_code", "production")
+    fleet.files[(LB, f"{RECORDS}/{C2}.json")] = record(plan, CODE_DIFFERS, "production")
     results = planner(fleet).run_plan(rotate_lb_member, targets="compiler2")
     assert "run deploy_code first" in results.find(LB).message
     assert "invoke deploy-code --env production" in results.find(LB).message
@@ -88,20 +103,21 @@ def test_an_unknown_action_is_a_usage_error_before_anything_runs():
 def test_haproxy_servers_state_parsing():
     text = ("1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state\n"
             "3 puppet_compilers 1 c1 10.0.0.1 2 8\n4 other 1 x 10.0.0.9 2 0\n")
-    rows = runtime.parse_servers_state(text)
+    rows = haproxy.parse_servers_state(text)
     assert list(rows) == ["c1"] and rows["c1"]["srv_admin_state"] == "8"
-    assert runtime._haproxy_admin(8) == DRAIN and runtime._haproxy_admin(1 | 8) == MAINT
-    assert runtime._haproxy_admin(0) == READY
+    assert haproxy.admin_state(8) == DRAIN and haproxy.admin_state(1 | 8) == MAINT
+    assert haproxy.admin_state(0) == READY
 
 
 def test_nginx_members_are_marked_down_and_back_in_place():
-    text = render([Member("c1.example.com", "10.0.0.1"), Member("c2.example.com", "10.0.0.2")])
-    down = runtime.nginx_mark(text, "c1.example.com", True)
+    text = nginx.render([Member("c1.example.com", "10.0.0.1"),
+                         Member("c2.example.com", "10.0.0.2")])
+    down = nginx.mark(text, "c1.example.com", True)
     assert "server 10.0.0.1:8140 max_fails=3 fail_timeout=30s down;  # c1.example.com" in down
     assert "10.0.0.2:8140 max_fails=3 fail_timeout=30s;" in down
-    assert parse_members(down) == parse_members(text)
-    assert runtime.nginx_mark(down, "c1.example.com", True) == down
-    assert runtime.nginx_mark(down, "c1.example.com", False) == text
+    assert nginx.parse_members(down) == nginx.parse_members(text)
+    assert nginx.mark(down, "c1.example.com", True) == down
+    assert nginx.mark(down, "c1.example.com", False) == text
 
 
 def interrupted_rotation(health: str) -> tuple[Fleet, list[str]]:

@@ -5,6 +5,11 @@ compiler with ``GET /status/v1/simple`` over TLS (``check-ssl verify none``: the
 needs the word "running"). The admin socket is on (/run/haproxy/admin.sock, mode 660, level
 admin — never on TCP), and runtime server states are saved to a server-state file before
 every reload and loaded from it after, so a compiler put in maintenance stays there.
+
+At run time the API gives each member's state: ``show servers state`` its operational state
+(2 = running) and admin flags (maintenance 0x01/0x02/0x04/0x20/0x40, drain 0x08/0x10),
+``show stat`` its current sessions (``scur``); ``set server B/S state drain|maint|ready``
+changes it without a reload, and the config keeps runtime states across reloads.
 """
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from typing import Mapping
 from ...errors import StepError
 from ...step import Step, StepContext
 from ..services import Service, init_system
+from .backend import DRAIN, MAINT, READY, Backend, MemberState
 from .pool import PORT, Member
 
 CONFIG = "/etc/haproxy/haproxy.cfg"
@@ -26,6 +32,8 @@ STATE_FILE = "/var/lib/haproxy/server-state"
 BACKEND = "puppet_compilers"
 PACKAGES = ("haproxy", "socat")
 UP_TIMEOUT = 120.0
+_ADMIN_MAINT, _ADMIN_DRAIN = 0x01 | 0x02 | 0x04 | 0x20 | 0x40, 0x08 | 0x10
+_RUNNING = "2"
 
 
 def render(members: list[Member]) -> str:
@@ -70,10 +78,6 @@ def parse_members(text: str | None) -> list[Member]:
         if m:
             found.append(Member(m.group(1), m.group(2), int(m.group(3))))
     return found
-
-
-def current_members(ctx: StepContext) -> list[Member]:
-    return parse_members(ctx.read(CONFIG))
 
 
 def runtime(ctx: StepContext, command: str) -> str:
@@ -176,3 +180,52 @@ class HaproxyMembersUp(Step):
                 raise StepError(f"not UP after {self.wait:.0f}s: "
                                 + ", ".join(f"{n} ({s})" for n, s in down.items()))
             ctx.sleep(1)
+
+
+def admin_state(flags: int) -> str:
+    """ready, drain or maint from a server's admin flags (``srv_admin_state``)."""
+    return MAINT if flags & _ADMIN_MAINT else DRAIN if flags & _ADMIN_DRAIN else READY
+
+
+def parse_servers_state(text: str) -> dict[str, dict[str, str]]:
+    """``show servers state`` rows (format 1) of our backend, by server name."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    header = next((line[1:].split() for line in lines if line.startswith("#")), [])
+    rows = [dict(zip(header, line.split())) for line in lines
+            if not line.startswith("#") and len(line.split()) == len(header)]
+    return {r["srv_name"]: r for r in rows if r.get("be_name") == BACKEND}
+
+
+class HAProxy(Backend):
+    """HAProxy: active health checks and a runtime API (the default backend)."""
+
+    name, packages, service = "haproxy", PACKAGES, "haproxy"
+
+    def config(self, members: Mapping[str, list[Member]]) -> Step:
+        return HaproxyConfig(members)
+
+    def members_up(self, up: Mapping[str, list[Member]]) -> Step:
+        return HaproxyMembersUp({lb: [m.name for m in ms] for lb, ms in up.items()})
+
+    def current_members(self, ctx: StepContext) -> list[Member]:
+        return parse_members(ctx.read(CONFIG))
+
+    def balancing(self, ctx: StepContext) -> bool:
+        return ctx.test(f"[ -S {SOCKET} ]")
+
+    def states(self, ctx: StepContext) -> dict[str, MemberState]:
+        state = parse_servers_state(runtime(ctx, f"show servers state {BACKEND}"))
+        stats = stat(ctx)
+        found = {}
+        for name, row in state.items():
+            seen = stats.get(name, {})
+            found[name] = MemberState(
+                name, admin_state(int(row["srv_admin_state"])), row["srv_op_state"] == _RUNNING,
+                int(seen.get("scur") or 0),
+                f"{seen.get('status', '?')} {seen.get('check_status', '')}".strip())
+        return found
+
+    def set_admin(self, ctx: StepContext, member: str, admin: str) -> None:
+        reply = runtime(ctx, f"set server {BACKEND}/{member} state {admin}").strip()
+        if reply:
+            raise StepError(f"HAProxy refused `set server {member} state {admin}`: {reply}")

@@ -1,7 +1,7 @@
 """Steps on load-balancer hosts that take compilers out of the pool and put them back.
 
 Each takes ``members``: LB target name → the member names (certnames) to act on there, so
-one step serves every LB host of a run, HAProxy or nginx (see ``runtime``).
+one step serves every LB host of a run, HAProxy or nginx (``backends.of``).
 
 The safety rule lives in ``refusal``: a serving member is never taken out when no other
 member of that LB would still be serving — taking it out would stop every agent run.
@@ -18,9 +18,9 @@ from typing import Mapping
 
 from ...errors import StepError
 from ...step import Step, StepContext
-from . import out_records, runtime
+from . import backends, out_records
+from .backend import DRAIN, MAINT, READY, MemberState
 from .out_records import OutRecord
-from .runtime import DRAIN, MAINT, READY, MemberState
 
 POLL = 1.0
 
@@ -61,15 +61,16 @@ class LbView:
     def leftovers(self, lb_host: str, run_id: str) -> list[str]:
         return list(out_records.leftovers(lb_host, self.states, self.records, run_id))
 
-    def out_by(self, plan: str) -> dict[str, OutRecord]:
-        """member → record, for the members out of load balancing here by ``plan``."""
+    def out_for(self, reason: str) -> dict[str, OutRecord]:
+        """member → record, for the members out of load balancing here for ``reason``
+        (``out_records.CODE_DIFFERS`` or ``MAINTENANCE``)."""
         return {m: r for m, r in self.records.items()
-                if r.plan == plan and m in self.states and self.states[m].admin != READY}
+                if r.reason == reason and m in self.states and self.states[m].admin != READY}
 
 
 def view(ctx: StepContext) -> LbView:
     """For ``run.each`` on LB hosts: what ``LbView`` holds, read now."""
-    return LbView(runtime.states(ctx), out_records.read(ctx))
+    return LbView(backends.of(ctx.target).states(ctx), out_records.read(ctx))
 
 
 class _OnMembers(Step):
@@ -81,7 +82,7 @@ class _OnMembers(Step):
         return list(self.members.get(ctx.target.name, []))
 
     def _states(self, ctx: StepContext) -> dict[str, MemberState]:
-        states = runtime.states(ctx)
+        states = backends.of(ctx.target).states(ctx)
         known(states, self._names(ctx))
         return states
 
@@ -116,7 +117,7 @@ class MembersOut(_OnMembers):
         for name in self._todo(states, names):
             if self.record:
                 out_records.write(ctx, name, self.record)
-            runtime.set_admin(ctx, name, self.admin)
+            backends.of(ctx.target).set_admin(ctx, name, self.admin)
 
 
 class MembersIdle(_OnMembers):
@@ -184,7 +185,7 @@ class MembersReady(_OnMembers):
     def change(self, ctx: StepContext) -> None:
         for name, state in self._waiting(ctx).items():
             if state.admin != READY:
-                runtime.set_admin(ctx, name, READY)
+                backends.of(ctx.target).set_admin(ctx, name, READY)
         deadline = time.monotonic() + self.wait
         while waiting := self._waiting(ctx):
             if time.monotonic() > deadline:
@@ -192,7 +193,7 @@ class MembersReady(_OnMembers):
                 for name in waiting:
                     if name not in recorded and self.record:
                         out_records.write(ctx, name, self.record)
-                    runtime.set_admin(ctx, name, MAINT)
+                    backends.of(ctx.target).set_admin(ctx, name, MAINT)
                 raise StepError(f"not serving {self.wait:.0f}s after being set ready, put back "
                                 f"in maintenance: {_show(waiting)}")
             ctx.sleep(POLL)

@@ -7,10 +7,17 @@ compiler answers ``/status/v1/simple`` there, and so does the LB's own port.
 
 Our stream block lives in its own file, included from the top level of nginx.conf (a
 ``stream {}`` cannot sit inside ``http {}``); Debian's libnginx-mod-stream loads the module.
+
+At run time a member is taken out by adding ``down`` to its server line and reloading (old
+workers finish their connections), so it has one level out, reported as maint, which both
+drain and maint reach; its sessions are the LB host's established TCP connections to it, and
+it is up when it answers /status/v1/simple from the LB host. ``configure_lb`` rewrites the
+whole config, so it puts drained nginx members back.
 """
 from __future__ import annotations
 
 import re
+import shlex
 from typing import Mapping
 
 from ...errors import StepError
@@ -18,6 +25,7 @@ from ...step import Step, StepContext
 from .. import puppetserver_control
 from ..files import FileLine
 from ..services import Service
+from .backend import MAINT, READY, Backend, MemberState
 from .pool import PORT, Member
 
 MAIN_CONFIG = "/etc/nginx/nginx.conf"
@@ -47,10 +55,6 @@ def render(members: list[Member]) -> str:
 def parse_members(text: str | None) -> list[Member]:
     return [Member(m.group(3), m.group(1), int(m.group(2)))
             for m in re.finditer(r"^\s+server (\S+):(\d+) .*# (\S+)$", text or "", re.M)]
-
-
-def current_members(ctx: StepContext) -> list[Member]:
-    return parse_members(ctx.read(CONFIG))
 
 
 def include_line() -> FileLine:
@@ -121,3 +125,59 @@ class NginxMembersUp(Step):
             ctx.run("sleep 2")
         raise StepError(f"still down after 60s: {self.check(ctx)}")
 
+
+def _server_line(member: str) -> re.Pattern[str]:
+    return re.compile(rf"^(\s+server \S+ [^;#]*?)( down)?;(\s+# {re.escape(member)})$", re.M)
+
+
+def mark(text: str, member: str, down: bool) -> str:
+    """The stream config with ``member``'s server line marked ``down`` (or not)."""
+    pattern = _server_line(member)
+    if not pattern.search(text):
+        raise StepError(f"{member} is not a member in {CONFIG}")
+    return pattern.sub(lambda m: f"{m.group(1)}{' down' if down else ''};{m.group(3)}", text)
+
+
+def sessions(ctx: StepContext, member: Member) -> int:
+    """Established connections from the LB host to the member's port."""
+    host = shlex.quote(member.address)
+    out = ctx.run(f"a=$(getent ahostsv4 {host} | awk 'NR==1{{print $1}}'); "
+                  f"ss -Htn state established dst \"$a:{member.port}\" | wc -l")
+    return int(out.stdout.strip() or 0)
+
+
+class Nginx(Backend):
+    """nginx's stream module: passive health checks only, no runtime API."""
+
+    name, packages, service = "nginx", PACKAGES, "nginx"
+
+    def config(self, members: Mapping[str, list[Member]]) -> Step:
+        return NginxConfig(members)
+
+    def members_up(self, up: Mapping[str, list[Member]]) -> Step:
+        return NginxMembersUp(up)
+
+    def current_members(self, ctx: StepContext) -> list[Member]:
+        return parse_members(ctx.read(CONFIG))
+
+    def balancing(self, ctx: StepContext) -> bool:
+        return ctx.read(CONFIG) is not None
+
+    def states(self, ctx: StepContext) -> dict[str, MemberState]:
+        text = ctx.read(CONFIG) or ""
+        found = {}
+        for member in parse_members(text):
+            marked = _server_line(member.name).search(text)
+            down = bool(marked and marked.group(2))
+            found[member.name] = MemberState(
+                member.name, MAINT if down else READY,
+                puppetserver_control.ready(ctx, member.address, member.port),
+                sessions(ctx, member), "down" if down else "")
+        return found
+
+    def set_admin(self, ctx: StepContext, member: str, admin: str) -> None:
+        current = ctx.read(CONFIG) or ""
+        wanted = mark(current, member, admin != READY)
+        if wanted != current:
+            ctx.put(wanted, CONFIG, mode=0o644)
+            ctx.run("nginx -t -q && nginx -s reload")

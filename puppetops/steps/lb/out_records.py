@@ -7,10 +7,16 @@ reports a member still out for another run as a leftover, with the command that 
 deploy_code puts back exactly the members it drained; rotate_lb_member refuses to re-add one
 whose code differs, and says why when it refuses to take another out.
 
+Why is data, not text: ``reason`` says what must hold before the member may serve again —
+``code_differs`` (its code differs from its peers' in ``environments``: only a consistent
+deploy puts it back) or ``maintenance`` (taken out to be worked on: back once healthy) — and
+``plan`` who took it out, for the operator.
+
 ``/var/lib/puppetops/lb-out/<member>.json``, one line::
 
     {"member": "compiler1.example.com", "who": "ops@admin1", "when": "2026-11-29T08:00:00Z",
-     "run": "4f1c2a9b7e01", "why": {"plan": "rotate_lb_member", "environments": []}}
+     "run": "4f1c2a9b7e01",
+     "why": {"plan": "deploy_code", "reason": "code_differs", "environments": ["production"]}}
 """
 from __future__ import annotations
 
@@ -23,35 +29,45 @@ from dataclasses import dataclass
 from typing import Iterator, Mapping
 
 from ...step import StepContext
-from .runtime import READY, MemberState
+from .backend import READY, MemberState
 
 DIR = "/var/lib/puppetops/lb-out"
-DEPLOY_CODE = "deploy_code"  # the plan whose drains only a consistent deploy undoes
+CODE_DIFFERS = "code_differs"  # back only once a deploy leaves its code the same as its peers'
+MAINTENANCE = "maintenance"  # back once its Puppet Server is healthy
+REASONS = (CODE_DIFFERS, MAINTENANCE)
 
 
 @dataclass(frozen=True)
 class OutRecord:
-    """Who took a member out (user@controller), when (UTC), in which run, and why: the plan
-    and, for deploy_code, the environments whose code differs."""
+    """Who took a member out (user@controller), when (UTC), in which run, by which plan, and
+    why: ``reason`` and, for ``code_differs``, the environments whose code differs."""
 
     plan: str
     run: str
     who: str
     when: str
+    reason: str = MAINTENANCE
     environments: tuple[str, ...] = ()
 
     def to_json(self, member: str) -> str:
         return json.dumps({"member": member, "who": self.who, "when": self.when, "run": self.run,
-                           "why": {"plan": self.plan, "environments": list(self.environments)}})
+                           "why": {"plan": self.plan, "reason": self.reason,
+                                   "environments": list(self.environments)}})
 
     @classmethod
     def from_json(cls, text: str) -> "OutRecord":
         """The record in ``text``; one that cannot be read still says so (plan "unreadable
-        record"), so a member out with a damaged record is never silent."""
+        record"), so a member out with a damaged record is never silent. A record written
+        before reasons were recorded has none: deploy_code's drains were its only
+        ``code_differs`` ones."""
         try:
             data = json.loads(text)
             why = data["why"]
-            return cls(str(why["plan"]), str(data["run"]), str(data["who"]), str(data["when"]),
+            plan = str(why["plan"])
+            reason = why.get("reason") or (CODE_DIFFERS if plan == "deploy_code" else MAINTENANCE)
+            if reason not in REASONS:
+                raise ValueError(reason)
+            return cls(plan, str(data["run"]), str(data["who"]), str(data["when"]), reason,
                        tuple(str(e) for e in why.get("environments") or ()))
         except (ValueError, KeyError, TypeError):
             return cls("unreadable record", "?", "?", "?")
@@ -62,7 +78,7 @@ class OutRecord:
 
     def fix(self, member: str) -> str:
         """The command that puts the member back, for the operator."""
-        if self.plan == DEPLOY_CODE:
+        if self.reason == CODE_DIFFERS:
             envs = ",".join(self.environments) or "production"
             return (f"deploy_code puts it back once its code is the same as the others' "
                     f"(invoke deploy-code --env {envs})")
@@ -70,10 +86,12 @@ class OutRecord:
                 "it back")
 
 
-def taken_by(run_id: str, plan: str, environments: tuple[str, ...] = ()) -> OutRecord:
-    """A record for members taken out now, by this user on this host, in run ``run_id``."""
+def taken_by(run_id: str, plan: str, reason: str = MAINTENANCE,
+             environments: tuple[str, ...] = ()) -> OutRecord:
+    """A record for members ``plan`` takes out now, for ``reason``, by this user on this
+    host, in run ``run_id``."""
     return OutRecord(plan, run_id, f"{getpass.getuser()}@{socket.gethostname()}",
-                     time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), environments)
+                     time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), reason, environments)
 
 
 def path(member: str) -> str:

@@ -2,9 +2,7 @@
 
 Agents reach the compilers through it under ``lb_name`` on port 8140, at layer 4 only (TLS
 passes through, so client certificates reach Puppet Server; the compilers' certificates carry
-the LB's name). The backend is chosen per LB host by the inventory var ``lb_backend``:
-``haproxy`` (default: active health checks and a runtime API) or ``nginx`` (stream module,
-passive checks only).
+the LB's name). Which backend balances them is chosen per LB host (``backends``).
 """
 from __future__ import annotations
 
@@ -13,7 +11,6 @@ from dataclasses import dataclass
 from ...puppet import names, node
 from ...target import Target
 
-BACKENDS = ("haproxy", "nginx")
 PORT = 8140
 
 
@@ -35,6 +32,3 @@ def member(compiler: Target) -> Member:
     name = node.certname(compiler)
     return Member(name, str(compiler.vars.get("lb_member_address") or name))
 
-
-def backend(lb: Target) -> str:
-    return node.choice(lb, "lb_backend", BACKENDS, "haproxy")
