@@ -17,19 +17,21 @@ from ...puppet import names, node
 from ...result import CHANGED, UNCHANGED
 from ...step import Outcome, Step, StepContext
 from ...transport.base import CommandOutput
-from ..packages import Packages
 from . import deployers, resource_types
 from .deployers import Deployed
-from .r10k import R10kInstalled
 
 FLUSH_MARKERS = "/var/lib/puppetops/environment-cache"
 ADMIN_API = "/puppet-admin-api/v1/environment-cache"
 FLUSHED = "204"
 
 
+def record_path(ctx: StepContext, environment: str) -> str:
+    """The deploy record of ``environment`` on the server, as its deployer writes it."""
+    return deployers.of(ctx.target).record_path(node.layout(ctx.target), environment)
+
+
 def read_deployed(ctx: StepContext, environment: str) -> Deployed | None:
-    tool, layout = deployers.deployer(ctx.target), node.layout(ctx.target)
-    return deployers.parse_record(ctx.read(deployers.record_path(tool, layout, environment)))
+    return deployers.parse_record(ctx.read(record_path(ctx, environment)))
 
 
 def _plain(record: Deployed | None) -> dict[str, Any] | None:
@@ -52,15 +54,12 @@ class DeployerInstalled(Step):
     timeout = 900.0
 
     def check(self, ctx: StepContext) -> str | None:
-        tool = deployers.deployer(ctx.target)
-        exe = deployers.binary(tool, node.layout(ctx.target))
-        return None if ctx.test(f"[ -x {shlex.quote(exe)} ]") else f"install {tool}"
+        deployer = deployers.of(ctx.target)
+        exe = deployer.binary(node.layout(ctx.target))
+        return None if ctx.test(f"[ -x {shlex.quote(exe)} ]") else f"install {deployer.name}"
 
     def change(self, ctx: StepContext) -> None:
-        if deployers.deployer(ctx.target) == "r10k":
-            R10kInstalled().change(ctx)
-        else:
-            Packages("g10k").change(ctx)
+        deployers.of(ctx.target).installed().change(ctx)
 
 
 def deploy_error(output: str) -> str:
@@ -112,8 +111,7 @@ class EnvironmentDeploy(Step):
 
     def _state(self, ctx: StepContext) -> tuple[Deployed | None, str]:
         """(the deploy record, the deploy whose resource types were generated), one read."""
-        tool, layout = deployers.deployer(ctx.target), node.layout(ctx.target)
-        record, generated = read_files(ctx, [deployers.record_path(tool, layout, self.environment),
+        record, generated = read_files(ctx, [record_path(ctx, self.environment),
                                              resource_types.marker(self.environment)])
         return deployers.parse_record(record), (generated or "").strip()
 
@@ -134,14 +132,14 @@ class EnvironmentDeploy(Step):
         return f"generate the resource types of {self.environment}"
 
     def change(self, ctx: StepContext) -> None:
-        tool, layout = deployers.deployer(ctx.target), node.layout(ctx.target)
-        out = ctx.run(deployers.deploy_command(tool, layout, self.environment,
-                                               modules=self.modules, incremental=self.incremental),
+        deployer = deployers.of(ctx.target)
+        out = ctx.run(deployer.deploy_command(node.layout(ctx.target), self.environment,
+                                              modules=self.modules, incremental=self.incremental),
                       check=False)
         if not out.ok:
             why = deploy_error(out.stdout + out.stderr)
-            raise StepError(f"{tool} exited {out.exit_code}: {why}", exit_code=out.exit_code,
-                            stdout=out.stdout, stderr=out.stderr)
+            raise StepError(f"{deployer.name} exited {out.exit_code}: {why}",
+                            exit_code=out.exit_code, stdout=out.stdout, stderr=out.stderr)
 
     def _generate(self, ctx: StepContext, record: Deployed) -> None:
         out = ctx.run(resource_types.generate_command(node.layout(ctx.target), self.environment,
@@ -158,8 +156,8 @@ class EnvironmentDeploy(Step):
     def _verified(self, ctx: StepContext) -> Deployed:
         record = read_deployed(ctx, self.environment)
         if record is None or not record.success:
-            tool = deployers.deployer(ctx.target)
-            raise StepError(f"{tool} finished but its record for {self.environment} "
+            raise StepError(f"{deployers.of(ctx.target).name} finished but its record for "
+                            f"{self.environment} "
                             f"{'is missing' if record is None else 'says the deploy failed'}")
         return record
 
@@ -226,9 +224,7 @@ class EnvironmentCacheFlush(Step):
 
     def _state(self, ctx: StepContext) -> tuple[str, str]:
         """(the deploy the marker says was flushed, the deploy the server has now)."""
-        tool, layout = deployers.deployer(ctx.target), node.layout(ctx.target)
-        marker, record = read_files(ctx, [self._marker(),
-                                          deployers.record_path(tool, layout, self.environment)])
+        marker, record = read_files(ctx, [self._marker(), record_path(ctx, self.environment)])
         found = deployers.parse_record(record)
         return (marker or "").strip(), found.stamp if found else "never deployed"
 
