@@ -23,11 +23,11 @@ from .output import Output, make_output  # noqa: E402
 from .plan import discover, get_plan, plan  # noqa: E402
 from .result import Result, ResultSet  # noqa: E402
 from .run import Run  # noqa: E402
-from .step import Call, Outcome, Step, StepContext  # noqa: E402
+from .step import Call, Finding, Outcome, Step, StepContext  # noqa: E402
 from .target import Target  # noqa: E402
 
 __all__ = [
-    "Call", "Cohort", "EXIT_FAILED", "EXIT_LOCKED", "EXIT_OK", "EXIT_USAGE", "Executor",
+    "Call", "Cohort", "EXIT_FAILED", "EXIT_LOCKED", "EXIT_OK", "EXIT_USAGE", "Executor", "Finding",
     "Inventory", "InventoryError", "LockHeld", "Outcome", "Output", "PlanFailure", "PlanResults",
     "PuppetopsError", "Result", "ResultSet", "Run", "RunLock", "Step", "StepContext", "StepError",
     "Target", "TargetNotFound", "TransportError", "UsageError", "changed", "discover", "get_plan",

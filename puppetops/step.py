@@ -4,6 +4,10 @@ A step declares what it checks and what it changes (pyinfra's operations/facts s
 ``check`` looks at the target and returns ``None`` when it is already in the desired state,
 or a sentence saying what would change; ``change`` makes it so; ``verify`` confirms it (by
 default: ``check`` again must say nothing is left to do). In noop mode only ``check`` runs.
+
+A step whose check reads something worth keeping overrides ``find`` instead: it returns a
+``Finding`` that carries what was read into ``apply`` (the change and its verification) and
+the step's result value, so nothing is read twice and no step looks at noop itself.
 """
 from __future__ import annotations
 
@@ -31,6 +35,17 @@ class Outcome:
     exit_code: int | None = None
     stdout: str = ""
     stderr: str = ""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What a check found on one target: ``todo`` says what a change would do (None: the
+    target is as wanted); ``state`` is what was read, for ``Step.apply``; ``value`` the
+    step's result value when nothing changes, in noop, or when ``apply`` returns None."""
+
+    todo: str | None
+    state: Any = None
+    value: Any = None
 
 
 class StepContext:
@@ -134,15 +149,25 @@ class Step:
         if left is not None:
             raise StepError(f"still not in the desired state after the change: {left}")
 
-    def execute(self, ctx: StepContext) -> Outcome:
-        needed = self.check(ctx)
-        if needed is None:
-            return Outcome(UNCHANGED)
-        if ctx.noop:
-            return Outcome(CHANGED, f"would {needed}")
+    def find(self, ctx: StepContext) -> Finding:
+        """What ``check`` found, as a ``Finding``."""
+        return Finding(self.check(ctx))
+
+    def apply(self, ctx: StepContext, found: Finding) -> Any:
+        """Make the change ``found`` calls for and verify it; the value (None: the finding's)."""
         value = self.change(ctx)
         self.verify(ctx)
-        return Outcome(CHANGED, needed, value=value)
+        return value
+
+    def execute(self, ctx: StepContext) -> Outcome:
+        """find → (not in noop) apply: the only place that looks at noop for a step."""
+        found = self.find(ctx)
+        if found.todo is None:
+            return Outcome(UNCHANGED, value=found.value)
+        if ctx.noop:
+            return Outcome(CHANGED, f"would {found.todo}", value=found.value)
+        value = self.apply(ctx, found)
+        return Outcome(CHANGED, found.todo, value=found.value if value is None else value)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}>"

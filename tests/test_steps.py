@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import time
 
-from puppetops import Inventory, Run
+from puppetops import Finding, Inventory, Run, Step, StepContext
 from puppetops.result import CHANGED, UNCHANGED
 from puppetops.steps import Daemon, FileContent, FileLine, Packages, Service
 
@@ -56,3 +56,36 @@ def test_a_supervised_daemon_starts_survives_and_stops(tmp_path):
     assert status(Service("puppetops-sleeper", "stopped", daemon=daemon)).status == CHANGED
     time.sleep(0.2)
     assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
+
+
+class Appended(Step):
+    """A test step that keeps what its check read: the lines of a file, handed to apply."""
+
+    def __init__(self, path: str, line: str):
+        super().__init__()
+        self.path, self.line = path, line
+
+    def find(self, ctx: StepContext) -> Finding:
+        lines = (ctx.read(self.path) or "").splitlines()
+        todo = None if self.line in lines else f"append {self.line!r}"
+        return Finding(todo, lines, len(lines))
+
+    def check(self, ctx: StepContext) -> str | None:
+        return self.find(ctx).todo
+
+    def apply(self, ctx: StepContext, found: Finding) -> int:
+        ctx.put("".join(f"{x}\n" for x in [*found.state, self.line]), self.path)
+        self.verify(ctx)
+        return len(found.state) + 1
+
+
+def test_a_finding_carries_what_the_check_read_into_the_change_and_the_result(tmp_path):
+    path = tmp_path / "list"
+    path.write_text("a\n")
+    would = status(Appended(str(path), "b"), noop=True)
+    assert (would.status, would.message, would.value) == (CHANGED, "would append 'b'", 1)
+    assert path.read_text() == "a\n"  # noop is the machinery's: apply never ran
+    done = status(Appended(str(path), "b"))
+    assert (done.status, done.value, path.read_text()) == (CHANGED, 2, "a\nb\n")
+    again = status(Appended(str(path), "b"))
+    assert (again.status, again.value) == (UNCHANGED, 2)

@@ -14,7 +14,7 @@ from typing import Mapping
 from ...basic_steps import FileContent
 from ...errors import StepError, UsageError
 from ...puppet import names
-from ...step import Step, StepContext
+from ...step import Finding, Step, StepContext
 from .r10k import repo_path
 
 _FILE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._/-]*\Z")
@@ -51,30 +51,32 @@ class ControlRepoCommit(Step):
         return ctx.run(f"git --git-dir={shlex.quote(self.repo)} rev-parse "
                        f"refs/heads/{self.branch}").stdout.strip()
 
-    def check(self, ctx: StepContext) -> str | None:
-        differing = self._differing(ctx)
+    def _todo(self, differing: list[str]) -> str | None:
         return f"commit {', '.join(differing)} to {self.branch}" if differing else None
 
-    def change(self, ctx: StepContext) -> str:
+    def check(self, ctx: StepContext) -> str | None:
+        return self._todo(self._differing(ctx))
+
+    def find(self, ctx: StepContext) -> Finding:
+        """What to commit (for ``apply``), and the branch head as the value."""
+        differing = self._differing(ctx)
+        return Finding(self._todo(differing), differing, self.head(ctx))
+
+    def apply(self, ctx: StepContext, found: Finding) -> str:
+        """One commit of the differing files, pushed; the value is the new head."""
         work = ctx.run("mktemp -d").stdout.strip()
         w = shlex.quote(work)
         try:
             ctx.run(f"git clone -q -b {self.branch} {shlex.quote(self.repo)} {w}")
-            for path in self._differing(ctx):
+            for path in found.state:
                 ctx.run(f"mkdir -p \"$(dirname {shlex.quote(f'{work}/{path}')})\"")
                 ctx.put(self.files[path], f"{work}/{path}", mode=0o644)
             ctx.run(f"{GIT} -C {w} add -A && {GIT} -C {w} commit -q -m {shlex.quote(self.message)}"
                     f" && git -C {w} push -q origin {self.branch}")
         finally:
             ctx.run(f"rm -rf {w}", check=False)
+        self.verify(ctx)
         return self.head(ctx)
-
-    def execute(self, ctx: StepContext):
-        """As ``Step.execute``, with the branch head as the value when unchanged too."""
-        outcome = super().execute(ctx)
-        if outcome.value is None:
-            outcome.value = self.head(ctx)
-        return outcome
 
 
 HOOK_MARKER = "# managed by puppetops: each pushed branch is posted, signed, to the webhook"

@@ -14,8 +14,7 @@ from typing import Any, Callable
 
 from ...errors import StepError
 from ...puppet import names, node
-from ...result import CHANGED, UNCHANGED
-from ...step import Outcome, Step, StepContext
+from ...step import Finding, Step, StepContext
 from ...transport.base import CommandOutput
 from . import deployers, resource_types
 from .deployers import Deployed
@@ -115,8 +114,11 @@ class EnvironmentDeploy(Step):
                                              resource_types.marker(self.environment)])
         return deployers.parse_record(record), (generated or "").strip()
 
-    def check(self, ctx: StepContext) -> str | None:
-        return self._needed(*self._state(ctx))
+    def find(self, ctx: StepContext) -> Finding:
+        """What to do, the record read (for ``apply``), and as the value that record as
+        ``deployed`` gives it: the plan compares servers without reading every record again."""
+        record, generated = self._state(ctx)
+        return Finding(self._needed(record, generated), record, _plain(record))
 
     def _deploy_needed(self, record: Deployed | None) -> str | None:
         at = record.signature if record and record.success else None
@@ -149,11 +151,8 @@ class EnvironmentDeploy(Step):
             raise StepError(f"puppet generate types exited {out.exit_code}: {why}",
                             exit_code=out.exit_code, stdout=out.stdout, stderr=out.stderr)
 
-    def verify(self, ctx: StepContext) -> None:
-        """The deployer says it succeeded; which commit it reached is judged across servers."""
-        self._verified(ctx)
-
     def _verified(self, ctx: StepContext) -> Deployed:
+        """The deployer says it succeeded; which commit it reached is judged across servers."""
         record = read_deployed(ctx, self.environment)
         if record is None or not record.success:
             raise StepError(f"{deployers.of(ctx.target).name} finished but its record for "
@@ -161,22 +160,15 @@ class EnvironmentDeploy(Step):
                             f"{'is missing' if record is None else 'says the deploy failed'}")
         return record
 
-    def execute(self, ctx: StepContext) -> Outcome:
-        """As ``Step.execute``, the deploy (when needed) followed by the types' generation;
-        the value is the deploy record the server has afterwards (as ``deployed`` gives it),
-        read by the check or the verification anyway, so the plan compares servers without
-        reading every record again."""
-        record, generated = self._state(ctx)
-        needed = self._needed(record, generated)
-        if needed is None:
-            return Outcome(UNCHANGED, value=_plain(record))
-        if ctx.noop:
-            return Outcome(CHANGED, f"would {needed}", value=_plain(record))
+    def apply(self, ctx: StepContext, found: Finding) -> dict[str, Any] | None:
+        """The deploy (when needed) followed by the types' generation; the value is the
+        deploy record the server has afterwards."""
+        record = found.state
         if self._deploy_needed(record):
             self.change(ctx)
             record = self._verified(ctx)
         self._generate(ctx, record)
-        return Outcome(CHANGED, needed, value=_plain(record))
+        return _plain(record)
 
 
 def flush_command(ctx: StepContext, environment: str) -> str:
@@ -228,24 +220,18 @@ class EnvironmentCacheFlush(Step):
         found = deployers.parse_record(record)
         return (marker or "").strip(), found.stamp if found else "never deployed"
 
+    def find(self, ctx: StepContext) -> Finding:
+        """What to do, and the deploy the server has now: the one the flush marks."""
+        flushed, stamp = self._state(ctx)
+        todo = None if flushed == stamp else f"flush the environment cache of {self.environment}"
+        return Finding(todo, stamp)
+
     def check(self, ctx: StepContext) -> str | None:
-        flushed, stamp = self._state(ctx)
-        return None if flushed == stamp else f"flush the environment cache of {self.environment}"
+        return self.find(ctx).todo
 
-    def execute(self, ctx: StepContext) -> Outcome:
-        """As ``Step.execute``, with the flush marking the deploy its check read."""
-        flushed, stamp = self._state(ctx)
-        if flushed == stamp:
-            return Outcome(UNCHANGED)
-        needed = f"flush the environment cache of {self.environment}"
-        if ctx.noop:
-            return Outcome(CHANGED, f"would {needed}")
-        self._flush(ctx, stamp)
+    def apply(self, ctx: StepContext, found: Finding) -> None:
+        self._flush(ctx, found.state)
         self.verify(ctx)
-        return Outcome(CHANGED, needed)
-
-    def change(self, ctx: StepContext) -> None:
-        self._flush(ctx, self._state(ctx)[1])
 
     def _flush(self, ctx: StepContext, stamp: str) -> None:
         marker = shlex.quote(self._marker())

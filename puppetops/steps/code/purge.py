@@ -20,8 +20,7 @@ import shlex
 from typing import Iterable
 
 from ...puppet import names, node
-from ...result import CHANGED, UNCHANGED
-from ...step import Outcome, Step, StepContext
+from ...step import Finding, Step, StepContext
 from . import resource_types
 from .deploy import FLUSH_MARKERS, flush_command, require_flushed
 
@@ -62,27 +61,19 @@ class StaleEnvironmentsPurged(Step):
         out = ctx.run(_listing_command(node.layout(ctx.target).environmentpath))
         return parse_listing(out.stdout, self.branches)
 
-    def check(self, ctx: StepContext) -> str | None:
-        return _describe(*self._state(ctx))
-
-    def execute(self, ctx: StepContext) -> Outcome:
+    def find(self, ctx: StepContext) -> Finding:
         stale, gone = self._state(ctx)
-        needed = _describe(stale, gone)
-        if needed is None:
-            return Outcome(UNCHANGED, value=[])
-        if ctx.noop:
-            return Outcome(CHANGED, f"would {needed}", value=stale + gone)
-        self._apply(ctx, stale, gone)
-        self.verify(ctx)
-        return Outcome(CHANGED, needed, value=stale + gone)
+        return Finding(_describe(stale, gone), (stale, gone), stale + gone)
 
-    def change(self, ctx: StepContext) -> None:
-        self._apply(ctx, *self._state(ctx))
+    def check(self, ctx: StepContext) -> str | None:
+        return self.find(ctx).todo
 
-    def _apply(self, ctx: StepContext, stale: list[str], gone: list[str]) -> None:
+    def apply(self, ctx: StepContext, found: Finding) -> None:
+        stale, gone = found.state
         self._purge(ctx, stale)
         for env in stale + gone:
             self._flush(ctx, env)
+        self.verify(ctx)
 
     @staticmethod
     def _purge(ctx: StepContext, stale: list[str]) -> None:
