@@ -1,36 +1,37 @@
-"""pytest plugin: the Puppet infrastructure stood up on the default lab, once per session.
+"""pytest plugin: the Puppet infrastructure of the session, stood up by the main job itself.
 
-``infrastructure`` brings the lab up through the ``lab`` fixture (puppetops.lab.fixtures;
-its inventory gives Puppet Server a 512 MB heap: three JVMs share a 2-core box),
-then runs bootstrap_ca → add_compiler on both compilers at once → enroll_agent on both
-agents at once, and hands the tests the plans' results, their durations, and a way to run
-more plans or commands against the same hosts. Registered in tests/conftest.py.
+``infrastructure`` brings the session lab up through the ``lab`` fixture (puppetops.lab.fixtures;
+its inventory gives Puppet Server a 512 MB heap: three JVMs share a 2-core box), then runs
+``puppetops demo --format json`` on that lab, as an operator would: bootstrap_ca, add_compiler
+for each compiler in turn, enroll_agent for each agent, a commit, deploy_code, agent runs and
+rotate_lb_member (the demo's bring-up finds the lab up and leaves it as it is). The tests get
+the demo's JSON document, each plan's duration and a way to run more plans or commands against
+the same hosts. One stand-up serves the demo's own test and every end-to-end test: each Puppet
+Server start costs a minute or more here. Registered in tests/conftest.py.
 """
 from __future__ import annotations
 
+import json
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 
 from puppetops import Inventory, Run
 from puppetops.lab import LabInfo
+from puppetops.lab.fixtures import test_lab
 from puppetops.output import LogFileOutput, Output
-from puppetops.plans.add_compiler import add_compiler
-from puppetops.plans.bootstrap_ca import bootstrap_ca
-from puppetops.plans.enroll_agent import enroll_agent
-from puppetops.result import ResultSet
 
+from helpers import cli
 
 @dataclass
 class Infrastructure:
     lab: LabInfo
     log: Path  # JSON lines of every plan, step and target result of the session
-    results: dict[str, ResultSet] = field(default_factory=dict)  # plan → per-target summary
-    durations: dict[str, float] = field(default_factory=dict)  # plan → seconds
+    demo: dict[str, Any] = field(default_factory=dict)  # the demo's JSON document
+    durations: dict[str, float] = field(default_factory=dict)  # plan → seconds, all its runs
 
     def run(self, **kwargs) -> Run:
         """A Run on the lab's inventory that logs to ``log`` (use it as a context manager)."""
@@ -50,14 +51,21 @@ class Infrastructure:
 def infrastructure(lab: LabInfo, tmp_path_factory: pytest.TempPathFactory
                    ) -> Iterator[Infrastructure]:
     infra = Infrastructure(lab, tmp_path_factory.mktemp("infrastructure") / "plans.jsonl")
-    stand_up = (("bootstrap_ca", bootstrap_ca, {}),
-                ("add_compiler", add_compiler, {"targets": "compilers"}),
-                ("enroll_agent", enroll_agent, {"targets": "agents"}))
-    with infra.run() as run:
-        for name, plan, params in stand_up:
-            start = time.monotonic()
-            infra.results[name] = plan(run, **params)
-            infra.durations[name] = time.monotonic() - start
-            if not infra.results[name].ok:
-                pytest.fail(f"{name} failed (log: {infra.log}):\n{infra.results[name].details()}")
+    where = test_lab("session")
+    proc = cli("demo", "--format", "json", "--state-dir", where["state_dir"], "--subnet",
+               where["subnet"], "--bridge", where["bridge"], "--log-file", str(infra.log),
+               timeout=2400)
+    try:
+        infra.demo = json.loads(proc.stdout)
+    except ValueError:
+        pytest.fail(f"the demo printed no JSON document (exit {proc.returncode}):\n"
+                    f"{proc.stderr[-4000:]}")
+    for plan in infra.demo.get("plans", []):
+        infra.durations[plan["name"]] = infra.durations.get(plan["name"], 0) + plan["duration"]
+    if proc.returncode != 0:
+        failed = [r for s in infra.demo.get("steps", []) for r in s["results"]
+                  if r["status"] in ("failed", "unreachable")]
+        pytest.fail(f"the demo failed (exit {proc.returncode}, log: {infra.log}):\n"
+                    + "\n".join(f"{r['target']} — {r['step']}: {r['message']}" for r in failed)
+                    + f"\n{proc.stderr[-2000:]}")
     yield infra

@@ -1,5 +1,6 @@
-"""End to end on the default lab: bootstrap_ca → add_compiler (both at once) → enroll_agent
-(both at once), then the real outcomes, checked on the hosts themselves.
+"""End to end on the session lab, stood up by the demo (bootstrap_ca, add_compiler and
+enroll_agent for each host in turn, a deploy and a rotation): the real outcomes, checked on
+the hosts themselves, and idempotent re-runs of every stand-up plan.
 
 Tests run in file order; the last two disturb the infrastructure on purpose and restore it.
 """
@@ -27,12 +28,13 @@ def fqdn(infra, short: str) -> str:
     return infra.lab.host(short).fqdn
 
 
-def test_stand_up_within_budget(infrastructure):
-    total = sum(infrastructure.durations.values())
-    print("stand-up:", {k: round(v, 1) for k, v in infrastructure.durations.items()},
-          f"total {total:.0f}s")
-    assert all(rs.ok for rs in infrastructure.results.values())
-    assert total < 300
+def test_every_stand_up_plan_ran_ok(infrastructure):
+    """(Its speed is bench/lifecycle.py's business; the durations are printed for the log.)"""
+    plans = infrastructure.demo["plans"]
+    print("stand-up:", {k: round(v, 1) for k, v in infrastructure.durations.items()})
+    for name in ("bootstrap_ca", "add_compiler", "enroll_agent"):
+        runs = [p for p in plans if p["name"] == name]
+        assert runs and all(p["ok"] for p in runs), plans
 
 
 def test_compiler_certificates_carry_the_lb_name(infrastructure):
