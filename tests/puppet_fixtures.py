@@ -23,6 +23,7 @@ from puppetops import Inventory, Run
 from puppetops.lab import LabInfo
 from puppetops.lab.fixtures import test_lab
 from puppetops.output import LogFileOutput, Output
+from puppetops.steps.code.provision import DEFAULT_REPO
 
 from helpers import cli
 
@@ -68,4 +69,7 @@ def infrastructure(lab: LabInfo, tmp_path_factory: pytest.TempPathFactory
         pytest.fail(f"the demo failed (exit {proc.returncode}, log: {infra.log}):\n"
                     + "\n".join(f"{r['target']} — {r['step']}: {r['message']}" for r in failed)
                     + f"\n{proc.stderr[-2000:]}")
+    # The tests push commits and deploy them themselves, counting flushes and deploys: no
+    # webhook deploys behind their backs (the webhook's own lab test installs the hook again).
+    infra.ssh("main", f"rm -f {DEFAULT_REPO}/hooks/post-receive")
     yield infra
