@@ -46,7 +46,9 @@ from puppetops.webhook.server import run_forever
 def deploy(environment, commit):
     time.sleep(float(sys.argv[2]))
     return Outcome(True, {"stub": True})
-run_forever(config.load(sys.argv[1]), deploy)
+def remove(environment):
+    return deploy(environment, "")
+run_forever(config.load(sys.argv[1]), deploy, remove)
 """
 
 

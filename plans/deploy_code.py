@@ -77,7 +77,8 @@ def heads_command(main: Target) -> str:
             f"--format='%(objectname)%09%(refname)' refs/heads")
 
 
-def _read_heads(command: str):
+def read_heads(command: str):
+    """A step function: the branch → commit map ``command`` (``heads_command``) prints."""
     def read(ctx: StepContext) -> dict[str, str]:
         return branches(ctx.run(command, timeout=120).stdout)
     return read
@@ -241,7 +242,7 @@ def deploy_code(run: Run, env: str = "production", targets: str = "main,compiler
     node.validate(servers, node.agent_environments)
     run.each("facts", gather, list(dict.fromkeys([ca, *servers, *lbs])))
     _warn_uncached(run, servers)
-    found = run.each("control repo branches", _read_heads(heads_command(ca)), [ca])[0].value
+    found = run.each("control repo branches", read_heads(heads_command(ca)), [ca])[0].value
     heads, skipped = chosen_heads(wanted, found)
     if skipped:
         run.message(f"deploy_code: not deploying branches r10k would refuse: {', '.join(skipped)}")

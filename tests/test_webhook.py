@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -20,7 +21,7 @@ from puppetops.errors import UsageError
 from puppetops.webhook import config as settings
 from puppetops.webhook.config import WebhookConfig
 from puppetops.webhook.server import WebhookServer
-from puppetops.webhook.store import INTERRUPTED
+from puppetops.webhook.store import INTERRUPTED, DeployStore
 
 from puppetops.testing.webhook import (PROVIDER_NAMES, Client, RecordingDeploy, forge_headers,
                                        form_encoded, push_payload)
@@ -39,7 +40,8 @@ class Webhook:
         self.deploy, self.log_path = deploy, tmp / "webhook.log"
         defaults = dict(host="127.0.0.1", port=0, secret=SECRET, database=str(tmp / "db.sqlite3"),
                         log_file=str(self.log_path), max_body_bytes=LIMIT, workers=2, threads=4)
-        self.server = WebhookServer(WebhookConfig(**{**defaults, **config}), deploy)
+        self.server = WebhookServer(WebhookConfig(**{**defaults, **config}), deploy,
+                                    deploy.remove)
         self.thread = threading.Thread(target=self.server.serve, name="webhook", daemon=True)
         self.thread.start()
         self.client = Client(self.server.port)
@@ -136,24 +138,151 @@ def test_unsigned_requests_are_accepted_only_with_allow_unsigned(webhook):
 @pytest.mark.parametrize("provider,event,kwargs", [
     ("github", "ping", {}),
     ("github", "push", {"ref_kind": "tags"}),
-    ("github", "push", {"deleted": True}),
     ("github", "pull_request", {}),
     ("gitlab", "Tag Push Hook", {"ref_kind": "tags"}),
-    ("gitlab", "Push Hook", {"deleted": True}),
     ("gitea", "push", {"ref_kind": "tags"}),
     ("bitbucket-cloud", "repo:push", {"ref_kind": "tags"}),
-    ("bitbucket-cloud", "repo:push", {"deleted": True}),
+    ("bitbucket-cloud", "repo:push", {"ref_kind": "tags", "deleted": True}),
     ("bitbucket-server", "diagnostics:ping", {}),
-    ("bitbucket-server", "repo:refs_changed", {"deleted": True}),
+    ("bitbucket-server", "repo:refs_changed", {"ref_kind": "tags", "deleted": True}),
 ])
-def test_tags_pings_deletions_and_other_events_get_2xx_and_deploy_nothing(
-        webhook, provider, event, kwargs):
+def test_tags_pings_and_other_events_get_2xx_and_deploy_nothing(webhook, provider, event,
+                                                                 kwargs):
     hook = webhook()
     body = json.dumps(push_payload(provider, "production", COMMITS[4], **kwargs)).encode()
     reply = hook.post(body, forge_headers(provider, body, SECRET, event=event))
     assert reply.status == 200, reply.body
     assert reply.body["ignored"]
     assert hook.deploys() == [] and hook.deploy.calls == []
+
+
+# -- deleted branches ------------------------------------------------------------------------
+def _branch_deleted(kind: str, branch: str = "feature_x") -> tuple[bytes, dict[str, str]]:
+    """A signed event saying ``branch`` was deleted, in one forge's shape: the push event
+    (GitHub and Gitea/Forgejo: ``deleted``/``after`` all zeros; GitLab: ``after`` all zeros;
+    Bitbucket Cloud: ``new: null``; Bitbucket Server: ``type: DELETE``) or the separate
+    ``delete`` event GitHub and Gitea/Forgejo also send."""
+    provider, _, event = kind.partition(":")
+    if event == "delete":
+        document: dict[str, Any] = {"ref": branch, "ref_type": "branch", "pusher_type": "user",
+                                    "repository": {"full_name": "acme/control-repo"}}
+    else:
+        document = push_payload(provider, branch, COMMITS[0], deleted=True)
+    body = json.dumps(document).encode()
+    return body, forge_headers(provider, body, SECRET, event=event or None)
+
+
+DELETE_SHAPES = ["github", "github:delete", "gitlab", "gitea", "gitea:delete", "forgejo",
+                 "forgejo:delete", "bitbucket-cloud", "bitbucket-server"]
+
+
+@pytest.mark.parametrize("kind", DELETE_SHAPES)
+def test_a_deleted_branch_from_each_forge_removes_its_environment(webhook, kind):
+    hook = webhook()
+    reply = hook.post(*_branch_deleted(kind))
+    assert reply.status == 202, reply.body
+    assert reply.body["deploys"] == [{"id": reply.body["id"], "environment": "feature_x",
+                                      "action": "remove", "commit": None, "coalesced": False}]
+    job = hook.client.wait(reply.body["id"])
+    assert {k: job[k] for k in ("environment", "action", "commit", "status")} == {
+        "environment": "feature_x", "action": "remove", "commit": None, "status": "ok"}
+    assert [(c.environment, c.action) for c in hook.deploy.calls] == [("feature_x", "remove")]
+    logged = [e for e in hook.log() if e["event"] == "deploy"]
+    assert [(e["action"], e["status"]) for e in logged] == [("remove", "ok")]
+
+
+def test_a_prefixed_environment_is_removed_under_its_prefixed_name(webhook):
+    hook = webhook(prefix="acme")
+    reply = hook.post(*_branch_deleted("github"))
+    assert hook.client.wait(reply.body["id"])["environment"] == "acme_feature_x"
+
+
+@pytest.mark.parametrize("kind", DELETE_SHAPES)
+def test_deleted_branches_keep_leaves_the_environment_in_place(webhook, kind):
+    hook = webhook(deleted_branches="keep")
+    reply = hook.post(*_branch_deleted(kind))
+    assert reply.status == 200, reply.body
+    assert reply.body == {"ignored": "branch feature_x deleted: environment feature_x left in "
+                                     "place (deleted_branches: keep)"}
+    assert hook.deploys() == [] and hook.deploy.calls == []
+
+
+def test_a_hostile_deleted_branch_name_is_refused_with_422(webhook):
+    hook = webhook()
+    reply = hook.post(*_branch_deleted("github", "../production"))
+    assert reply.status == 422 and hook.deploys() == [] and hook.deploy.calls == []
+
+
+def test_a_push_after_a_delete_redeploys_and_a_delete_after_a_push_removes(webhook):
+    hook = webhook()
+    removed = hook.client.wait(hook.post(*_branch_deleted("github")).body["id"])
+    deployed = hook.client.wait(hook.push("github", "feature_x", COMMITS[1]).body["id"])
+    removed_again = hook.client.wait(hook.post(*_branch_deleted("gitlab")).body["id"])
+    assert [(d["action"], d["status"]) for d in (removed, deployed, removed_again)] == [
+        ("remove", "ok"), ("deploy", "ok"), ("remove", "ok")]
+    assert [(c.action, c.commit) for c in hook.deploy.calls] == [
+        ("remove", ""), ("deploy", COMMITS[1]), ("remove", "")]
+
+
+def test_events_waiting_behind_a_running_job_end_as_the_latest_one_asks(webhook):
+    """While a deploy runs, a push, a delete and a push again wait as one job: a deploy of the
+    newest head (the branch was re-created); then a delete alone turns the waiting job into a
+    removal. Never a deploy and a removal of one environment at once."""
+    release, started = threading.Event(), threading.Event()
+
+    def hold(env: str, commit: str) -> None:
+        if commit == COMMITS[0]:
+            started.set()
+            release.wait(30)
+
+    hook = webhook(deploy=RecordingDeploy(during=hold))
+    running = hook.push("github", "feature_x", COMMITS[0]).body["id"]
+    assert started.wait(30)
+    first = hook.push("github", "feature_x", COMMITS[1]).body
+    deleted = hook.post(*_branch_deleted("github")).body
+    again = hook.push("gitea", "feature_x", COMMITS[2]).body
+    assert first["id"] == deleted["id"] == again["id"] != running
+    assert deleted["deploys"][0]["coalesced"] and deleted["deploys"][0]["action"] == "remove"
+    release.set()
+    follow_up = hook.client.wait(first["id"])
+    assert (follow_up["action"], follow_up["commit"], follow_up["pushes"]) == ("deploy",
+                                                                               COMMITS[2], 3)
+    assert [(c.action, c.commit) for c in hook.deploy.calls] == [("deploy", COMMITS[0]),
+                                                                 ("deploy", COMMITS[2])]
+
+    release.clear()
+    started.clear()
+    blocked = hook.push("github", "feature_x", COMMITS[0]).body["id"]
+    assert started.wait(30)
+    pushed = hook.push("github", "feature_x", COMMITS[3]).body["id"]
+    removal = hook.post(*_branch_deleted("bitbucket-cloud")).body["id"]
+    assert pushed == removal
+    release.set()
+    last = hook.client.wait(removal)
+    assert (last["action"], last["commit"], last["status"]) == ("remove", None, "ok")
+    calls = hook.deploy.calls
+    assert [(c.action, c.commit) for c in calls[2:]] == [("deploy", COMMITS[0]), ("remove", "")]
+    for before, after in zip(calls, calls[1:]):
+        assert before.ended <= after.started  # one job at a time for the environment
+    assert hook.client.wait(blocked)["status"] == "ok"
+
+
+@pytest.mark.reliability(fault="a branch-delete event for a branch the control repo still has "
+                               "(an old signed body replayed, or delivered after a newer push)",
+                         outcome="the removal is refused (failed, saying why) and the "
+                                 "environment is deployed at the branch's head instead")
+def test_a_refused_removal_deploys_the_branch_head_instead(webhook):
+    hook = webhook(deploy=RecordingDeploy(branches={"feature_x": COMMITS[5]}))
+    removal = hook.client.wait(hook.post(*_branch_deleted("github")).body["id"])
+    assert removal["status"] == "failed" and removal["action"] == "remove"
+    assert "not removed: the control repo still has branch feature_x" in removal["error"]
+    health = hook.client.wait_idle()
+    assert health["deploys"] == {"failed": 1, "ok": 1}
+    redeploy = hook.deploys()[0]
+    assert (redeploy["id"], redeploy["action"], redeploy["commit"], redeploy["status"]) == (
+        removal["id"] + 1, "deploy", COMMITS[5], "ok")
+    assert [(c.action, c.commit) for c in hook.deploy.calls] == [("remove", ""),
+                                                                 ("deploy", COMMITS[5])]
 
 
 # -- authentication --------------------------------------------------------------------------
@@ -348,10 +477,36 @@ def test_config_refuses_to_start_without_a_secret_and_with_a_readable_secret_fil
     config.write_text("listen: :9000\nworkers: 3\nsecret_file: secret\nallow_unsigned: true\n")
     with pytest.raises(UsageError, match="choose one"):
         settings.load(str(config), {}, environ={})
+    config.write_text("deleted_branches: delete\n")
+    with pytest.raises(UsageError, match="deleted_branches: expected remove or keep, got "
+                                         "'delete'"):
+        settings.load(str(config), {}, environ={settings.SECRET_ENV: "x"})
+    assert settings.load(None, {}, environ={settings.SECRET_ENV: SECRET}).deleted_branches == \
+        "remove"
     config.write_text("listen: :9000\nworkers: 3\nsecret_file: secret\n")
     loaded = settings.load(str(config), {"listen": "127.0.0.1:9001"}, environ={})
     assert (loaded.host, loaded.port, loaded.workers, loaded.secret) == ("127.0.0.1", 9001, 3,
                                                                           "s3")
+
+
+def test_a_history_from_before_removals_is_kept_and_reads_as_deploys(tmp_path):
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as old:  # the table as the first webhook release made it
+        old.execute("CREATE TABLE deploys (id INTEGER PRIMARY KEY AUTOINCREMENT, environment "
+                    "TEXT NOT NULL, head TEXT NOT NULL, status TEXT NOT NULL, pushes INTEGER "
+                    "NOT NULL DEFAULT 1, provider TEXT NOT NULL DEFAULT '', requested REAL NOT "
+                    "NULL, started REAL, finished REAL, error TEXT NOT NULL DEFAULT '', result "
+                    "TEXT)")
+        old.execute("INSERT INTO deploys (environment, head, status, requested) VALUES "
+                    "('production', ?, 'ok', 0)", (COMMITS[0],))
+    store = DeployStore(str(path))
+    try:
+        removal = store.create("feature_x", "", "github", "remove")
+        assert [(d["action"], d["commit"]) for d in store.recent()] == [("remove", None),
+                                                                        ("deploy", COMMITS[0])]
+        assert store.get(removal)["status"] == "queued"
+    finally:
+        store.close()
 
 
 def test_the_command_refuses_to_start_without_a_secret(tmp_path):
@@ -361,6 +516,12 @@ def test_the_command_refuses_to_start_without_a_secret(tmp_path):
                           text=True, env=env, timeout=60)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [f"error: {settings.NO_SECRET}"]
+    bad = cli("webhook", "--deleted-branches", "purge", "--inventory",
+              str(REPO / "inventory.yaml"), cwd=tmp_path, timeout=60,
+              env={settings.SECRET_ENV: SECRET})
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines() == [
+        "error: command line: deleted_branches: expected remove or keep, got 'purge'"]
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -389,7 +550,8 @@ def during(env, commit):
     marker.write_text(commit)
     if commit == sys.argv[3]:
         time.sleep(600)
-run_forever(config.load(sys.argv[1]), RecordingDeploy(during=during))
+stub = RecordingDeploy(during=during)
+run_forever(config.load(sys.argv[1]), stub, stub.remove)
 """
 
 

@@ -18,18 +18,22 @@ from .runner import fail, load_inventory
     database="deploy history (SQLite; default ./webhook.sqlite3)",
     log_file="append one JSON line per request and deploy here (default: stderr)",
     allow_unsigned="accept requests without a signature (no secret; anyone who can reach "
-                   "the port can deploy)"))
+                   "the port can deploy)",
+    deleted_branches="remove (default): a deleted branch's environment leaves every server; "
+                     "keep: it stays"))
 def webhook(c, listen=None, inventory=None, config=None, prefix=None, database=None,
-            log_file=None, allow_unsigned=False):
+            log_file=None, allow_unsigned=False, deleted_branches=None):
     """Deploy on git push: serve POST /payload for GitHub, GitLab, Gitea/Forgejo, Bitbucket.
 
     The secret comes from $PUPPETOPS_WEBHOOK_SECRET or the config's secret_file, never from
-    the command line. Each push deploys that branch's environment with deploy_code.
+    the command line. Each push deploys that branch's environment with deploy_code; a
+    deleted branch's environment is removed everywhere (--deleted-branches keep: left).
     """
     from ..webhook import config as settings
     from ..webhook.server import run_forever
     flags = {"listen": listen, "inventory": inventory, "prefix": prefix, "database": database,
-             "log_file": log_file, "allow_unsigned": True if allow_unsigned else None}
+             "log_file": log_file, "allow_unsigned": True if allow_unsigned else None,
+             "deleted_branches": deleted_branches}
     try:
         loaded = settings.load(config, flags)
         if loaded.inventory is None:

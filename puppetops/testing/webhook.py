@@ -148,23 +148,40 @@ class Client:
 @dataclass
 class Call:
     environment: str
-    commit: str
+    commit: str  # "" for a removal
     started: float
     ended: float
+    action: str = "deploy"  # or "remove"
 
 
 @dataclass
 class RecordingDeploy:
-    """The deploy stub at the plan boundary: records (environment, commit, start, end) of each
-    call; ``during(environment, commit)`` runs inside the call (sleep, wait, raise)."""
+    """The plans' stub at the plan boundary: called, it deploys; ``remove`` removes. Records
+    (environment, commit, start, end, action) of each call; ``during(environment, commit)``
+    runs inside the call (sleep, wait, raise; commit "" for a removal). ``branches``: the
+    control repo's branch → head; removing an environment whose branch is there is refused
+    as ``remove_environment`` refuses it (and says which head to deploy instead)."""
 
     during: Callable[[str, str], Any] = lambda environment, commit: None
     calls: list[Call] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    branches: dict[str, str] = field(default_factory=dict)
 
     def __call__(self, environment: str, commit: str) -> Outcome:
+        self._record(environment, commit, "deploy")
+        return Outcome(True, {"stub": True, "environment": environment, "commit": commit})
+
+    def remove(self, environment: str) -> Outcome:
+        self._record(environment, "", "remove")
+        head = self.branches.get(environment)
+        if head:
+            return Outcome(False, {"stub": True, "environment": environment},
+                           f"environment {environment} not removed: the control repo still "
+                           f"has branch {environment}", redeploy=head)
+        return Outcome(True, {"stub": True, "environment": environment, "removed": True})
+
+    def _record(self, environment: str, commit: str, action: str) -> None:
         started = time.monotonic()
         self.during(environment, commit)
         with self.lock:
-            self.calls.append(Call(environment, commit, started, time.monotonic()))
-        return Outcome(True, {"stub": True, "environment": environment, "commit": commit})
+            self.calls.append(Call(environment, commit, started, time.monotonic(), action))

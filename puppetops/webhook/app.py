@@ -3,7 +3,8 @@
 A push is checked cheapest-first and nothing is queued until every check passed:
 size (413, from Content-Length before any byte is read; the read is capped too) → forge
 recognised (400) → authentic (401) → JSON (400) → event kind (tags, pings, others: 200,
-ignored) → fields (400) → environment name (422) → queued (202 ``{"id": ...}``).
+ignored) → fields (400) → environment name (422) → queued (202 ``{"id": ...}``): a deploy
+for a pushed branch, a removal for a deleted one (``deleted_branches: keep``: 200, ignored).
 
 Every request leaves one JSON line in the log. Any unexpected error becomes a 500 with a
 JSON body and a log line: no traceback ever reaches a client, and the server keeps serving.
@@ -20,7 +21,7 @@ from .environments import RefusedName, environment_for
 from .log import JsonLog
 from .providers import MalformedEvent, decode, detect
 from .queue import DeployQueue, QueueClosed
-from .store import DeployStore
+from .store import DEPLOY, REMOVE, DeployStore
 
 PUSH_PATHS = ("/payload", "/api/v1/r10k/environment")  # the second: webhook-go's, kept working
 DEPLOY_PATH = re.compile(r"/deploys/(\d{1,18})")
@@ -123,18 +124,20 @@ class WebhookApp:
                        for push in event.pushes]
         except RefusedName as exc:
             raise Reply(422, {"error": str(exc)}) from None
+        remove = self.config.deleted_branches == "remove"
         deploys, ignored = [], []
         for push, environment in targets:
-            if push.deleted:  # removing environments is not the webhook's job (yet): say so
+            if push.deleted and not remove:
                 ignored.append(f"branch {push.branch} deleted: environment {environment} left "
-                               "in place")
+                               "in place (deleted_branches: keep)")
                 continue
+            action = REMOVE if push.deleted else DEPLOY
             try:
-                queued = self.queue.submit(environment, push.commit, provider.name)
+                queued = self.queue.submit(environment, push.commit, provider.name, action)
             except QueueClosed as exc:
                 raise Reply(503, {"error": str(exc)}) from None
-            deploys.append({"id": queued.id, "environment": environment, "commit": push.commit,
-                            "coalesced": queued.coalesced})
+            deploys.append({"id": queued.id, "environment": environment, "action": action,
+                            "commit": push.commit or None, "coalesced": queued.coalesced})
         fields.update(deploys=deploys, **({"ignored": "; ".join(ignored)} if ignored else {}))
         if not deploys:
             return 200, {"ignored": "; ".join(ignored)}

@@ -20,6 +20,7 @@ from .. import secrets
 
 SECRET_ENV = "PUPPETOPS_WEBHOOK_SECRET"
 DEFAULT_PORT = 8088
+DELETED_BRANCHES = ("remove", "keep")  # what a deleted branch does to its environment
 NO_SECRET = (f"no webhook secret: set the environment variable {SECRET_ENV} or `secret_file` in "
              "the config (or `allow_unsigned: true` to accept unsigned requests)")
 
@@ -34,6 +35,7 @@ class WebhookConfig:
     secret: str | None = field(default=None, repr=False)
     allow_unsigned: bool = False
     prefix: str = ""             # environment = prefix + "_" + branch (r10k's source prefix)
+    deleted_branches: str = "remove"  # or "keep": leave a deleted branch's environment
     database: str = "webhook.sqlite3"
     log_file: str | None = None  # JSON lines; None: stderr
     max_body_bytes: int = 1024 * 1024
@@ -51,6 +53,7 @@ _KEYS: dict[str, tuple[type, str]] = {
     "secret_file": (str, "a path to a file only its owner can read"),
     "allow_unsigned": (bool, "true or false"),
     "prefix": (str, "letters, digits and underscores"),
+    "deleted_branches": (str, " or ".join(DELETED_BRANCHES)),
     "database": (str, "a path"),
     "log_file": (str, "a path"),
     "max_body_bytes": (int, "a number of bytes"),
@@ -145,7 +148,8 @@ def _check(key: str, value: Any, where: str) -> None:
         known = ", ".join(sorted(_KEYS))
         raise UsageError(f"{where}: unknown setting {key!r} (known: {known})")
     kind, expected = _KEYS[key]
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)) \
+            or (key == "deleted_branches" and value not in DELETED_BRANCHES):
         raise UsageError(f"{where}: {key}: expected {expected}, got {value!r}")
 
 

@@ -145,6 +145,8 @@ def _ref_push(provider: str, kind: str, payload: Any, deleted: bool | None = Non
 
 
 def _github(kind: str, payload: Any) -> Event:
+    if kind == "delete" and payload.get("ref_type") == "branch":  # besides push's deleted
+        return Event("github", kind, [BranchPush(_text(payload, "ref"), "", True)])
     if kind != "push":
         return Event("github", kind, ignored=f"{kind} event")
     deleted = _get(payload, "deleted") if "deleted" in payload else None

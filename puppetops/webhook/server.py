@@ -21,18 +21,22 @@ import waitress
 from ..errors import UsageError
 from .app import WebhookApp
 from .config import WebhookConfig
-from .deploy import DeployFunction, plan_deployer
+from .deploy import DeployFunction, PlanRunner, RemoveFunction
 from .log import JsonLog
 from .queue import DeployQueue
 from .store import INTERRUPTED, DeployStore
 
 
 class WebhookServer:
-    """Everything one webhook process runs. ``deploy``: the plan-boundary seam (default: the
-    ``deploy_code`` plan on the config's inventory)."""
+    """Everything one webhook process runs. ``deploy`` and ``remove``: the plan-boundary seam
+    (default: the ``deploy_code`` and ``remove_environment`` plans on the config's inventory;
+    whoever stubs one stubs both, so a test never reaches real hosts by accident)."""
 
-    def __init__(self, config: WebhookConfig, deploy: DeployFunction | None = None):
+    def __init__(self, config: WebhookConfig, deploy: DeployFunction | None = None,
+                 remove: RemoveFunction | None = None):
         """``UsageError`` (exit 2) when the log, the database or the address cannot be used."""
+        if (deploy is None) != (remove is None):
+            raise TypeError("pass both deploy and remove, or neither")
         self.config = config
         try:
             self.log = JsonLog(config.log_file)
@@ -45,10 +49,12 @@ class WebhookServer:
                              ) from None
         for deploy_id in self.store.recover():
             self.log.write(event="deploy", id=deploy_id, status="failed", error=INTERRUPTED)
-        if deploy is None:
-            deploy = plan_deployer(config.inventory or "inventory.yaml", main=config.main,
-                                   targets=config.targets, loadbalancers=config.loadbalancers)
-        self.queue = DeployQueue(self.store, deploy, self.log, workers=config.workers)
+        if deploy is None or remove is None:
+            plans = PlanRunner(config.inventory or "inventory.yaml", main=config.main,
+                               targets=config.targets, loadbalancers=config.loadbalancers,
+                               prefix=config.prefix)
+            deploy, remove = plans.deploy, plans.remove
+        self.queue = DeployQueue(self.store, deploy, remove, self.log, workers=config.workers)
         self.app = WebhookApp(config, self.queue, self.store, self.log)
         try:
             self.http: Any = waitress.create_server(
@@ -93,13 +99,14 @@ class WebhookServer:
         self.log.close()
 
 
-def run_forever(config: WebhookConfig, deploy: DeployFunction | None = None) -> None:
+def run_forever(config: WebhookConfig, deploy: DeployFunction | None = None,
+                remove: RemoveFunction | None = None) -> None:
     """The ``puppetops webhook`` process: SIGTERM ends it like Ctrl-C (no new requests,
     running deploys finish)."""
     if config.secret is None:
         print(f"warning: allow_unsigned is set: anyone who can reach {config.host}:{config.port} "
               "can trigger deploys", file=sys.stderr)
-    server = WebhookServer(config, deploy)
+    server = WebhookServer(config, deploy, remove)
 
     def terminate(signum: int, frame: Any) -> None:
         raise SystemExit(0)

@@ -1,6 +1,7 @@
 """The deploy history: one SQLite file (standard library), so it survives restarts and crashes.
 
-A deploy row goes queued → running → ok | failed. A process that dies (SIGKILL, power loss)
+A row is one job for one environment — ``deploy`` (a push) or ``remove`` (a deleted branch) —
+and goes queued → running → ok | failed. A process that dies (SIGKILL, power loss)
 leaves rows queued or running that nobody will finish; ``recover`` marks them failed at the
 next start, so a status is never "running" forever and the history says what happened.
 """
@@ -15,6 +16,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 QUEUED, RUNNING, OK, FAILED = "queued", "running", "ok", "failed"
+DEPLOY, REMOVE = "deploy", "remove"
 INTERRUPTED = "the webhook stopped before this deploy finished"
 
 _SCHEMA = """
@@ -22,6 +24,7 @@ CREATE TABLE IF NOT EXISTS deploys (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     environment TEXT NOT NULL,
     head        TEXT NOT NULL,          -- the commit pushed last before the deploy started
+                                        -- ('' for a removal)
     status      TEXT NOT NULL,
     pushes      INTEGER NOT NULL DEFAULT 1,  -- pushes coalesced into this deploy
     provider    TEXT NOT NULL DEFAULT '',
@@ -29,12 +32,13 @@ CREATE TABLE IF NOT EXISTS deploys (
     started     REAL,
     finished    REAL,
     error       TEXT NOT NULL DEFAULT '',
-    result      TEXT                    -- JSON: the plan's per-server results
+    result      TEXT,                   -- JSON: the plan's per-server results
+    action      TEXT NOT NULL DEFAULT 'deploy'  -- or 'remove'
 );
 CREATE INDEX IF NOT EXISTS deploys_status ON deploys (status);
 """
 _COLUMNS = ("id", "environment", "head", "status", "pushes", "provider", "requested", "started",
-            "finished", "error", "result")
+            "finished", "error", "result", "action")
 
 
 class DeployStore:
@@ -51,6 +55,10 @@ class DeployStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(deploys)")}
+            if "action" not in columns:  # a history from before removals: all deploys
+                self._db.execute("ALTER TABLE deploys ADD COLUMN action TEXT NOT NULL "
+                                 f"DEFAULT '{DEPLOY}'")
 
     def recover(self) -> list[int]:
         """Mark the deploys a dead process left queued or running as failed; their ids."""
@@ -62,26 +70,30 @@ class DeployStore:
                              (FAILED, time.time(), INTERRUPTED, QUEUED, RUNNING))
         return ids
 
-    def create(self, environment: str, commit: str, provider: str) -> int:
+    def create(self, environment: str, commit: str, provider: str,
+               action: str = DEPLOY) -> int:
         with self._lock:
             cursor = self._db.execute(
-                "INSERT INTO deploys (environment, head, status, provider, requested) "
-                "VALUES (?, ?, ?, ?, ?)", (environment, commit, QUEUED, provider, time.time()))
+                "INSERT INTO deploys (environment, head, status, provider, requested, action) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (environment, commit, QUEUED, provider, time.time(), action))
             return int(cursor.lastrowid)
 
-    def coalesce(self, deploy_id: int, commit: str) -> None:
-        """A newer push joins a deploy that has not started: it now deploys ``commit``."""
+    def coalesce(self, deploy_id: int, commit: str, action: str = DEPLOY) -> None:
+        """A newer event joins a job that has not started: it now does ``action`` (the latest
+        event's), with ``commit`` (the newest head; '' for a removal)."""
         with self._lock:
-            self._db.execute("UPDATE deploys SET head = ?, pushes = pushes + 1 WHERE id = ?",
-                             (commit, deploy_id))
+            self._db.execute("UPDATE deploys SET head = ?, action = ?, pushes = pushes + 1 "
+                             "WHERE id = ?", (commit, action, deploy_id))
 
-    def start(self, deploy_id: int) -> str:
-        """Mark the deploy running; the commit it deploys."""
+    def start(self, deploy_id: int) -> tuple[str, str]:
+        """Mark the job running; (its action, the commit it deploys)."""
         with self._lock:
             self._db.execute("UPDATE deploys SET status = ?, started = ? WHERE id = ?",
                              (RUNNING, time.time(), deploy_id))
-            return self._db.execute("SELECT head FROM deploys WHERE id = ?",
-                                    (deploy_id,)).fetchone()[0]
+            action, head = self._db.execute("SELECT action, head FROM deploys WHERE id = ?",
+                                            (deploy_id,)).fetchone()
+            return action, head
 
     def finish(self, deploy_id: int, ok: bool, result: Any, error: str = "") -> None:
         with self._lock:
@@ -122,8 +134,8 @@ class DeployStore:
 def _document(row: tuple, with_result: bool) -> dict[str, Any]:
     data = dict(zip(_COLUMNS, row))
     result = data.pop("result")
-    out = {"id": data["id"], "environment": data["environment"], "commit": data["head"],
-           "status": data["status"], "pushes": data["pushes"], "provider": data["provider"],
+    out = {"id": data["id"], "environment": data["environment"], "action": data["action"],
+           "commit": data["head"] or None, "status": data["status"], "pushes": data["pushes"], "provider": data["provider"],
            "requested": _iso(data["requested"]), "started": _iso(data["started"]),
            "finished": _iso(data["finished"]), "error": data["error"]}
     if with_result:

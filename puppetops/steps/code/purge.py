@@ -12,7 +12,9 @@ finds the marker without its environment and flushes again.
 
 Only directories directly under the environmentpath whose names pass r10k's environment rule
 are candidates (never a symlink, a dotted name or anything outside); the caller says which
-branches exist.
+branches exist, and may narrow the candidates to named environments (the webhook removes the
+one environment whose branch was deleted, leaving other stale ones to ``deploy_code --env
+all``).
 """
 from __future__ import annotations
 
@@ -34,32 +36,35 @@ def _listing_command(environmentpath: str) -> str:
             f"[ ! -e {envs}/\"$m\" ] && printf 'm %s\\n' \"$m\"; done; true")
 
 
-def parse_listing(text: str, branches: frozenset[str]) -> tuple[list[str], list[str]]:
+def parse_listing(text: str, branches: frozenset[str],
+                  only: frozenset[str] | None = None) -> tuple[list[str], list[str]]:
     """(stale environment directories, environments gone but not yet flushed): valid names
-    only, branches never."""
+    only, branches never, and with ``only`` none but those."""
     found: dict[str, set[str]] = {"d": set(), "m": set()}
     for line in text.splitlines():
         kind, _, name = line.partition(" ")
-        if kind in found and names.ENVIRONMENT.match(name) and name not in branches:
+        if kind in found and names.ENVIRONMENT.match(name) and name not in branches \
+                and (only is None or name in only):
             found[kind].add(name)
     return sorted(found["d"]), sorted(found["m"] - found["d"])
 
 
 class StaleEnvironmentsPurged(Step):
     """No environment directory whose branch is gone (``branches``: every branch of the
-    control repo), and none still cached by Puppet Server. The value: the environments
-    purged (or that would be)."""
+    control repo), and none still cached by Puppet Server — among ``only`` when given. The
+    value: the environments purged (or that would be)."""
 
     name = "purge stale environments"
     timeout = 300.0
 
-    def __init__(self, branches: Iterable[str]):
+    def __init__(self, branches: Iterable[str], only: Iterable[str] | None = None):
         super().__init__()
         self.branches = frozenset(branches)
+        self.only = None if only is None else frozenset(only)
 
     def _state(self, ctx: StepContext) -> tuple[list[str], list[str]]:
         out = ctx.run(_listing_command(node.layout(ctx.target).environmentpath))
-        return parse_listing(out.stdout, self.branches)
+        return parse_listing(out.stdout, self.branches, self.only)
 
     def find(self, ctx: StepContext) -> Finding:
         stale, gone = self._state(ctx)

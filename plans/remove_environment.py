@@ -1,0 +1,63 @@
+"""The ``remove_environment`` plan: one environment whose branch was deleted leaves main and
+every compiler — its directory removed and Puppet Server's cache of it flushed.
+
+It is what the webhook runs for a deleted branch. It works with the purge that ``deploy_code
+--env all`` does (``StaleEnvironmentsPurged``), narrowed to this one environment, so the two
+remove the same way and a removal that failed half-way (a flush refused) is finished by
+either. The control repo is asked first: an environment whose branch still exists is never
+removed, because a delete event may be an old signed body replayed or may have arrived after
+the push that created the branch again. Such a refusal (``BranchExists``) carries the
+branch's head, so the caller can deploy the environment instead: the webhook does, so that a
+push overtaken by an older delete is not lost.
+"""
+from __future__ import annotations
+
+from puppetops.errors import UsageError
+from puppetops.plan import plan
+from puppetops.plans.deploy_code import heads_command, read_heads
+from puppetops.plans.facts import gather
+from puppetops.puppet import names
+from puppetops.puppet.flow import PlanSteps, single
+from puppetops.result import ResultSet
+from puppetops.run import Run
+from puppetops.steps.env_purge import StaleEnvironmentsPurged
+
+
+class BranchExists(UsageError):
+    """The environment's branch is in the control repo: nothing was removed. ``commit``: the
+    branch's head."""
+
+    def __init__(self, environment: str, branch: str, commit: str):
+        super().__init__(f"environment {environment} not removed: the control repo still has "
+                         f"branch {branch} (at {commit[:12]}): a delete event replayed or "
+                         "arriving after the branch was pushed again")
+        self.commit = commit
+
+
+def refuse(environment: str, branch: str, heads: dict[str, str]) -> None:
+    """``BranchExists`` (or ``UsageError`` for an empty branch list) unless ``environment``
+    may be removed given the control repo's ``heads``."""
+    if not heads:
+        raise UsageError(f"environment {environment} not removed: the control repo lists no "
+                         "branches (a broken read, not a repo to mirror)")
+    for name in dict.fromkeys((branch, environment)):
+        if name in heads:
+            raise BranchExists(environment, name, heads[name])
+
+
+@plan(main="main")
+def remove_environment(run: Run, env: str, branch: str = "", targets: str = "main,compilers",
+                       main: str = "main") -> ResultSet:
+    """Remove the environment ``env`` (its branch, named ``branch`` when r10k's source prefix
+    makes them differ, is gone) from main and every compiler, with its Puppet Server cache
+    flushed. Refused — nothing removed anywhere — while the control repo still has the branch.
+    """
+    environment = names.environment(env)
+    ca = single(run, main, "main")
+    servers = run.targets(targets)
+    run.each("facts", gather, list(dict.fromkeys([ca, *servers])))
+    heads = run.each("control repo branches", read_heads(heads_command(ca)), [ca])[0].value
+    refuse(environment, branch or environment, heads)
+    steps = PlanSteps(run)
+    run.step(StaleEnvironmentsPurged(heads, only=[environment]), servers, catch_errors=True)
+    return steps.summary("remove_environment")
