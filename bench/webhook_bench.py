@@ -43,12 +43,15 @@ import sys, time
 from puppetops.webhook import config
 from puppetops.webhook.deploy import Outcome
 from puppetops.webhook.server import run_forever
-def deploy(environment, commit):
-    time.sleep(float(sys.argv[2]))
-    return Outcome(True, {"stub": True})
-def remove(environment):
-    return deploy(environment, "")
-run_forever(config.load(sys.argv[1]), deploy, remove)
+class Stub:
+    def deploy(self, environment, commit):
+        time.sleep(float(sys.argv[2]))
+        return Outcome(True, {"stub": True})
+    def remove(self, environment):
+        return self.deploy(environment, "")
+    def interrupt(self, signum):
+        pass
+run_forever(config.load(sys.argv[1]), Stub())
 """
 
 

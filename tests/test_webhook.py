@@ -20,7 +20,8 @@ import pytest
 from puppetops.errors import UsageError
 from puppetops.webhook import config as settings
 from puppetops.webhook.config import WebhookConfig
-from puppetops.webhook.server import WebhookServer
+from puppetops.webhook.deploy import PlanRunner
+from puppetops.webhook.server import STOPPED_AT_ONCE, WebhookServer
 from puppetops.webhook.store import INTERRUPTED, DeployStore
 
 from puppetops.testing.webhook import (PROVIDER_NAMES, Client, RecordingDeploy, forge_headers,
@@ -40,8 +41,7 @@ class Webhook:
         self.deploy, self.log_path = deploy, tmp / "webhook.log"
         defaults = dict(host="127.0.0.1", port=0, secret=SECRET, database=str(tmp / "db.sqlite3"),
                         log_file=str(self.log_path), max_body_bytes=LIMIT, workers=2, threads=4)
-        self.server = WebhookServer(WebhookConfig(**{**defaults, **config}), deploy,
-                                    deploy.remove)
+        self.server = WebhookServer(WebhookConfig(**{**defaults, **config}), deploy)
         self.thread = threading.Thread(target=self.server.serve, name="webhook", daemon=True)
         self.thread.start()
         self.client = Client(self.server.port)
@@ -550,8 +550,7 @@ def during(env, commit):
     marker.write_text(commit)
     if commit == sys.argv[3]:
         time.sleep(600)
-stub = RecordingDeploy(during=during)
-run_forever(config.load(sys.argv[1]), stub, stub.remove)
+run_forever(config.load(sys.argv[1]), RecordingDeploy(during=during))
 """
 
 
@@ -606,3 +605,187 @@ def test_sigkill_during_a_deploy_then_restart(tmp_path):
         second.send_signal(signal.SIGTERM)
         assert second.wait(30) == 0
         second.stderr.close()
+
+
+# -- process: SIGTERM / SIGINT ---------------------------------------------------------------
+SIGNAL_SERVER = """
+import sys
+from pathlib import Path
+from puppetops.webhook import config
+from puppetops.webhook.server import run_forever
+from puppetops.testing.webhook import RecordingDeploy
+
+work = Path(sys.argv[2])
+def during(env, commit):  # runs until released, or until the stop interrupts it
+    (work / f"started-{commit}").touch()
+    while not (work / f"release-{commit}").exists():
+        stub.interruption.sleep(0.05)
+stub = RecordingDeploy(during=during)
+run_forever(config.load(sys.argv[1]), stub)
+"""
+
+
+class WebhookProcess:
+    """``puppetops.webhook.server.run_forever`` in a process of its own (the plans stubbed),
+    to be stopped with real signals."""
+
+    def __init__(self, tmp: Path, grace: int):
+        self.tmp, self.port = tmp, _free_port()
+        self.config = tmp / "webhook.yaml"
+        self.config.write_text(f"listen: 127.0.0.1:{self.port}\ndatabase: db.sqlite3\n"
+                               f"log_file: log\nstop_grace: {grace}\n")
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> Client:
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", SIGNAL_SERVER, str(self.config), str(self.tmp)],
+            env=dict(os.environ, PUPPETOPS_WEBHOOK_SECRET=SECRET), stderr=subprocess.PIPE,
+            text=True)
+        for line in self.process.stderr:
+            if "listening on" in line:
+                return Client(self.port)
+        raise AssertionError(f"the webhook exited {self.process.wait()} without serving")
+
+    def push(self, client: Client, branch: str, commit: str) -> int:
+        reply = client.push("github", branch, commit, SECRET)
+        assert reply.status == 202, reply.body
+        return reply.body["id"]
+
+    def running(self, commit: str) -> int:
+        """Started, and running a deploy of ``commit`` to production (until released)."""
+        client = self.start()
+        job = self.push(client, "production", commit)
+        deadline = time.monotonic() + 60
+        while not (self.tmp / f"started-{commit}").exists():
+            assert time.monotonic() < deadline, f"the deploy of {commit} never started"
+            time.sleep(0.05)
+        client.close()
+        return job
+
+    def logged(self, event: str) -> bool:
+        log = self.tmp / "log"
+        return log.exists() and any(json.loads(line)["event"] == event
+                                    for line in log.read_text().splitlines())
+
+    def signal_and_wait_for_stopping(self, signum: int) -> None:
+        self.process.send_signal(signum)
+        deadline = time.monotonic() + 60
+        while not self.logged("stopping"):
+            assert time.monotonic() < deadline, "the webhook never started stopping"
+            time.sleep(0.05)
+
+    def jobs(self) -> dict[int, dict]:
+        store = DeployStore(str(self.tmp / "db.sqlite3"))
+        try:
+            return {d["id"]: d for d in store.recent()}
+        finally:
+            store.close()
+
+    def end(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(30)
+        if self.process:
+            self.process.stderr.close()
+
+
+@pytest.fixture
+def webhook_process(tmp_path: Path) -> Iterator[Any]:
+    started: list[WebhookProcess] = []
+
+    def make(grace: int) -> WebhookProcess:
+        started.append(WebhookProcess(tmp_path, grace))
+        return started[-1]
+
+    yield make
+    for process in started:
+        process.end()
+
+
+@pytest.mark.reliability(fault="SIGTERM while a deploy runs and another waits",
+                         outcome="nothing new accepted, the running deploy finishes, the waiting "
+                                 "one stays queued and runs at the next start; exit 0")
+def test_sigterm_lets_the_running_deploy_finish_and_keeps_the_waiting_one_for_a_restart(
+        webhook_process, tmp_path):
+    hook = webhook_process(grace=600)
+    running = hook.running(COMMITS[20])
+    client = Client(hook.port)
+    waiting = hook.push(client, "production", COMMITS[21])
+    client.close()
+    hook.signal_and_wait_for_stopping(signal.SIGTERM)
+    with pytest.raises(ConnectionRefusedError):  # the listener is closed, not just idle
+        socket.create_connection(("127.0.0.1", hook.port), timeout=10).close()
+    assert hook.process.poll() is None  # still waiting for the running deploy
+    (tmp_path / f"release-{COMMITS[20]}").touch()
+    assert hook.process.wait(60) == 0
+    jobs = hook.jobs()
+    assert (jobs[running]["status"], jobs[running]["error"]) == ("ok", "")
+    assert (jobs[waiting]["status"], jobs[waiting]["commit"]) == ("queued", COMMITS[21])
+
+    (tmp_path / f"release-{COMMITS[21]}").touch()
+    client = hook.start()
+    resumed = client.wait(waiting)
+    assert (resumed["status"], resumed["commit"]) == ("ok", COMMITS[21])
+    client.close()
+    hook.process.send_signal(signal.SIGTERM)
+    assert hook.process.wait(60) == 0
+
+
+@pytest.mark.reliability(fault="SIGTERM while a deploy runs past the stop grace period",
+                         outcome="the deploy is interrupted at its next safe point and recorded "
+                                 "failed, saying so; exit 0")
+def test_a_deploy_still_running_when_the_grace_ends_is_interrupted_and_recorded(
+        webhook_process):
+    hook = webhook_process(grace=0)
+    running = hook.running(COMMITS[22])
+    hook.process.send_signal(signal.SIGTERM)
+    assert hook.process.wait(60) == 0
+    job = hook.jobs()[running]
+    assert job["status"] == "failed"
+    assert job["error"] == ("interrupted: the webhook was stopped and this job was still running "
+                            "when its stop grace (0 s) ended: interrupted by SIGTERM: stopped "
+                            "waiting")
+    assert hook.logged("interrupt")
+
+
+@pytest.mark.reliability(fault="a second signal while the webhook waits for a running deploy",
+                         outcome="it stops at once (exit 128 + signal), the deploy recorded "
+                                 "failed as stopped at once, never left 'running'")
+def test_a_second_signal_stops_at_once_and_records_the_running_deploy_failed(
+        webhook_process):
+    hook = webhook_process(grace=600)
+    running = hook.running(COMMITS[23])
+    hook.signal_and_wait_for_stopping(signal.SIGTERM)
+    hook.process.send_signal(signal.SIGINT)
+    assert hook.process.wait(60) == 128 + signal.SIGINT
+    job = hook.jobs()[running]
+    assert (job["status"], job["error"]) == ("failed", STOPPED_AT_ONCE)
+
+
+def test_the_plan_runner_interrupts_a_real_run_at_its_next_step_boundary(sshd_fleet, tmp_path):
+    """What a stop grace ending does to a real plan (``PlanRunner.interrupt`` →
+    ``Run.interrupt``): the step in flight finishes, the next one never starts, and the
+    outcome says the run was interrupted."""
+    fleet = sshd_fleet(count=1)
+    runner = PlanRunner(str(fleet.write_inventory(tmp_path / "inventory.yaml")))
+    gate, after = tmp_path / "gate", tmp_path / "second-step-ran"
+
+    def two_steps(run) -> Any:
+        run.command(f"touch {tmp_path}/first; while [ ! -e {gate} ]; do sleep 0.05; done",
+                    "fleet")
+        return run.command(f"touch {after}", "fleet")
+
+    outcomes: list = []
+    worker = threading.Thread(target=lambda: outcomes.append(runner.run_plan(two_steps)))
+    worker.start()
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "first").exists():
+        assert time.monotonic() < deadline and worker.is_alive(), outcomes
+        time.sleep(0.05)
+    runner.interrupt(signal.SIGTERM)
+    gate.touch()
+    worker.join(60)
+    assert not outcomes[0].ok and outcomes[0].error == "interrupted by SIGTERM: stopped"
+    assert not after.exists()
+    assert runner.run_plan(two_steps).error == "interrupted by SIGTERM before it started: " \
+                                               "nothing done"

@@ -20,9 +20,11 @@ from .runner import fail, load_inventory
     allow_unsigned="accept requests without a signature (no secret; anyone who can reach "
                    "the port can deploy)",
     deleted_branches="remove (default): a deleted branch's environment leaves every server; "
-                     "keep: it stays"))
+                     "keep: it stays",
+    stop_grace="at SIGTERM/Ctrl-C, seconds a running deploy may take to finish before it is "
+               "interrupted (default 300; a second signal stops at once)"))
 def webhook(c, listen=None, inventory=None, config=None, prefix=None, database=None,
-            log_file=None, allow_unsigned=False, deleted_branches=None):
+            log_file=None, allow_unsigned=False, deleted_branches=None, stop_grace=None):
     """Deploy on git push: serve POST /payload for GitHub, GitLab, Gitea/Forgejo, Bitbucket.
 
     The secret comes from $PUPPETOPS_WEBHOOK_SECRET or the config's secret_file, never from
@@ -33,7 +35,8 @@ def webhook(c, listen=None, inventory=None, config=None, prefix=None, database=N
     from ..webhook.server import run_forever
     flags = {"listen": listen, "inventory": inventory, "prefix": prefix, "database": database,
              "log_file": log_file, "allow_unsigned": True if allow_unsigned else None,
-             "deleted_branches": deleted_branches}
+             "deleted_branches": deleted_branches,
+             "stop_grace": None if stop_grace is None else _seconds(stop_grace)}
     try:
         loaded = settings.load(config, flags)
         if loaded.inventory is None:
@@ -42,3 +45,9 @@ def webhook(c, listen=None, inventory=None, config=None, prefix=None, database=N
         run_forever(loaded)
     except UsageError as exc:
         raise fail(exc) from None
+
+
+def _seconds(text: str) -> int:
+    if not text.isdigit():
+        raise fail(UsageError(f"--stop-grace: expected a whole number of seconds, got {text!r}"))
+    return int(text)

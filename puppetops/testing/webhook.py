@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 from urllib.parse import quote
 
+from ..errors import Interrupted
+from ..interrupt import Interruption
 from ..webhook.deploy import Outcome
 from ..webhook.providers import BY_NAME
 
@@ -156,32 +158,45 @@ class Call:
 
 @dataclass
 class RecordingDeploy:
-    """The plans' stub at the plan boundary: called, it deploys; ``remove`` removes. Records
-    (environment, commit, start, end, action) of each call; ``during(environment, commit)``
-    runs inside the call (sleep, wait, raise; commit "" for a removal). ``branches``: the
-    control repo's branch → head; removing an environment whose branch is there is refused
-    as ``remove_environment`` refuses it (and says which head to deploy instead)."""
+    """The plans' stub at the plan boundary (``puppetops.webhook.deploy.Plans``): records
+    (environment, commit, start, end, action) of each ``deploy`` and ``remove``;
+    ``during(environment, commit)`` runs inside the call (sleep, wait, raise; commit "" for a
+    removal). ``branches``: the control repo's branch → head; removing an environment whose
+    branch is there is refused as ``remove_environment`` refuses it (and says which head to
+    deploy instead). ``interrupt`` raises the flag of a real ``Interruption`` — the one a
+    ``Run`` has — so a ``during`` that waits with ``interruption.sleep`` ends as a plan's
+    step-boundary check would: the call returns failed with the plan's "interrupted by ..."."""
 
     during: Callable[[str, str], Any] = lambda environment, commit: None
     calls: list[Call] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     branches: dict[str, str] = field(default_factory=dict)
+    interruption: Interruption = field(default_factory=Interruption)
 
-    def __call__(self, environment: str, commit: str) -> Outcome:
-        self._record(environment, commit, "deploy")
-        return Outcome(True, {"stub": True, "environment": environment, "commit": commit})
+    def deploy(self, environment: str, commit: str) -> Outcome:
+        return self._call(environment, commit, "deploy") or Outcome(
+            True, {"stub": True, "environment": environment, "commit": commit})
 
     def remove(self, environment: str) -> Outcome:
-        self._record(environment, "", "remove")
+        stopped = self._call(environment, "", "remove")
         head = self.branches.get(environment)
-        if head:
-            return Outcome(False, {"stub": True, "environment": environment},
-                           f"environment {environment} not removed: the control repo still "
-                           f"has branch {environment}", redeploy=head)
-        return Outcome(True, {"stub": True, "environment": environment, "removed": True})
+        if stopped or not head:
+            return stopped or Outcome(True, {"stub": True, "environment": environment,
+                                             "removed": True})
+        return Outcome(False, {"stub": True, "environment": environment},
+                       f"environment {environment} not removed: the control repo still has "
+                       f"branch {environment}", redeploy=head)
 
-    def _record(self, environment: str, commit: str, action: str) -> None:
-        started = time.monotonic()
-        self.during(environment, commit)
+    def interrupt(self, signum: int) -> None:
+        self.interruption.request(signum)
+
+    def _call(self, environment: str, commit: str, action: str) -> Outcome | None:
+        """Runs ``during`` and records the call; a failed Outcome if it was interrupted."""
+        started, stopped = time.monotonic(), None
+        try:
+            self.during(environment, commit)
+        except Interrupted as exc:
+            stopped = Outcome(False, {"stub": True, "environment": environment}, str(exc))
         with self.lock:
             self.calls.append(Call(environment, commit, started, time.monotonic(), action))
+        return stopped

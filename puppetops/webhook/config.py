@@ -41,6 +41,7 @@ class WebhookConfig:
     max_body_bytes: int = 1024 * 1024
     workers: int = 2             # deploys of different environments at once
     threads: int = 8             # HTTP request threads
+    stop_grace: int = 300        # seconds a running deploy may take to finish at a stop
     main: str = "main"           # deploy_code's targets, as in `invoke deploy-code`
     targets: str = "main,compilers"
     loadbalancers: str = "loadbalancers"
@@ -59,6 +60,7 @@ _KEYS: dict[str, tuple[type, str]] = {
     "max_body_bytes": (int, "a number of bytes"),
     "workers": (int, "a number"),
     "threads": (int, "a number"),
+    "stop_grace": (int, "a number of seconds"),
     "main": (str, "a target name"),
     "targets": (str, "a target spec"),
     "loadbalancers": (str, "a target spec"),
@@ -83,9 +85,9 @@ def load(path: str | None = None, flags: dict[str, Any] | None = None,
     if "listen" in values:
         settings["host"], settings["port"] = parse_listen(values.pop("listen"))
     secret_file = values.pop("secret_file", None)
-    for key in ("max_body_bytes", "workers", "threads"):
-        if key in values and values[key] < 1:
-            raise UsageError(f"{where}: {key}: must be at least 1, got {values[key]}")
+    for key, least in (("max_body_bytes", 1), ("workers", 1), ("threads", 1), ("stop_grace", 0)):
+        if key in values and values[key] < least:
+            raise UsageError(f"{where}: {key}: must be at least {least}, got {values[key]}")
     if values.get("prefix"):
         _prefix(values["prefix"], where)
     settings.update(values)

@@ -1,17 +1,19 @@
 """The plan boundary: what a deploy and a removal are, and the real ones — the
 ``deploy_code`` and ``remove_environment`` plans.
 
-The queue only knows ``DeployFunction``: (environment, commit) → ``Outcome`` and
-``RemoveFunction``: (environment) → ``Outcome``. The server uses a ``PlanRunner``'s; tests and
-the benchmark pass their own functions at this seam, so everything in front of it (HTTP,
-signatures, queue, store) runs for real while the plans are stubbed.
+The queue only knows ``Plans``: ``deploy`` (environment, commit) → ``Outcome``, ``remove``
+(environment) → ``Outcome``, and ``interrupt`` (ask what runs to stop at a safe point). The
+server uses a ``PlanRunner``; tests and the benchmark pass their own ``Plans`` at this seam, so
+everything in front of it (HTTP, signatures, queue, store) runs for real while the plans are
+stubbed.
 """
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from ..errors import LockHeld, PlanFailure, PuppetopsError
 from ..inventory import Inventory
@@ -29,8 +31,14 @@ class Outcome:
     redeploy: str = ""  # a removal refused because the branch exists: deploy this head instead
 
 
-DeployFunction = Callable[[str, str], Outcome]   # (environment, commit) → outcome
-RemoveFunction = Callable[[str], Outcome]        # (environment) → outcome
+class Plans(Protocol):
+    def deploy(self, environment: str, commit: str) -> Outcome: ...
+
+    def remove(self, environment: str) -> Outcome: ...
+
+    def interrupt(self, signum: int) -> None:
+        """Ask the running plans to stop at their next safe point (a step boundary); each
+        then returns a failed ``Outcome`` saying so. Safe from any thread."""
 
 
 class PlanRunner:
@@ -45,6 +53,11 @@ class PlanRunner:
     ``invoke deploy-code`` or another controller's plan: while one holds the locks the run
     waits (up to ``lock_wait`` seconds, then it fails saying who holds them). For the same
     reason this process runs one plan at a time: environments queued at once take turns.
+
+    ``interrupt`` goes through the run's own interrupt machinery (``Run.interrupt``, as
+    SIGINT/SIGTERM under the CLI): the plan starts nothing new, ends at a step boundary and
+    undoes what it must (a compiler out of load balancing goes back). A run waiting for the
+    locks stops waiting. Once interrupted, the runner starts no further plan.
     """
 
     def __init__(self, inventory: str, *, main: str = "main", targets: str = "main,compilers",
@@ -53,40 +66,72 @@ class PlanRunner:
         self.inventory, self.main, self.targets = inventory, main, targets
         self.loadbalancers, self.prefix, self.lock_wait = loadbalancers, prefix, lock_wait
         self._one_at_a_time = threading.Lock()
+        self._stop: int | None = None  # the signal that interrupted this runner
+        self._current: Run | None = None
+        self._guard = threading.Lock()  # _stop and _current
+        self._woken = threading.Event()  # set by interrupt: stop waiting for locks
 
     def deploy(self, environment: str, commit: str) -> Outcome:
         from puppetops.plans.deploy_code import deploy_code
-        outcome = self._locked(deploy_code, env=environment, targets=self.targets,
+        outcome = self.run_plan(deploy_code, env=environment, targets=self.targets,
                                main=self.main, loadbalancers=self.loadbalancers)
         return Outcome(outcome.ok, {"commit_pushed": commit, **outcome.result}, outcome.error)
 
     def remove(self, environment: str) -> Outcome:
         from puppetops.plans.remove_environment import remove_environment
         branch = environment[len(self.prefix) + 1:] if self.prefix else environment
-        return self._locked(remove_environment, env=environment, branch=branch,
+        return self.run_plan(remove_environment, env=environment, branch=branch,
                             targets=self.targets, main=self.main)
 
-    def _locked(self, plan: Callable[..., Any], **params: str) -> Outcome:
+    def interrupt(self, signum: int) -> None:
+        with self._guard:
+            self._stop = signum
+            if self._current is not None:
+                self._current.interrupt(signum)
+            self._woken.set()
+
+    def run_plan(self, plan: Callable[..., Any], **params: str) -> Outcome:
+        """``plan(run, **params)`` in a locked run of its own on the inventory, taking turns
+        with this runner's other plans and waiting for other runs' locks."""
         with self._one_at_a_time:
             deadline = time.monotonic() + self.lock_wait
             while True:
                 try:
-                    return _run_once(self.inventory, plan, params)
+                    return self._run_once(plan, params)
                 except LockHeld as exc:
                     if time.monotonic() + LOCK_RETRY > deadline:
                         return Outcome(False, {"servers": []},
                                        f"{exc} (waited {self.lock_wait:.0f} s)")
-                    time.sleep(LOCK_RETRY)
+                    if self._woken.wait(LOCK_RETRY):
+                        return self._refused(f"while waiting for the locks ({exc})")
+
+    def _refused(self, when: str) -> Outcome:
+        name = signal.Signals(self._stop or signal.SIGTERM).name
+        return Outcome(False, {"servers": []}, f"interrupted by {name} {when}: nothing done")
+
+    def _run_once(self, plan: Callable[..., Any], params: dict[str, str]) -> Outcome:
+        """One locked run of ``plan``; ``LockHeld`` when another run holds a lock."""
+        if self._stop is not None:
+            return self._refused("before it started")
+        try:
+            run = Run(Inventory.load(self.inventory), output=Output())
+        except LockHeld:
+            raise
+        except PuppetopsError as exc:
+            return Outcome(False, {"servers": []}, str(exc))
+        with self._guard:
+            self._current = run
+            if self._stop is not None:
+                run.interrupt(self._stop)
+        try:
+            return _outcome(run, plan, params)
+        finally:
+            with self._guard:
+                self._current = None
 
 
-def _run_once(inventory: str, plan: Callable[..., Any], params: dict[str, str]) -> Outcome:
-    """One locked run of ``plan``; ``LockHeld`` when another run holds a lock."""
-    try:
-        run = Run(Inventory.load(inventory), output=Output())
-    except LockHeld:
-        raise
-    except PuppetopsError as exc:
-        return Outcome(False, {"servers": []}, str(exc))
+def _outcome(run: Run, plan: Callable[..., Any], params: dict[str, str]) -> Outcome:
+    """``plan`` run to its end (or its interruption) in ``run``, which is then closed."""
     from puppetops.plans.remove_environment import BranchExists
     results, error, redeploy = None, "", ""
     try:
@@ -97,7 +142,7 @@ def _run_once(inventory: str, plan: Callable[..., Any], params: dict[str, str]) 
         raise
     except BranchExists as exc:
         error, redeploy = str(exc), exc.commit
-    except PuppetopsError as exc:
+    except PuppetopsError as exc:  # Interrupted too: "interrupted by SIGTERM: stopped"
         error = str(exc)
     finally:
         run.close()

@@ -11,9 +11,11 @@ before reading it and caps chunked ones there; the app answers 413 for anything 
 """
 from __future__ import annotations
 
+import os
 import signal
 import sqlite3
 import sys
+import threading
 from typing import Any
 
 import waitress
@@ -21,23 +23,20 @@ import waitress
 from ..errors import UsageError
 from .app import WebhookApp
 from .config import WebhookConfig
-from .deploy import DeployFunction, PlanRunner, RemoveFunction
+from .deploy import PlanRunner, Plans
 from .log import JsonLog
 from .queue import DeployQueue
 from .store import INTERRUPTED, DeployStore
 
 
 class WebhookServer:
-    """Everything one webhook process runs. ``deploy`` and ``remove``: the plan-boundary seam
-    (default: the ``deploy_code`` and ``remove_environment`` plans on the config's inventory;
-    whoever stubs one stubs both, so a test never reaches real hosts by accident)."""
+    """Everything one webhook process runs. ``plans``: the plan-boundary seam (default: the
+    ``deploy_code`` and ``remove_environment`` plans on the config's inventory)."""
 
-    def __init__(self, config: WebhookConfig, deploy: DeployFunction | None = None,
-                 remove: RemoveFunction | None = None):
+    def __init__(self, config: WebhookConfig, plans: Plans | None = None):
         """``UsageError`` (exit 2) when the log, the database or the address cannot be used."""
-        if (deploy is None) != (remove is None):
-            raise TypeError("pass both deploy and remove, or neither")
         self.config = config
+        self.at_once = threading.Event()  # a second signal: stop without waiting for jobs
         try:
             self.log = JsonLog(config.log_file)
         except OSError as exc:
@@ -47,14 +46,14 @@ class WebhookServer:
         except (OSError, sqlite3.Error) as exc:
             raise UsageError(f"database {config.database}: {getattr(exc, 'strerror', 0) or exc}"
                              ) from None
-        for deploy_id in self.store.recover():
-            self.log.write(event="deploy", id=deploy_id, status="failed", error=INTERRUPTED)
-        if deploy is None or remove is None:
+        failed, queued = self.store.recover()
+        for job_id in failed:
+            self.log.write(event="deploy", id=job_id, status="failed", error=INTERRUPTED)
+        if plans is None:
             plans = PlanRunner(config.inventory or "inventory.yaml", main=config.main,
                                targets=config.targets, loadbalancers=config.loadbalancers,
                                prefix=config.prefix)
-            deploy, remove = plans.deploy, plans.remove
-        self.queue = DeployQueue(self.store, deploy, remove, self.log, workers=config.workers)
+        self.queue = DeployQueue(self.store, plans, self.log, workers=config.workers)
         self.app = WebhookApp(config, self.queue, self.store, self.log)
         try:
             self.http: Any = waitress.create_server(
@@ -65,53 +64,88 @@ class WebhookServer:
             self.store.close()
             raise UsageError(f"cannot listen on {config.host}:{config.port}: "
                              f"{exc.strerror or exc}") from None
+        if queued:  # left by a stop (or a death) before they started: still wanted
+            self.log.write(event="resume", ids=[job_id for job_id, _ in queued])
+            self.queue.resume(queued)
 
     @property
     def port(self) -> int:
         return int(self.http.effective_port)
 
     def serve(self) -> None:
-        """Serve until SIGTERM/SIGINT (main thread) or ``stop()``; then shut down cleanly."""
+        """Serve until SIGTERM/SIGINT (main thread) or ``stop()``; then stop accepting, close
+        every connection and shut down (``close``)."""
         self.log.write(event="start", host=self.config.host, port=self.port,
                        signed=self.config.secret is not None, prefix=self.config.prefix)
         try:
             self.http.run()  # returns on SystemExit / KeyboardInterrupt, or once stopped
         finally:
+            self._close_connections()
             self.http.task_dispatcher.shutdown()
             self.close()
 
     def stop(self) -> None:
         """From another thread: have waitress's loop close the listener and every connection
         itself (through its trigger), which ends the loop, so ``serve`` returns."""
-        def close_all() -> None:
-            for channel in list(self.http._map.values()):
-                channel.handle_close()
         try:
-            self.http.trigger.pull_trigger(close_all)
+            self.http.trigger.pull_trigger(self._close_connections)
         except OSError:  # the loop has ended already and closed its trigger: nothing to stop
             pass
 
-    def close(self) -> None:
-        """Wait for running deploys, fail the waiting ones, close the store and log."""
-        self.queue.close()
-        self.log.write(event="stop")
+    def _close_connections(self) -> None:
+        """The listening socket, every client connection and the loop's trigger closed:
+        nothing new is accepted (a client's connect is refused, not left in the backlog),
+        and a loop still running ends, its map empty."""
+        for channel in list(self.http._map.values()):
+            channel.handle_close()
+
+    def close(self) -> bool:
+        """Stop: waiting jobs stay queued (the next start runs them), a running one may
+        finish within ``stop_grace`` seconds, then it is interrupted at a safe point and
+        recorded failed. Until ``at_once`` is set: then the running jobs are recorded failed
+        and False is returned — the caller must end the process, whose threads are still in
+        them."""
+        self.log.write(event="stopping", grace=self.config.stop_grace, **self.queue.active())
+        finished = self.queue.close(self.config.stop_grace, self.at_once)
+        if not finished:
+            self.queue.abandon(STOPPED_AT_ONCE)
+        self.log.write(event="stop", at_once=not finished)
         self.store.close()
         self.log.close()
+        return finished
 
 
-def run_forever(config: WebhookConfig, deploy: DeployFunction | None = None,
-                remove: RemoveFunction | None = None) -> None:
-    """The ``puppetops webhook`` process: SIGTERM ends it like Ctrl-C (no new requests,
-    running deploys finish)."""
+STOPPED_AT_ONCE = "the webhook was stopped at once (a second signal) while this job ran"
+
+
+def run_forever(config: WebhookConfig, plans: Plans | None = None) -> None:
+    """The ``puppetops webhook`` process. The first SIGTERM or SIGINT stops it (``close``):
+    nothing new accepted, a running job finishes within ``stop_grace`` or is interrupted,
+    waiting ones kept for the next start; exit 0. A second one stops it at once: running
+    jobs recorded failed, exit 128 + its number."""
     if config.secret is None:
         print(f"warning: allow_unsigned is set: anyone who can reach {config.host}:{config.port} "
               "can trigger deploys", file=sys.stderr)
-    server = WebhookServer(config, deploy, remove)
+    server = WebhookServer(config, plans)
+    again: list[int] = []
 
-    def terminate(signum: int, frame: Any) -> None:
-        raise SystemExit(0)
+    def second(signum: int, frame: Any) -> None:
+        again.append(signum)
+        server.at_once.set()
 
-    signal.signal(signal.SIGTERM, terminate)
+    def first(signum: int, frame: Any) -> None:
+        for s in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(s, second)
+        print(f"puppetops webhook: {signal.Signals(signum).name}: stopping (running deploys "
+              f"get {config.stop_grace:g} s; signal again to stop at once)", file=sys.stderr,
+              flush=True)
+        raise SystemExit(0)  # ends waitress's loop, so serve() shuts down
+
+    for s in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(s, first)
     print(f"puppetops webhook listening on {config.host}:{server.port}", file=sys.stderr,
           flush=True)
     server.serve()
+    if again:
+        sys.stderr.flush()
+        os._exit(128 + again[0])  # the threads still in abandoned jobs go with the process

@@ -1,9 +1,10 @@
 """The deploy history: one SQLite file (standard library), so it survives restarts and crashes.
 
 A row is one job for one environment — ``deploy`` (a push) or ``remove`` (a deleted branch) —
-and goes queued → running → ok | failed. A process that dies (SIGKILL, power loss)
-leaves rows queued or running that nobody will finish; ``recover`` marks them failed at the
-next start, so a status is never "running" forever and the history says what happened.
+and goes queued → running → ok | failed. A process that dies (SIGKILL, power loss) leaves
+rows running that nobody will finish; ``recover`` marks them failed at the next start, so a
+status is never "running" forever and the history says what happened. Rows still queued
+(a stop, or a death, before they started) are still wanted: the next start runs them.
 """
 from __future__ import annotations
 
@@ -60,15 +61,17 @@ class DeployStore:
                 self._db.execute("ALTER TABLE deploys ADD COLUMN action TEXT NOT NULL "
                                  f"DEFAULT '{DEPLOY}'")
 
-    def recover(self) -> list[int]:
-        """Mark the deploys a dead process left queued or running as failed; their ids."""
+    def recover(self) -> tuple[list[int], list[tuple[int, str]]]:
+        """At start: mark the jobs a dead process left running as failed; (their ids, the
+        (id, environment) of the jobs left queued, oldest first — to be run now)."""
         with self._lock:
-            ids = [row[0] for row in self._db.execute(
-                "SELECT id FROM deploys WHERE status IN (?, ?)", (QUEUED, RUNNING))]
+            failed = [row[0] for row in self._db.execute(
+                "SELECT id FROM deploys WHERE status = ?", (RUNNING,))]
             self._db.execute("UPDATE deploys SET status = ?, finished = ?, error = ? "
-                             "WHERE status IN (?, ?)",
-                             (FAILED, time.time(), INTERRUPTED, QUEUED, RUNNING))
-        return ids
+                             "WHERE status = ?", (FAILED, time.time(), INTERRUPTED, RUNNING))
+            queued = [(row[0], row[1]) for row in self._db.execute(
+                "SELECT id, environment FROM deploys WHERE status = ? ORDER BY id", (QUEUED,))]
+        return failed, queued
 
     def create(self, environment: str, commit: str, provider: str,
                action: str = DEPLOY) -> int:
@@ -101,12 +104,6 @@ class DeployStore:
                 "UPDATE deploys SET status = ?, finished = ?, result = ?, error = ? WHERE id = ?",
                 (OK if ok else FAILED, time.time(), json.dumps(result, default=str), error,
                  deploy_id))
-
-    def fail_queued(self, reason: str) -> None:
-        """At shutdown: deploys that never started will not start."""
-        with self._lock:
-            self._db.execute("UPDATE deploys SET status = ?, finished = ?, error = ? "
-                             "WHERE status = ?", (FAILED, time.time(), reason, QUEUED))
 
     def get(self, deploy_id: int) -> dict[str, Any] | None:
         with self._lock:
