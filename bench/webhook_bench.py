@@ -111,15 +111,19 @@ def run(requests: int = 20000, threads: int = 8, processes: int = 2,
     config = workdir / "webhook.yaml"
     config.write_text(f"listen: 127.0.0.1:{port}\ndatabase: db.sqlite3\nlog_file: log\n"
                       f"threads: {server_threads}\nworkers: 4\n")
-    server = subprocess.Popen([sys.executable, "-c", SERVER, str(config), str(deploy_seconds)],
-                              env=dict(os.environ, PUPPETOPS_WEBHOOK_SECRET=SECRET),
-                              stderr=subprocess.PIPE, text=True)
+    # its stderr to a file: a pipe nobody reads once it serves would fill up with waitress's
+    # "Task queue depth" warnings and stop the server in the middle of a run
+    stderr = workdir / "stderr"
+    with open(stderr, "w") as out:
+        server = subprocess.Popen([sys.executable, "-c", SERVER, str(config),
+                                   str(deploy_seconds)],
+                                  env=dict(os.environ, PUPPETOPS_WEBHOOK_SECRET=SECRET),
+                                  stderr=out)
     try:
-        for line in server.stderr:
-            if "listening on" in line:
-                break
-        else:
-            raise RuntimeError(f"the webhook exited {server.wait()} without serving")
+        while "listening on" not in stderr.read_text():
+            if server.poll() is not None:
+                raise RuntimeError(f"the webhook exited {server.returncode} without serving")
+            time.sleep(0.05)
         per_thread = max(1, requests // (threads * processes))
         results: multiprocessing.Queue = multiprocessing.Queue()
         start_at = time.time() + 2.0  # every client process has prepared its bodies by then

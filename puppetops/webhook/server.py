@@ -36,6 +36,7 @@ class WebhookServer:
     def __init__(self, config: WebhookConfig, plans: Plans | None = None):
         """``UsageError`` (exit 2) when the log, the database or the address cannot be used."""
         self.config = config
+        self.stopping = threading.Event()  # serve() returns once it is set
         self.at_once = threading.Event()  # a second signal: stop without waiting for jobs
         try:
             self.log = JsonLog(config.log_file)
@@ -73,29 +74,37 @@ class WebhookServer:
         return int(self.http.effective_port)
 
     def serve(self) -> None:
-        """Serve until SIGTERM/SIGINT (main thread) or ``stop()``; then stop accepting, close
-        every connection and shut down (``close``)."""
+        """Serve until ``stop()`` (or a signal, through ``run_forever``); then stop accepting,
+        close every connection and shut down (``close``).
+
+        The loop is waitress's own, run one poll (at most a second) at a time so that a stop
+        asked for from a signal handler is seen there: raising from the handler instead
+        (SystemExit, KeyboardInterrupt) can land in a callback whose bare ``except`` eats it.
+        """
         self.log.write(event="start", host=self.config.host, port=self.port,
                        signed=self.config.secret is not None, prefix=self.config.prefix)
+        adj = self.http.adj
         try:
-            self.http.run()  # returns on SystemExit / KeyboardInterrupt, or once stopped
+            while not self.stopping.is_set() and self.http._map:
+                self.http.asyncore.loop(timeout=adj.asyncore_loop_timeout, map=self.http._map,
+                                        use_poll=adj.asyncore_use_poll, count=1)
         finally:
             self._close_connections()
             self.http.task_dispatcher.shutdown()
             self.close()
 
     def stop(self) -> None:
-        """From another thread: have waitress's loop close the listener and every connection
-        itself (through its trigger), which ends the loop, so ``serve`` returns."""
+        """Ask ``serve`` to return; safe from any thread and from a signal handler: a flag,
+        and a byte down the loop's wake-up pipe (no lock taken) so its poll ends now."""
+        self.stopping.set()
         try:
-            self.http.trigger.pull_trigger(self._close_connections)
-        except OSError:  # the loop has ended already and closed its trigger: nothing to stop
+            self.http.trigger._physical_pull()
+        except OSError:  # the loop has ended already and closed its trigger
             pass
 
     def _close_connections(self) -> None:
         """The listening socket, every client connection and the loop's trigger closed:
-        nothing new is accepted (a client's connect is refused, not left in the backlog),
-        and a loop still running ends, its map empty."""
+        nothing new is accepted (a client's connect is refused, not left in the backlog)."""
         for channel in list(self.http._map.values()):
             channel.handle_close()
 
@@ -105,7 +114,12 @@ class WebhookServer:
         recorded failed. Until ``at_once`` is set: then the running jobs are recorded failed
         and False is returned — the caller must end the process, whose threads are still in
         them."""
-        self.log.write(event="stopping", grace=self.config.stop_grace, **self.queue.active())
+        active = self.queue.active()
+        self.log.write(event="stopping", grace=self.config.stop_grace, **active)
+        if active["running"]:
+            print(f"puppetops webhook: stopping: {active['running']} deploy(s) running get "
+                  f"{self.config.stop_grace:g} s to finish (signal again to stop at once)",
+                  file=sys.stderr, flush=True)
         finished = self.queue.close(self.config.stop_grace, self.at_once)
         if not finished:
             self.queue.abandon(STOPPED_AT_ONCE)
@@ -136,10 +150,7 @@ def run_forever(config: WebhookConfig, plans: Plans | None = None) -> None:
     def first(signum: int, frame: Any) -> None:
         for s in (signal.SIGTERM, signal.SIGINT):
             signal.signal(s, second)
-        print(f"puppetops webhook: {signal.Signals(signum).name}: stopping (running deploys "
-              f"get {config.stop_grace:g} s; signal again to stop at once)", file=sys.stderr,
-              flush=True)
-        raise SystemExit(0)  # ends waitress's loop, so serve() shuts down
+        server.stop()
 
     for s in (signal.SIGTERM, signal.SIGINT):
         signal.signal(s, first)
