@@ -13,14 +13,14 @@ push overtaken by an older delete is not lost.
 from __future__ import annotations
 
 from puppetops.errors import UsageError
+from puppetops.flow import PlanResults, single
 from puppetops.plan import plan
 from puppetops.plans.deploy_code import heads_command, read_heads
-from puppetops.plans.facts import gather
 from puppetops.puppet import names
-from puppetops.puppet.flow import PlanSteps, single
 from puppetops.result import ResultSet
 from puppetops.run import Run
-from puppetops.steps.env_purge import StaleEnvironmentsPurged
+from puppetops.steps.code.purge import StaleEnvironmentsPurged
+from puppetops.steps.facts import gather
 
 
 class BranchExists(UsageError):
@@ -58,6 +58,6 @@ def remove_environment(run: Run, env: str, branch: str = "", targets: str = "mai
     run.each("facts", gather, list(dict.fromkeys([ca, *servers])))
     heads = run.each("control repo branches", read_heads(heads_command(ca)), [ca])[0].value
     refuse(environment, branch or environment, heads)
-    steps = PlanSteps(run)
+    results = PlanResults(run)
     run.step(StaleEnvironmentsPurged(heads, only=[environment]), servers, catch_errors=True)
-    return steps.summary("remove_environment")
+    return results.summary("remove_environment")
