@@ -17,7 +17,6 @@ import pytest
 from puppetops.lab.git_push import Checkout, get, last_job, wait_for_deploy, webhook_url
 from puppetops.plans.install_webhook import DAEMON, PATHS, install_webhook
 from puppetops.steps.code.provision import DEFAULT_REPO
-from puppetops.webhook import store
 
 from test_operate_e2e import (MOTD, SERVERS, agent_run, deployed_commit, flushes, fqdn,
                               site_pp)
@@ -81,9 +80,6 @@ def test_a_git_push_from_the_controller_deploys_everywhere_and_agents_apply_it(
 
 def test_a_pushed_branch_is_deployed_everywhere_and_deleting_it_removes_it_everywhere(
         infrastructure, webhook):
-    if not hasattr(store, "REMOVE"):
-        pytest.skip("the webhook does not remove deleted branches' environments yet "
-                    "(branch hookserver)")
     infra = infrastructure
     _, checkout, _, url = webhook
     branch = f"hook_{uuid.uuid4().hex[:6]}"
