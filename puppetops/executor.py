@@ -23,13 +23,13 @@ from .errors import (CommandTimeout, Interrupted, PlanFailure, PuppetopsError, S
 from .failure_limit import FailureLimit
 from .heartbeat import DEFAULT_INTERVAL, Heartbeat, Watch
 from .interrupt import Interruption
+from .inventory.schema import setting
 from .result import FAILED, SKIPPED, UNREACHABLE, Result, ResultSet
 from .step import Step, StepContext
 from .target import Target
 from .transport.pool import ConnectionPool
 
 DEFAULT_CONCURRENCY = 100
-DEFAULT_ATTEMPTS = 3
 _IN_WORKER = threading.local()  # set in the threads of every Executor's shared worker pool
 
 
@@ -233,7 +233,7 @@ class Executor:
             return Result(target.name, step.name, SKIPPED, "not run: the run's timeout passed")
         if self.interruption is not None and self.interruption.stop.is_set():
             return Result(target.name, step.name, SKIPPED, "not run: interrupted")
-        limit = self.attempts or int(target.transport_config.get("attempts", DEFAULT_ATTEMPTS))
+        limit = self.attempts or int(setting(target.transport_config, "ssh", "attempts"))
 
         def attempt():
             nonlocal attempts

@@ -2,7 +2,8 @@
 
 Everything the validator knows about keys lives in these tables, not in ``if`` chains, so that the
 same data can generate the reference documentation (``TRANSPORT_OPTIONS`` carries a description
-and default for every transport option) and so a new option is a one-line change.
+and default for every transport option) and so a new option is a one-line change. The defaults
+here are the ones the transports and the executor use (``setting``), not copies of them.
 """
 from __future__ import annotations
 
@@ -89,13 +90,15 @@ _ESCALATION: dict[str, Option] = {
 
 TRANSPORT_OPTIONS: dict[str, dict[str, Option]] = {
     "ssh": {
-        "user": Option(STRING, "Login user."),
-        "port": Option(PORT, "SSH port."),
+        "user": Option(STRING, "Login user.", default="root"),
+        "port": Option(PORT, "SSH port.", default=22),
         "host": Option(STRING, "Host to connect to when the target has no URI (default: the target name)."),
         "private-key": Option(STRING, "Path of the private key file."),
         "host-key-check": Option(BOOLEAN, "Verify the host key against the known hosts.", default=True),
-        "known-hosts-file": Option(STRING, "Path of the known hosts file."),
-        "connect-timeout": Option(SECONDS, "Seconds to wait for the connection to open."),
+        "known-hosts-file": Option(STRING, "Path of the known hosts file.",
+                                   default="~/.ssh/known_hosts"),
+        "connect-timeout": Option(SECONDS, "Seconds to wait for the connection to open.",
+                                  default=10),
         "attempts": Option(COUNT, "Attempts for transient connection faults.", default=3),
         "persistent-shell": Option(BOOLEAN, "Run commands that get no stdin data in one long-lived "
                                             "shell per connection (a subshell each) instead of a new "
@@ -104,6 +107,13 @@ TRANSPORT_OPTIONS: dict[str, dict[str, Option]] = {
     },
     "local": dict(_ESCALATION),
 }
+
+def setting(config: dict[str, Any], transport: str, key: str) -> Any:
+    """Transport option ``key`` as ``config`` (a target's merged ``config.<transport>``) sets
+    it, else the default this schema documents for it."""
+    value = config.get(key)
+    return TRANSPORT_OPTIONS[transport][key].default if value in (None, "") else value
+
 
 # Keys directly under `config`: the transport choice and one section per transport.
 CONFIG_KEYS = frozenset({"transport", *BOLT_TRANSPORTS})

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 from .. import secrets
 from ..errors import ConfigError, TransportError
+from ..inventory.schema import setting
 from ..target import Target
 
-DEFAULT_COMMAND_TIMEOUT = 600.0
 
 
 @dataclass
@@ -57,7 +57,7 @@ class Connection(ABC):
     def __init__(self, target: Target):
         self.target = target
         self.config = target.transport_config
-        self.command_timeout = float(self.config.get("command-timeout", DEFAULT_COMMAND_TIMEOUT))
+        self.command_timeout = float(setting(self.config, target.transport, "command-timeout"))
         self.run_as = self.config.get("run-as")
         self._sudo_password: str | None = None
         self._sudo_password_loaded = False

@@ -39,12 +39,11 @@ from paramiko.hostkeys import HostKeyEntry
 
 from ..errors import (AuthenticationError, CommandTimeout, ConfigError, HostKeyError,
                       TransientTransportError, TransportError)
+from ..inventory.schema import setting
 from ..target import Target
 from .. import secrets as masking
 from .base import CommandOutput, Connection, Session
 
-DEFAULT_PORT = 22
-DEFAULT_CONNECT_TIMEOUT = 10.0
 # paramiko's transport thread wakes every 0.1 s to look for a close; 200 idle connections then
 # burn ~30 ms of CPU per second and wake the GIL 2,000 times. After the handshake 1 s is enough:
 # close() wakes the thread itself, and commands have their own timeouts.
@@ -208,13 +207,12 @@ class SshConnection(Connection):
         self.credentials = credentials
         self.handshake_slots = handshake_slots
         self.host = target.host or target.name
-        self.port = int(target.port or self.config.get("port") or DEFAULT_PORT)
-        self.connect_timeout = float(self.config.get("connect-timeout", DEFAULT_CONNECT_TIMEOUT))
+        self.port = int(target.port or setting(self.config, "ssh", "port"))
+        self.connect_timeout = float(setting(self.config, "ssh", "connect-timeout"))
         self.handshakes = 0
-        self.persistent_shell = bool(self.config.get("persistent-shell", True))
-        self.host_key_check = bool(self.config.get("host-key-check", True))
-        self.known_hosts_file = os.path.expanduser(self.config.get("known-hosts-file")
-                                                   or "~/.ssh/known_hosts")
+        self.persistent_shell = bool(setting(self.config, "ssh", "persistent-shell"))
+        self.host_key_check = bool(setting(self.config, "ssh", "host-key-check"))
+        self.known_hosts_file = os.path.expanduser(setting(self.config, "ssh", "known-hosts-file"))
         key = self.config.get("private-key")
         self.private_key_file = os.path.expanduser(key) if key else None
         self.shells_started = 0  # persistent shells opened so far (1 per connection = reuse)
@@ -225,7 +223,7 @@ class SshConnection(Connection):
 
     @property
     def login_user(self) -> str:
-        return self.target.user or self.config.get("user") or "root"
+        return self.target.user or setting(self.config, "ssh", "user")
 
     def check(self) -> None:
         """Also load the private key and the known_hosts file now (each once per run; the
