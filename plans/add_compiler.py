@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from puppetops.flow import Cohort, PlanResults, changed, single
+from puppetops.params import TargetSpec
 from puppetops.plan import plan
 from puppetops.plans.bootstrap_ca import SERVER_PACKAGES
 from puppetops.plans.configure_lb import balance, current_members
@@ -44,15 +45,22 @@ def compiler_settings(main: Target):
 
 
 @plan(main="main")
-def add_compiler(run: Run, targets: str = "compilers", main: str = "main",
-                 loadbalancers: str = "loadbalancers", environment: str = "production"
+def add_compiler(run: Run, targets: TargetSpec = "compilers", main: TargetSpec = "main",
+                 loadbalancers: TargetSpec = "loadbalancers", environment: str = "production"
                  ) -> ResultSet:
-    """New compilers, in parallel: packages, CA service disabled before the first start,
+    """Add compilers behind the load balancers, certificates signed by main.
+
+    New compilers, in parallel: packages, CA service disabled before the first start,
     puppet.conf, certificate (fingerprint and alt names checked on main, then signed), code
     (r10k), Puppet Server ready, then added to every load balancer and seen UP there.
 
     A compiler that fails drops out; the others go on (the run still fails). A certificate
     with wrong alt names is cleaned and re-issued; a correct one is left alone.
+
+    Args:
+        main: the CA host: a target or group selecting exactly one
+        loadbalancers: the load balancers to add them to
+        environment: the environment (branch of the control repo) r10k deploys
     """
     results = PlanResults(run)
     names.environment(environment)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 
 from puppetops.flow import Cohort, PlanResults, changed, single
+from puppetops.params import TargetSpec
 from puppetops.plan import plan
 from puppetops.plans.setup_control_repo import setup_control_repo
 from puppetops.puppet import conf, names, node
@@ -42,12 +43,18 @@ def ca_answers(ctx: StepContext) -> str:
 
 
 @plan(main="targets")
-def bootstrap_ca(run: Run, targets: str = "main", environment: str = "production") -> ResultSet:
-    """Main server: preflight, puppet.conf, CA policy, CA service, the CA, admin API rule,
+def bootstrap_ca(run: Run, targets: TargetSpec = "main", environment: str = "production"
+                 ) -> ResultSet:
+    """Stand up main: CA, Puppet Server, control repo and code.
+
+    Main server: preflight, puppet.conf, CA policy, CA service, the CA, admin API rule,
     control repo and code (r10k), Puppet Server started and ready, CA verified.
 
     Main's certname is its inventory name (or var certname) and must be its FQDN.
     puppetserver_java_args (e.g. "-Xms512m -Xmx512m") is merged into JAVA_ARGS.
+
+    Args:
+        environment: the environment (branch of the control repo) r10k deploys
     """
     results = PlanResults(run)
     names.environment(environment)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Mapping
 
 from puppetops.flow import PlanResults
+from puppetops.params import TargetSpec
 from puppetops.plan import plan
 from puppetops.plans.lb_ready import warn_leftovers
 from puppetops.puppet import node
@@ -44,13 +45,18 @@ def balance(run: Run, lbs: list[Target], members: Mapping[str, list[Member]],
 
 
 @plan(main="main")
-def configure_lb(run: Run, targets: str = "loadbalancers",
-                 compilers: str = "compilers", main: str = "main") -> ResultSet:
-    """Load balancers: HAProxy (or nginx, per host var lb_backend) on 8140 over the compilers.
+def configure_lb(run: Run, targets: TargetSpec = "loadbalancers",
+                 compilers: TargetSpec = "compilers", main: TargetSpec = "main") -> ResultSet:
+    """Configure the load balancers (HAProxy or nginx per lb_backend) over the compilers.
+
+    Load balancers: HAProxy (or nginx, per host var lb_backend) on 8140 over the compilers.
 
     Every LB host balances exactly the ``compilers`` (TCP, least connections; HAProxy checks
     /status/v1/simple, keeps runtime states across reloads, admin socket on) and must see
     them all UP. ``main``: the main server, where the run holds the infrastructure lock.
+
+    Args:
+        compilers: the compilers to balance
     """
     results = PlanResults(run)
     lbs = run.targets(targets)

@@ -7,6 +7,7 @@ from typing import Sequence
 
 from puppetops.errors import StepError, UsageError
 from puppetops.flow import PlanResults, single
+from puppetops.params import TargetSpec
 from puppetops.plan import plan
 from puppetops.plans.lb_ready import warn_leftovers
 from puppetops.puppet import names, node
@@ -216,10 +217,12 @@ def _summary(results: PlanResults, verdict: Verdict | None) -> ResultSet:
 
 
 @plan(main="main")
-def deploy_code(run: Run, env: str = "production", targets: str = "main,compilers",
-                main: str = "main", loadbalancers: str = "loadbalancers", modules: bool = False,
-                incremental: bool = False, drain: bool = True) -> ResultSet:
-    """Deploy environments (env: a name, a comma list, or all branches) with r10k or g10k
+def deploy_code(run: Run, env: str = "production", targets: TargetSpec = "main,compilers",
+                main: TargetSpec = "main", loadbalancers: TargetSpec = "loadbalancers",
+                modules: bool = False, incremental: bool = False, drain: bool = True) -> ResultSet:
+    """Deploy code on main and every compiler; flush caches only if all have the same commit.
+
+    Deploy environments (env: a name, a comma list, or all branches) with r10k or g10k
     (var code_deployer) on main and every compiler in parallel, each deploy followed by
     ``puppet generate types``; then, only if every server reports the same commit, flush
     each server's environment cache (admin API, its own certificate) and, with env=all,
@@ -234,6 +237,13 @@ def deploy_code(run: Run, env: str = "production", targets: str = "main,compiler
     redeployed nor flushed again; modules=true (Puppetfile modules, incremental=true for
     changed ones only) always runs the deployer. The commit is each branch's head when the
     plan starts.
+
+    Args:
+        env: environments: a name, a comma list, or all (every branch)
+        main: the host with the control repo
+        modules: also deploy Puppetfile modules (r10k -m; the deployer always runs)
+        incremental: with modules: only changed or floating modules (r10k --incremental)
+        drain: drain servers whose deploy failed or differs (default; --no-drain: leave them)
     """
     wanted = environment_list(env)
     results = PlanResults(run)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from puppetops.flow import Cohort, PlanResults, single
+from puppetops.params import TargetSpec
 from puppetops.plan import plan
 from puppetops.puppet import conf, node
 from puppetops.result import ResultSet
@@ -30,9 +31,11 @@ def agent_settings(main: Target):
 
 
 @plan(main="main")
-def enroll_agent(run: Run, targets: str = "agents", main: str = "main",
+def enroll_agent(run: Run, targets: TargetSpec = "agents", main: TargetSpec = "main",
                  first_run: bool = True) -> ResultSet:
-    """Agents, in parallel: package, puppet.conf (server = the LB, ca_server = main), a key
+    """Enroll agents: certificates checked and signed on main, first run via the LB.
+
+    Agents, in parallel: package, puppet.conf (server = the LB, ca_server = main), a key
     (vars cert_key_type rsa|ec, cert_key_size, cert_key_curve) and certificate request
     checked against each agent's own fingerprint and signed on main in one call (never
     autosign), a first run through the LB (exit 0 or 2; first_run=false skips it), and the
@@ -40,6 +43,11 @@ def enroll_agent(run: Run, targets: str = "agents", main: str = "main",
 
     An agent that fails — e.g. its request on the CA is not its own — drops out, with the
     reason; the others go on.
+
+    Args:
+        main: the CA host: a target or group selecting exactly one
+        first_run: --no-first-run: stop once the certificate is installed (the agent's own
+            schedule makes the first run)
     """
     results = PlanResults(run)
     ca = single(run, main, "main")

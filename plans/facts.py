@@ -2,13 +2,14 @@
 (read by ``puppetops.steps.facts.gather``)."""
 from __future__ import annotations
 
+from puppetops.params import TargetSpec
 from puppetops.plan import plan
 from puppetops.result import ResultSet
 from puppetops.steps.facts import gather
 
 
 @plan
-def facts(run, targets: str = "all") -> ResultSet:
+def facts(run, targets: TargetSpec = "all") -> ResultSet:
     """Gather OS, Puppet packages and versions, package layout, init system and services.
 
     Each target's facts are merged into its inventory facts for the rest of the run, and are

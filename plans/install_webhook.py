@@ -24,6 +24,7 @@ import yaml
 from puppetops import secrets, wheelhouse
 from puppetops.errors import StepError, UsageError
 from puppetops.flow import PlanResults, changed, single
+from puppetops.params import TargetSpec
 from puppetops.plan import plan
 from puppetops.puppet import names, node
 from puppetops.result import ResultSet
@@ -224,10 +225,12 @@ def health_url(bind: str, port: int) -> str:
 
 
 @plan(main="targets")
-def install_webhook(run: Run, targets: str = "main", compilers: str = "compilers",
-                    loadbalancers: str = "loadbalancers", bind: str = "0.0.0.0",
+def install_webhook(run: Run, targets: TargetSpec = "main", compilers: TargetSpec = "compilers",
+                    loadbalancers: TargetSpec = "loadbalancers", bind: str = "0.0.0.0",
                     port: int = 8088, secret_file: str = "", prefix: str = "") -> ResultSet:
-    """The webhook on main: puppetops in its own virtualenv (wheels built here, no index
+    """Install the webhook on main (deploy on git push), deploying to main and every compiler.
+
+    The webhook on main: puppetops in its own virtualenv (wheels built here, no index
     needed there), config, secret (secret_file: a file only you can read, else one is
     generated on main), an SSH key authorized on main, compilers and load balancers with
     their host keys pinned from this controller's known_hosts, an inventory of them, and
@@ -235,6 +238,14 @@ def install_webhook(run: Run, targets: str = "main", compilers: str = "compilers
     on main gets a post-receive hook that posts each pushed branch, signed, to it.
 
     Re-run it after add_compiler: the webhook then deploys to the new compiler too.
+
+    Args:
+        compilers: the compilers it deploys to
+        bind: the address the webhook listens on, on main (0.0.0.0: every address)
+        port: its port
+        secret_file: a file only you can read holding the shared secret (default: one is
+            generated on main)
+        prefix: environment = PREFIX_branch (r10k's source prefix; default none)
     """
     steps = PlanResults(run)
     listen = listen_address(bind, port)

@@ -10,6 +10,7 @@ from typing import Callable, Mapping
 
 from puppetops.errors import StepError
 from puppetops.flow import PlanResults
+from puppetops.params import Seconds, TargetSpec
 from puppetops.plan import plan
 from puppetops.puppet import node
 from puppetops.result import ResultSet
@@ -66,15 +67,22 @@ def warn_leftovers(run: Run, views: ResultSet) -> None:
 
 
 @plan(main="main")
-def lb_ready(run: Run, targets: str = "compilers", loadbalancers: str = "loadbalancers",
-             up_timeout: float = 300.0, main: str = "main") -> ResultSet:
-    """Put compilers back in load balancing on every LB (HAProxy or nginx), each only if its
+def lb_ready(run: Run, targets: TargetSpec = "compilers",
+             loadbalancers: TargetSpec = "loadbalancers", up_timeout: Seconds = 300.0,
+             main: TargetSpec = "main") -> ResultSet:
+    """Put compilers back in load balancing if their Puppet Server is healthy (after a run
+    was interrupted or killed), and remove the records of why they were out.
+
+    Put compilers back in load balancing on every LB (HAProxy or nginx), each only if its
     Puppet Server is healthy (/status/v1/simple = running) and deploy_code did not drain it,
     wait until they serve (up_timeout), and remove the records of why they were out.
 
     For compilers an interrupted, killed or failed run left out. Idempotent: a compiler
     already serving with no record is left alone. ``main``: the main server, where the run
     holds the infrastructure lock.
+
+    Args:
+        up_timeout: seconds to wait for a member to be UP again
     """
     results = PlanResults(run)
     compilers, lbs = run.targets(targets), run.targets(loadbalancers)

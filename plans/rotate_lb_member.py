@@ -6,6 +6,7 @@ from typing import Callable
 
 from puppetops.errors import PlanFailure, StepError, UsageError
 from puppetops.flow import PlanResults
+from puppetops.params import Count, Seconds, TargetSpec
 from puppetops.plan import plan
 from puppetops.plans.lb_ready import put_back, warn_leftovers
 from puppetops.result import ResultSet
@@ -92,11 +93,13 @@ def _left_out(names: list[str], lbs: list[Target]) -> str:
 
 
 @plan(main="main")
-def rotate_lb_member(run: Run, targets: str = "compilers", loadbalancers: str = "loadbalancers",
-                     batch_size: int = 1, action: maintenance.ActionSpec = "restart",
-                     drain_timeout: float = 600.0, up_timeout: float = 300.0,
-                     main: str = "main") -> ResultSet:
-    """Rotate compilers through maintenance, batch_size at a time: drain on every LB, wait
+def rotate_lb_member(run: Run, targets: TargetSpec = "compilers",
+                     loadbalancers: TargetSpec = "loadbalancers", batch_size: Count = 1,
+                     action: maintenance.ActionSpec = "restart", drain_timeout: Seconds = 600.0,
+                     up_timeout: Seconds = 300.0, main: TargetSpec = "main") -> ResultSet:
+    """Drain, maintain, health-check and re-add compilers, one batch at a time.
+
+    Rotate compilers through maintenance, batch_size at a time: drain on every LB, wait
     until their sessions end (drain_timeout), maintenance mode, the action (restart |
     upgrade | a plan name), /status/v1/simple = running, ready, UP (up_timeout).
 
@@ -105,6 +108,12 @@ def rotate_lb_member(run: Run, targets: str = "compilers", loadbalancers: str = 
     it back if its Puppet Server is healthy. Either way, the LB hosts record why a member is
     out, and lb_ready puts it back. ``main``: the main server, where the run holds the
     infrastructure lock.
+
+    Args:
+        batch_size: members out at the same time
+        action: maintenance: restart, upgrade (puppetserver package), or a plan name
+        drain_timeout: seconds to wait for a drained member's sessions to end
+        up_timeout: seconds to wait for a member to be UP again
     """
     chosen = maintenance.action(action)
     results = PlanResults(run)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from puppetops.flow import PlanResults, single
+from puppetops.params import TargetSpec
 from puppetops.plan import plan
 from puppetops.result import ResultSet
 from puppetops.run import Run
@@ -11,12 +12,15 @@ from puppetops.steps.code.r10k import ControlRepo
 
 
 @plan(main="targets")
-def setup_control_repo(run: Run, targets: str = "main", environment: str = "production"
+def setup_control_repo(run: Run, targets: TargetSpec = "main", environment: str = "production"
                        ) -> ResultSet:
     """A bare git control repo on main (var control_repo_path, default /srv/puppet/control.git)
     with an ``environment`` branch: site.pp, environment.conf, an empty Puppetfile.
 
     Skipped when the inventory var control_repo names an external repository.
+
+    Args:
+        environment: the branch to create
     """
     results = PlanResults(run)
     main = single(run, targets, "setup_control_repo")

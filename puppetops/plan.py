@@ -14,12 +14,12 @@ import pkgutil
 import sys
 import time
 import types
-import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from .errors import Interrupted, PlanFailure, UsageError
+from .params import Param, describe, signature_params
 
 _REGISTRY: dict[str, "PlanInfo"] = {}
 PLANS_PACKAGE = "puppetops.plans"
@@ -33,9 +33,10 @@ class PlanInfo:
     module: str
 
     @property
-    def parameters(self) -> dict[str, inspect.Parameter]:
-        params = inspect.signature(self.fn).parameters
-        return {n: p for i, (n, p) in enumerate(params.items()) if i > 0}
+    def parameters(self) -> dict[str, Param]:
+        """The plan's parameters after ``run``, by name: typed by its hints, described by its
+        docstring (``puppetops.params``)."""
+        return {p.name: p for p in signature_params(self.fn)}
 
     def coerce(self, raw: dict[str, str], picked: tuple[str, ...] = ()) -> dict[str, Any]:
         """Turn ``key=value`` strings from the command line into the plan's parameter types.
@@ -43,16 +44,14 @@ class PlanInfo:
         ``picked``: parameters given another way (``--rerun`` picks ``targets``), so not missing.
         """
         params = self.parameters
-        hints = typing.get_type_hints(self.fn)
         unknown = sorted(set(raw) - set(params))
         if unknown:
             raise UsageError(f"plan {self.name} has no parameter {', '.join(unknown)}; "
                              f"it takes: {', '.join(params) or 'nothing'}")
-        missing = [n for n, p in params.items() if p.default is inspect.Parameter.empty
-                   and n not in raw and n not in picked]
+        missing = [n for n, p in params.items() if p.required and n not in raw and n not in picked]
         if missing:
             raise UsageError(f"plan {self.name} needs {', '.join(f'{m}=...' for m in missing)}")
-        return {k: _convert(self.name, k, v, hints.get(k, str)) for k, v in raw.items()}
+        return {k: params[k].read(v, f"plan {self.name}: {k}") for k, v in raw.items()}
 
 
 def plan(fn: Callable[..., Any] | None = None, *, name: str | None = None,
@@ -89,8 +88,7 @@ def plan(fn: Callable[..., Any] | None = None, *, name: str | None = None,
 
         wrapper.plan_name = plan_name  # type: ignore[attr-defined]
         _make_module_callable(func.__module__, plan_name, wrapper)
-        doc = inspect.getdoc(func) or ""
-        _REGISTRY[plan_name] = PlanInfo(plan_name, wrapper, doc.split("\n\n")[0].replace("\n", " "),
+        _REGISTRY[plan_name] = PlanInfo(plan_name, wrapper, describe(func).summary,
                                         func.__module__)
         return wrapper
 
@@ -149,25 +147,3 @@ def get_plan(name: str) -> PlanInfo:
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
         raise UsageError(f"unknown plan {name!r}.{hint} (`invoke plans` lists them)")
     return _REGISTRY[name]
-
-
-def _convert(plan_name: str, key: str, value: str, hint: Any) -> Any:
-    origin = typing.get_origin(hint)
-    if origin is typing.Union or type(hint).__name__ == "UnionType":
-        options = [a for a in typing.get_args(hint) if a is not type(None)]
-        hint = options[0] if options else str
-        origin = typing.get_origin(hint)
-    try:
-        if hint is bool:
-            lowered = value.lower()
-            if lowered not in ("true", "false", "yes", "no", "1", "0"):
-                raise ValueError(value)
-            return lowered in ("true", "yes", "1")
-        if hint in (int, float):
-            return hint(value)
-        if origin in (list, tuple) or hint in (list, tuple):
-            return [v for v in value.split(",") if v]
-    except ValueError:
-        raise UsageError(f"plan {plan_name}: {key}={value!r} is not a valid "
-                         f"{getattr(hint, '__name__', hint)}") from None
-    return value

@@ -249,19 +249,3 @@ def test_max_fail_percentage_stops_before_more_targets_start(project):
     assert outcomes(folder) == {"host1": "failure", "host2": "failure", "host3": "failure"}
     proc = cli("command", "true", "-t", "all", "-i", inventory, "--max-fail-percentage", "101")
     assert proc.returncode == 2 and "from 0 to 100" in proc.stderr
-
-
-# -- the option table and the tasks ----------------------------------------------------------
-
-def test_every_run_task_takes_every_run_option_and_new_ones_have_no_short_flag():
-    from puppetops.cli import namespace
-    from puppetops.cli.options import LONG_ONLY
-    from puppetops.cli.tasks import RUN_OPTIONS
-    run_tasks = [t for t in namespace.tasks.values()
-                 if "max_fail_percentage" in {a.name for a in t.get_arguments()}]
-    assert len(run_tasks) >= 10
-    for task in run_tasks:
-        arguments = {a.name: a for a in task.get_arguments()}
-        assert set(RUN_OPTIONS) <= set(arguments), task.name
-        for name in LONG_ONLY:
-            assert arguments[name].names == (name.replace("_", "-"),), task.name

@@ -13,11 +13,12 @@ from pathlib import Path
 
 from invoke import task
 from invoke.exceptions import Exit
+from .parsing import PuppetopsTask
 
 RUN_ALL = Path(__file__).resolve().parents[2] / "bench" / "run_all.py"
 
 
-@task(help={
+@task(klass=PuppetopsTask, help={
     "quick": "N = 10 and 50 only, 1 repetition, no lifecycle (about a minute)",
     "sizes": "comma-separated host counts (default 10,50,200)",
     "reps": "repetitions per measurement (default 3; lifecycle: deploy_code runs per size, "

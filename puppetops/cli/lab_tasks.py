@@ -12,11 +12,12 @@ from tabulate import tabulate
 
 from ..lab import (DEFAULT_BRIDGE, DEFAULT_STATE_DIR, DEFAULT_SUBNET, Lab, LabError, lab_setup as _lab_setup,
                    write_inventory)
+from .parsing import PuppetopsTask
 
 _STATE_HELP = f"lab state directory (default {DEFAULT_STATE_DIR})"
 
 
-@task
+@task(klass=PuppetopsTask)
 def lab_setup(c):
     """Install the Debian packages the lab and the Puppet stack need (no-op when all are there)."""
     try:
@@ -26,7 +27,7 @@ def lab_setup(c):
     print(f"installed: {' '.join(installed)}" if installed else "all lab packages already installed")
 
 
-@task(help={
+@task(klass=PuppetopsTask, help={
     "compilers": "number of compilers (default 2)",
     "agents": "number of agents (default 2)",
     "state_dir": _STATE_HELP,
@@ -49,7 +50,7 @@ def lab_up(c, compilers=2, agents=2, state_dir=DEFAULT_STATE_DIR, subnet=DEFAULT
     print(f"inventory: {info.inventory}" + (f" (and {inventory})" if inventory else ""))
 
 
-@task(help={"state_dir": _STATE_HELP})
+@task(klass=PuppetopsTask, help={"state_dir": _STATE_HELP})
 def lab_down(c, state_dir=DEFAULT_STATE_DIR):
     """Stop the lab's processes and remove its namespaces, bridge, mounts and host folders."""
     start = time.monotonic()
@@ -60,7 +61,7 @@ def lab_down(c, state_dir=DEFAULT_STATE_DIR):
     print(f"lab down in {time.monotonic() - start:.1f}s")
 
 
-@task(help={"state_dir": _STATE_HELP})
+@task(klass=PuppetopsTask, help={"state_dir": _STATE_HELP})
 def lab_status(c, state_dir=DEFAULT_STATE_DIR):
     """Show each lab host: address, sshd, Puppet services running inside (no SSH needed)."""
     try:

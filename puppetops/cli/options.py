@@ -1,95 +1,89 @@
-"""One declarative table of the run options: it feeds the CLI help, validation and the docs."""
+"""The run options, declared once (as pyinfra's ``api/arguments.py`` and Bolt's option table
+do): ``RunOptions`` names each with its type, default and help. Every command that runs
+something takes them all, typed and checked by the same reader as plan parameters
+(``puppetops.params``); the README's option table is rendered from here.
+
+Short flags are a contract, not an accident of Invoke's "first free letter": ``SHORT_FLAGS``
+is the whole set, each letter means the same in every command, and no other option gets one.
+"""
 from __future__ import annotations
 
+import dataclasses
 import os
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal, Optional
 
 from ..errors import UsageError
 from ..executor import DEFAULT_CONCURRENCY
 from ..output import FORMATS
+from ..params import COMMON_HELP, Count, Param, Percentage, Seconds, TargetSpec, param
 from ..rerun import RERUN
+
+SHORT_FLAGS = {"targets": "t", "inventory": "i", "noop": "n", "format": "f"}
+"""The only one-letter flags, the same in every command (``-h`` is Invoke's help)."""
+
+
+def _option(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
 
 
 @dataclass(frozen=True)
-class Option:
-    """``short``: whether Invoke may give it a one-letter flag. The older options keep theirs;
-    new ones get none, so adding an option never moves another option's letter."""
+class RunOptions:
+    """How a command runs, whatever it runs."""
 
-    help: str
-    default: Any = None
-    short: bool = True
-
-
-OPTIONS: dict[str, Option] = {
-    "inventory": Option("inventory file (default: $PUPPETOPS_INVENTORY or ./inventory.yaml)"),
-    "targets": Option("targets: comma list of names, aliases, groups, globs (compiler*) or all"),
-    "format": Option(f"output format: {' or '.join(FORMATS)} (json: one document on stdout)", "human"),
-    "concurrency": Option("how many targets to work on at once", DEFAULT_CONCURRENCY),
-    "attempts": Option("attempts per target for transient connection faults "
-                       "(default: inventory config `attempts`, else 3)"),
-    "noop": Option("report what would change without changing anything", False),
-    "log_file": Option("append JSON lines (every step, target, status, timing) to this file"),
-    "strict": Option("treat inventory warnings (unknown keys) as errors", False),
-    "timeout": Option("overall time limit for the run, in seconds"),
-    "rerun": Option(f"instead of --targets: the {', '.join(RERUN[:-1])} or {RERUN[-1]} "
-                    "targets of the last run (outcomes kept in .puppetops/rerun.json next to "
-                    "the inventory)", short=False),
-    "max_fail_percentage": Option("stop once more than this percentage of the run's targets "
-                                  "failed (counted over the whole run): no target starts a "
-                                  "further step", short=False),
-}
-
-LONG_ONLY = frozenset(name for name, option in OPTIONS.items() if not option.short)
+    inventory: Optional[str] = _option(
+        None, "inventory file (default: $PUPPETOPS_INVENTORY or ./inventory.yaml)")
+    format: Literal[FORMATS] = _option(  # type: ignore[valid-type]
+        "human", f"output format: {' or '.join(FORMATS)} (json: one document on stdout)")
+    concurrency: Count = _option(DEFAULT_CONCURRENCY, "how many targets to work on at once")
+    attempts: Optional[Count] = _option(
+        None, "attempts per target for transient connection faults (default: inventory config "
+              "`attempts`, else 3)")
+    noop: bool = _option(False, "report what would change without changing anything")
+    log_file: Optional[str] = _option(
+        None, "append JSON lines (every step, target, status, timing) to this file")
+    strict: bool = _option(False, "treat inventory warnings (unknown keys, misspelt vars) as "
+                                  "errors")
+    timeout: Optional[Seconds] = _option(None, "overall time limit for the run, in seconds")
+    rerun: Optional[Literal[RERUN]] = _option(  # type: ignore[valid-type]
+        None, f"instead of --targets: the {', '.join(RERUN[:-1])} or {RERUN[-1]} targets of the "
+              "last run (outcomes kept in .puppetops/rerun.json next to the inventory)")
+    max_fail_percentage: Optional[Percentage] = _option(
+        None, "stop once more than this percentage of the run's targets failed (counted over "
+              "the whole run): no target starts a further step")
 
 
-def help_for(*names: str, **extra: str) -> dict[str, str]:
-    """Invoke ``help=`` mapping for the given run options plus task-specific ones."""
-    return {**{n: OPTIONS[n].help for n in names}, **extra}
+def run_params() -> list[Param]:
+    """The run options as typed parameters, in declaration order."""
+    import typing
+    hints = typing.get_type_hints(RunOptions, include_extras=True)
+    return [param(f.name, hints[f.name], f.default, f.metadata["help"])
+            for f in dataclasses.fields(RunOptions)]
+
+
+RUN_OPTION_NAMES = tuple(f.name for f in dataclasses.fields(RunOptions))
+
+TARGETS = param("targets", Optional[TargetSpec], None, COMMON_HELP["targets"])
+
+
+def option_help(name: str) -> str:
+    """The help of run option ``name``, for commands that take only some of them."""
+    return RunOptions.__dataclass_fields__[name].metadata["help"]
+
+
+def flag(name: str) -> str:
+    """``--log-file`` for ``log_file``."""
+    return "--" + name.replace("_", "-")
 
 
 def inventory_path(given: str | None) -> str:
     return given or os.environ.get("PUPPETOPS_INVENTORY") or "inventory.yaml"
 
 
-def validate(*, format: str = "human", concurrency: Any = DEFAULT_CONCURRENCY,
-             attempts: Any = None, timeout: Any = None, log_file: str | None = None,
-             rerun: str | None = None, max_fail_percentage: Any = None) -> dict[str, Any]:
-    """Check run options once, whatever command they came from; return them typed.
-
-    Everything here fails before the run starts (exit 2, nothing contacted): a log file that
-    cannot be opened is found now, not after the first step (cron lines log to /var/log).
-    """
-    if format not in FORMATS:
-        raise UsageError(f"--format: expected one of {', '.join(FORMATS)}, got {format!r}")
-    if rerun is not None and rerun not in RERUN:
-        raise UsageError(f"--rerun: expected one of {', '.join(RERUN)}, got {rerun!r}")
-    if log_file is not None:
-        check_log_file(log_file)
-    values = {"concurrency": concurrency, "attempts": attempts, "timeout": timeout,
-              "max_fail_percentage": max_fail_percentage}
-    typed: dict[str, Any] = {"format": format, "rerun": rerun}
-    for key, value in values.items():
-        typed[key] = None if value is None else _number(key, value)
-    return typed
-
-
-def _number(key: str, value: Any) -> float | int:
-    flag = "--" + key.replace("_", "-")
-    try:
-        number = int(value) if key in ("concurrency", "attempts") else float(value)
-    except (TypeError, ValueError):
-        raise UsageError(f"{flag}: expected a number, got {value!r}") from None
-    if key == "max_fail_percentage":
-        if not 0 <= number <= 100:
-            raise UsageError(f"{flag}: expected a percentage from 0 to 100, got {value!r}")
-    elif number <= 0:
-        raise UsageError(f"{flag}: must be greater than 0, got {value!r}")
-    return number
-
-
 def check_log_file(path: str) -> None:
-    """Open ``path`` for appending as the run will, or say what to do about it."""
+    """Open ``path`` for appending as the run will, or say what to do about it: a log file
+    that cannot be opened is found before the run starts, not after its first step (cron
+    lines log to /var/log)."""
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         problem = "is not a directory" if os.path.exists(directory) else "does not exist; create it"
@@ -104,5 +98,11 @@ def check_log_file(path: str) -> None:
 
 def options_markdown() -> str:
     """The options table for the README (kept in sync by a test)."""
-    rows = [f"| `--{n.replace('_', '-')}` | {o.help} |" for n, o in OPTIONS.items()]
-    return "\n".join(["| option | meaning |", "|---|---|", *rows])
+    rows = []
+    for p in [TARGETS, *run_params()]:
+        names = ", ".join(([f"`-{SHORT_FLAGS[p.name]}`"] if p.name in SHORT_FLAGS else [])
+                          + [f"`{flag(p.name)}`"])
+        value = "" if p.kind in (bool, str) and not p.choices else p.expected
+        default = "" if p.default in (None, False) else f"`{p.default}`"
+        rows.append(f"| {names} | {value} | {default} | {p.help} |")
+    return "\n".join(["| option | value | default | meaning |", "|---|---|---|---|", *rows])

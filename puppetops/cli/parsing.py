@@ -1,32 +1,83 @@
-"""Invoke parsing for the run tasks.
+"""How every puppetops task reads its command line.
 
-``RunTask``: a task taking the run options; those declared long-only (``Option.short``) get no
-one-letter flag, so an option added to every task never takes the letter another option of
-some task had (Invoke gives each argument the first free letter of its name, in order).
+``PuppetopsTask`` (all tasks):
+- no one-letter flag is assigned by Invoke: only the fixed ``SHORT_FLAGS`` (``-t``, ``-i``,
+  ``-n``, ``-f``), meaning the same in every command;
+- a positional argument never takes a word that looks like an option: Invoke hands any word
+  it does not know as a flag to a positional still missing, so ``command --help`` ran
+  ``--help`` on the hosts. That is now a usage error (exit 2);
+- Invoke's own ``--dry`` ("echo commands instead of running") and ``-p``/``--pty`` are
+  refused (exit 2): our tasks run no shell commands through Invoke, so they would mean
+  nothing, and a ``--dry`` deploy must never deploy. ``--noop`` (``-n``) says "change
+  nothing". (The ``puppetops`` script refuses every Invoke option given after a command
+  name: ``program.py``.)
 
-``invoke plan NAME key=value ...``: let one task take any number of bare ``key=value`` words.
+``TypedTask``: a task whose options come from typed parameters (``puppetops.params``: its
+body's signature, a plan's, and the run options of ``options.RunOptions``), each value read
+by ``Param.read`` before the body runs, so a bad value is one line and exit 2.
 
-Invoke's parser hands bare words to a task's positional arguments while one is still
-"missing" (its value is ``None``) and otherwise takes them for the next task's name.
-``KeyValueTask`` makes one list argument look missing to the parser while it is collecting,
-so every following word lands in it; at the end of the command line (when the parser wraps up
-the task's context) and everywhere else it shows its collected list. The parser gives no
-other hook for this, hence the look at the calling frames, confined to this module.
+``invoke plan NAME key=value ...``: ``KeyValueTask`` lets one list argument take any number of
+bare ``key=value`` words. Invoke's parser hands bare words to a positional argument while it
+is "missing" (value None) and takes them for the next task's name otherwise; it has no hook
+to tell "collecting" from "wrapping up", hence the look at the calling frames, confined to
+``_KeyValueArgument``. Stock ``invoke`` builds its parser contexts itself (from the module's
+collection), so a parser of our own would serve only the ``puppetops`` script.
 """
 from __future__ import annotations
 
 import sys
-from typing import Any, List
+from typing import Any, Callable, List, Sequence
 
-from invoke import Task
+from invoke import Context, Task
+from invoke.exceptions import Exit
 from invoke.parser import Argument
 
-from .options import LONG_ONLY
+from ..errors import EXIT_USAGE, UsageError
+from ..params import Doc, Param, describe, signature_params
+from .options import SHORT_FLAGS, RunOptions, flag, run_params
 
 _COLLECTING = {"missing_positional_args", "see_positional_arg"}
 
 
-class _KeyValueArgument(Argument):
+def _looks_like_an_option(word: Any) -> bool:
+    return isinstance(word, str) and word.startswith("-") and word != "-" \
+        and not word[1:2].isdigit()
+
+
+class _Named(Argument):
+    """Shown as its flag in Invoke's parse errors (``Flag --rerun needed value ...``)."""
+
+    def __repr__(self) -> str:
+        return flag(self.name)
+
+
+class _Positional(_Named):
+    """A positional argument that refuses words looking like options (see module doc);
+    ``task``: the command's name, for the message."""
+
+    task = "this command"
+
+    def set_value(self, value: Any, cast: bool = True) -> None:  # noqa: D102
+        if _looks_like_an_option(value):
+            raise Exit(f"error: {self.task}: expected the {self.name} here, got the option "
+                       f"{value}; give the {self.name} first (`--help {self.task}` lists the "
+                       "options)", code=EXIT_USAGE)
+        super().set_value(value, cast)
+
+
+class _Text(_Named):
+    """An option whose text ``Param.read`` converts (with a one-line error), not Invoke (a
+    ``ValueError`` traceback); ``kind`` only tells the help what to show (INT, STRING)."""
+
+    def set_value(self, value: Any, cast: bool = True) -> None:  # noqa: D102
+        super().set_value(value, cast=False)
+
+
+class _PositionalText(_Positional, _Text):
+    pass
+
+
+class _KeyValueArgument(_Positional):
     @property
     def value(self) -> Any:
         frame, callers = sys._getframe(1), set()
@@ -41,27 +92,136 @@ class _KeyValueArgument(Argument):
 
     @value.setter
     def value(self, value: str) -> None:
+        self.set_value(value)
+
+    def set_value(self, value: Any, cast: bool = True) -> None:  # noqa: D102
+        if _looks_like_an_option(value):
+            _Positional.set_value(self, value)  # refused
         self.raw_value = value
         self._value = [*(self._value or []), value]
 
 
-class RunTask(Task):
+class PuppetopsTask(Task):
+    """Every puppetops task (see module doc)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["auto_shortflags"] = False
+        super().__init__(*args, **kwargs)
+
     def arg_opts(self, name: str, default: Any, taken_names: set) -> dict:  # noqa: D102
         opts = super().arg_opts(name, default, taken_names)
-        if name in LONG_ONLY:
-            opts["names"] = opts["names"][:1]
+        if name in SHORT_FLAGS and not opts["positional"]:
+            opts["names"] = [*opts["names"], SHORT_FLAGS[name]]
         return opts
 
+    def get_arguments(self, *args: Any, **kwargs: Any) -> List[Argument]:  # noqa: D102
+        return [self._named(_Positional(names=a.names, kind=a.kind, positional=True,
+                                        help=a.help, attr_name=a.attr_name))
+                if a.positional else a for a in super().get_arguments(*args, **kwargs)]
 
-class KeyValueTask(RunTask):
-    """A task whose ``greedy`` positional list argument swallows every remaining bare word."""
+    def _named(self, argument: Argument) -> Argument:
+        if isinstance(argument, _Positional):
+            argument.task = self.name.replace("_", "-")
+        return argument
 
-    greedy = "params"
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if args and isinstance(args[0], Context):
+            refuse_local_run_flags(args[0].config.run)
+        return super().__call__(*args, **kwargs)
 
-    def get_arguments(self, *args: Any, **kwargs: Any) -> List[Argument]:
-        arguments = super().get_arguments(*args, **kwargs)
-        for i, arg in enumerate(arguments):
-            if arg.name == self.greedy:
-                arguments[i] = _KeyValueArgument(names=arg.names, kind=list, positional=True,
-                                                 help=arg.help)
-        return arguments
+
+def refuse_local_run_flags(run: Any) -> None:
+    """Invoke's ``--dry`` and ``-p``/``--pty`` shape local shell commands, which puppetops
+    never runs: given to a puppetops command they would be silently ignored — and ``-p`` was
+    deploy-code's no-op letter. Refused (exit 2) instead."""
+    if run.dry:
+        raise Exit("error: --dry is Invoke's \"echo commands instead of running\", which means "
+                   "nothing to puppetops (it runs no local commands); use --noop (-n) to see "
+                   "what would change without changing anything", code=EXIT_USAGE)
+    if run.pty:
+        raise Exit("error: -p/--pty is Invoke's option for local commands, which puppetops "
+                   "does not run; for a run that changes nothing use --noop (-n)",
+                   code=EXIT_USAGE)
+
+
+class TypedTask(PuppetopsTask):
+    """A task whose options are typed parameters (its own, then the run options if
+    ``run_options``); ``body(c, **typed)`` gets each as its type, plus ``options``
+    (``RunOptions``) when it takes the run options. ``greedy``: a positional list parameter
+    that takes every remaining bare word (``plan NAME key=value ...``)."""
+
+    def __init__(self, body: Callable[..., Any], params: Sequence[Param], *,
+                 positional: Sequence[str] = (), greedy: str | None = None,
+                 run_options: bool = True, name: str, doc: str) -> None:
+        def task_body(c: Context, **raw: Any) -> Any:
+            return self._run(c, raw)
+
+        task_body.__doc__ = doc
+        task_body.__name__ = name
+        super().__init__(task_body, name=name, positional=list(positional))
+        self.own = list(params)
+        self.run_options = run_options
+        self.params = self.own + (run_params() if run_options else [])
+        self.target_body = body
+        self.greedy = greedy
+
+    def get_arguments(self, *args: Any, **kwargs: Any) -> List[Argument]:  # noqa: D102
+        arguments = [self._named(self._argument(p)) for p in self.params]
+        return sorted(arguments, key=lambda a: not a.positional)  # positionals first, in order
+
+    def _argument(self, p: Param) -> Argument:
+        names = [p.name.replace("_", "-")]
+        positional = p.name in self.positional
+        if p.name in SHORT_FLAGS and not positional:
+            names.append(SHORT_FLAGS[p.name])
+        attr = p.name if "_" in p.name else None
+        if p.kind is bool and not positional:
+            return _Named(names=names, kind=bool, default=bool(p.default) and not p.required,
+                            help=p.help, attr_name=attr)
+        if p.name == self.greedy:
+            return _KeyValueArgument(names=names, kind=list, positional=True, help=p.help,
+                                     attr_name=attr)
+        kind = _PositionalText if positional else _Text
+        return kind(names=names, kind=int if p.kind is int else str, default=None,
+                    positional=positional, help=_help(p), attr_name=attr)
+
+    def _run(self, c: Context, raw: dict[str, Any]) -> Any:
+        try:
+            missing = [flag(p.name) for p in self.params if p.required and raw.get(p.name) is None]
+            if missing:
+                raise UsageError(f"{', '.join(missing)}: required")
+            typed = {p.name: p.read(raw.get(p.name), flag(p.name)) for p in self.params}
+        except UsageError as exc:
+            raise Exit(f"error: {exc}", code=EXIT_USAGE) from None
+        own = {p.name: typed.pop(p.name) for p in self.own}
+        if self.run_options:
+            own["options"] = RunOptions(**typed)
+        return self.target_body(c, **own)
+
+
+def _help(p: Param) -> str:
+    """The option's help with what a value must be and its default, from its type."""
+    details = [] if p.kind is str and not p.choices else [p.expected]
+    if not p.required and p.default not in (None, "", [], ()):
+        details.append(f"default {p.default}")
+    return p.help + (f" ({'; '.join(details)})" if details else "")
+
+
+def typed_task(*, positional: Sequence[str] = (), greedy: str | None = None,
+               run_options: bool = True) -> Callable[[Callable[..., Any]], TypedTask]:
+    """Make ``fn(c, ..., options)`` a ``TypedTask``: its parameters (after the context; not
+    ``options``) typed by its hints, described by its docstring's ``Args:`` section."""
+    def make(fn: Callable[..., Any]) -> TypedTask:
+        params = [p for p in signature_params(fn) if p.name != "options"]
+        made = TypedTask(fn, params, positional=positional, greedy=greedy,
+                         run_options=run_options, name=fn.__name__, doc=task_doc(describe(fn)))
+        made.__module__ = fn.__module__
+        return made
+    return make
+
+
+def task_doc(doc: Doc) -> str:
+    """A task's docstring: the summary on one line (``--list`` shows the first line), then the
+    rest of the text."""
+    rest = doc.text.split("\n\n", 1)[1] if "\n\n" in doc.text else ""
+    return doc.summary + (f"\n\n{rest}" if rest else "")

@@ -13,19 +13,38 @@ from .pipes import settle_stdout
 
 
 class PuppetopsProgram(Program):
-    """Exits 2 (usage error) on a command-line parse error, like every other usage error."""
+    """Exits 2 (usage error) on a command-line parse error, like every other usage error,
+    with one line naming the command: an unknown option is a mistake to fix, never something
+    to run. (Stock ``invoke`` exits 1 for these: its parser's errors are its own.)"""
 
     def parse_core(self, argv):  # noqa: D102 - Invoke hook
         try:
             super().parse_core(argv)
         except ParseError as exc:
-            raise Exit(str(exc), code=EXIT_USAGE) from None
+            raise Exit(_usage(exc), code=EXIT_USAGE) from None
 
     def parse_tasks(self):  # noqa: D102 - Invoke hook
         try:
             super().parse_tasks()
         except ParseError as exc:
-            raise Exit(str(exc), code=EXIT_USAGE) from None
+            raise Exit(_usage(exc), code=EXIT_USAGE) from None
+        # Invoke reads its own options after a command name too (`deploy-code -p` was --pty,
+        # and `-d`/`-e` --debug/--echo): there they are a mistake for an option of ours
+        for arg in self.core_via_tasks.args.values():
+            if arg.got_value and arg.name not in ("help", "dry", "pty"):  # the last two: the
+                # task's own refusal says what to use instead (parsing.refuse_local_run_flags)
+                names = " / ".join(("-" if len(n) == 1 else "--") + n for n in arg.names)
+                raise Exit(f"error: {names} is an option of Invoke itself, not of a puppetops "
+                           "command (`--help COMMAND` lists a command's options)",
+                           code=EXIT_USAGE)
+
+
+def _usage(exc: ParseError) -> str:
+    """``error: deploy-code: No idea what '--bogus' is! (--help deploy-code lists ...)``."""
+    command = getattr(exc.context, "name", None)
+    if not command:
+        return f"error: {exc}"
+    return f"error: {command}: {exc} (`--help {command}` lists its options)"
 
 
 def main() -> None:

@@ -19,13 +19,14 @@ from typing import Any, Iterable
 
 from invoke import task
 from invoke.exceptions import Exit
+from .parsing import PuppetopsTask
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 TESTS = CHECKOUT / "tests"
 DEFAULT_OUTPUT = CHECKOUT / "docs" / "reliability.md"
 
 
-@task(help={
+@task(klass=PuppetopsTask, help={
     "lab": "include the lab tests (default; needs root, brings the tests' lab and Puppet stack "
            "up: minutes). --no-lab: only the tests that need no lab",
     "output": f"where to write the report (default {DEFAULT_OUTPUT.relative_to(CHECKOUT)})",

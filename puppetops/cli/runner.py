@@ -8,7 +8,6 @@ see puppetops.interrupt).
 """
 from __future__ import annotations
 
-import inspect
 import sys
 from dataclasses import replace
 from typing import Any, Callable
@@ -19,17 +18,21 @@ from ..errors import Interrupted, LockHeld, PlanFailure, PuppetopsError, UsageEr
 from ..interrupt import on_signals
 from ..inventory import Inventory
 from ..output import is_closed_pipe, make_output
+from ..plan import PlanInfo
+from ..puppet.vars import VARS
 from ..rerun import Record, rerun_path
 from ..run import Run
 from ..target import Target
-from .options import inventory_path, validate
+from .options import RunOptions, check_log_file, inventory_path
 from .pipes import settle_stdout
 from .targeting import Targeting
 
 
 def load_inventory(path: str | None, strict: bool = False) -> Inventory:
+    """The inventory, its vars checked against the ones the plans read (a misspelt or invalid
+    one is a warning naming file and line); its warnings on stderr."""
     try:
-        inventory = Inventory.load(inventory_path(path), strict=strict)
+        inventory = Inventory.load(inventory_path(path), strict=strict, var_table=VARS)
     except PuppetopsError as exc:
         raise Exit(f"error: {exc}", code=exc.exit_code) from None
     for warning in inventory.warnings:
@@ -41,11 +44,8 @@ def fail(exc: PuppetopsError) -> Exit:
     return Exit(f"error: {exc}", code=exc.exit_code)
 
 
-def execute(action: Callable[[Run, str | None], Any], *, targeting: Targeting | None = None,
-            inventory: str | None = None, format: str = "human", concurrency: Any = 100,
-            attempts: Any = None, noop: bool = False, log_file: str | None = None,
-            strict: bool = False, timeout: Any = None, rerun: str | None = None,
-            max_fail_percentage: Any = None,
+def execute(action: Callable[[Run, str | None], Any], options: RunOptions, *,
+            targeting: Targeting | None = None,
             prepare: Callable[[Inventory], Any] | None = None) -> None:
     """Load the inventory, take the run lock, run ``action(run, targets)``, report, exit.
 
@@ -63,14 +63,15 @@ def execute(action: Callable[[Run, str | None], Any], *, targeting: Targeting | 
     (``ok: false, skipped: "locked"``, the holder), its log file's ``run_end`` line, a line
     on stdout (so a cron job's redirect says why), and exits 75.
     """
+    format, log_file, noop, rerun = options.format, options.log_file, options.noop, options.rerun
     try:
-        opts = validate(format=format, concurrency=concurrency, attempts=attempts, timeout=timeout,
-                        log_file=log_file, rerun=rerun, max_fail_percentage=max_fail_percentage)
+        if log_file is not None:
+            check_log_file(log_file)
         if rerun is not None and targeting is None:
             raise UsageError("--rerun: this command has no targets to pick")
     except UsageError as exc:
         raise fail(exc) from None
-    inv = load_inventory(inventory, strict)
+    inv = load_inventory(options.inventory, options.strict)
     try:
         if prepare:
             prepare(inv)
@@ -81,11 +82,11 @@ def execute(action: Callable[[Run, str | None], Any], *, targeting: Targeting | 
     confined = targeting is not None and targeting.confined
     record = Record(rerun_path(inv.path), inv.path,
                     None if chosen is None else [t.name for t in chosen], exact=confined)
-    output = make_output(opts["format"], log_file=log_file)
+    output = make_output(format, log_file=log_file)
     try:
-        run = Run(inv, output=output, concurrency=opts["concurrency"], attempts=opts["attempts"],
-                  noop=noop, timeout=opts["timeout"],
-                  max_fail_percentage=opts["max_fail_percentage"], record=record,
+        run = Run(inv, output=output, concurrency=options.concurrency, attempts=options.attempts,
+                  noop=noop, timeout=options.timeout,
+                  max_fail_percentage=options.max_fail_percentage, record=record,
                   lock=chosen if confined else True)
     except LockHeld as exc:
         output.run_end({"ok": False, "run_id": None, "interrupted": None, "targets": 0,
@@ -141,13 +142,22 @@ def skipped(exc: LockHeld) -> dict[str, Any]:
             "holder": exc.holder}
 
 
-def run_plan(plan: Callable[..., Any], params: dict[str, Any], *, targets: str | None,
-             others: dict[str, str], checks: Callable[[], Any] | None = None,
-             **options: Any) -> None:
-    """Run ``plan`` on ``targets`` (None: ``--rerun``'s or the plan's own default) with the
-    task's ``params``, once ``checks()`` passed and every target spec — ``targets`` and the
-    ``others`` (main=, loadbalancers=...) — selects something (exit 2, nothing run, if not)."""
-    default = inspect.signature(plan).parameters["targets"].default
-    execute(lambda run, spec: plan(run, targets=spec, **params),
-            targeting=Targeting(given=targets, default=default, others=others),
-            prepare=(lambda _: checks()) if checks else None, **options)
+def run_plan(info: PlanInfo, params: dict[str, Any], options: RunOptions,
+             targets: str | None = None, label: str = "--targets") -> None:
+    """Run the plan with its typed ``params`` on ``targets`` (None: ``--rerun``'s or the
+    plan's own default), once every target spec — ``targets`` and the plan's other target
+    parameters (main=, loadbalancers=...), given or default — selects something (exit 2,
+    nothing run, if not)."""
+    specs = info.parameters
+    targeting = None
+    if "targets" in specs:
+        default = specs["targets"].default
+        others = {name: params.get(name, p.default) for name, p in specs.items()
+                  if p.target_spec and name != "targets" and not p.required}
+        targeting = Targeting(given=targets, default=None if specs["targets"].required else default,
+                              label=label, others={k: v for k, v in others.items() if v is not None})
+
+    def run(run: Run, chosen: str | None) -> Any:
+        return info.fn(run, **params, **({"targets": chosen} if chosen is not None else {}))
+
+    execute(run, options, targeting=targeting)

@@ -1,23 +1,22 @@
-"""The core commands: inventory, plans, plan, command, upload, facts."""
+"""The core commands: inventory, plans, plan, command, upload, facts. (Every plan also gets
+a command of its own: ``plan_tasks``.)"""
 from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import Any, Optional
 
 from invoke import task
 from tabulate import tabulate
 
 from ..errors import PuppetopsError, UsageError
 from ..inventory.schema import TRANSPORTS
+from ..params import TargetSpec
 from ..plan import discover, get_plan
-from .options import help_for
-from .parsing import KeyValueTask, RunTask
-from .runner import execute, fail, load_inventory
+from .options import TARGETS, RunOptions, option_help
+from .parsing import PuppetopsTask, typed_task
+from .runner import execute, fail, load_inventory, run_plan
 from .targeting import Targeting
-
-RUN_OPTIONS = ("inventory", "format", "concurrency", "attempts", "noop", "log_file", "strict",
-               "timeout", "rerun", "max_fail_percentage")
 
 
 def _select(inv, targets):
@@ -27,8 +26,9 @@ def _select(inv, targets):
         raise fail(exc) from None
 
 
-@task(help=help_for("inventory", "targets", "strict",
-                    format="json (exact target data) or table (default)"))
+@task(klass=PuppetopsTask, help={
+    "inventory": option_help("inventory"), "targets": TARGETS.help,
+    "strict": option_help("strict"), "format": "json (exact target data) or table (default)"})
 def inventory(c, inventory=None, targets=None, format="table", strict=False):
     """Show the targets an inventory resolves to, with their merged config, vars and facts."""
     if format not in ("json", "table"):
@@ -62,41 +62,36 @@ def _as_json(value: Any) -> Any:
     return str(value)
 
 
-@task
+@task(klass=PuppetopsTask)
 def plans(c):
     """List the plans: installed ones and those in ./plans."""
     rows = [(info.name, info.summary) for info in sorted(discover().values(), key=lambda i: i.name)]
     print(tabulate(rows, headers=("plan", "description")))
 
 
-@task(help=help_for(*RUN_OPTIONS, "targets",
-                    params="plan parameters as key=value ... (after the plan name)"),
-      klass=KeyValueTask, positional=["name", "params"], iterable=["params"])
-def plan(c, name, params=None, targets=None, inventory=None, format="human", concurrency=100,
-         attempts=None, noop=False, log_file=None, strict=False, timeout=None, rerun=None,
-         max_fail_percentage=None):
-    """Run any plan: invoke plan NAME key=value ...  (`invoke plans` lists them)."""
+@typed_task(positional=("name", "params"), greedy="params")
+def plan(c, name: str, params: list = (), targets: Optional[TargetSpec] = None, *,
+         options: RunOptions):
+    """Run any plan: invoke plan NAME key=value ...  (`invoke plans` lists them).
+
+    Every plan is also a command of its own, with its parameters as options.
+
+    Args:
+        name: the plan's name
+        params: plan parameters as key=value ... (after the plan name)
+    """
     try:
         info = get_plan(name)
         raw = dict(_split(p) for p in params or [])
         if targets is not None:
             raw.setdefault("targets", targets)
-        takes = info.parameters.get("targets")
-        if rerun is not None and takes is None:
+        if options.rerun is not None and "targets" not in info.parameters:
             raise UsageError(f"--rerun: plan {name} takes no targets parameter")
-        kwargs = info.coerce(raw, picked=("targets",) if rerun is not None else ())
+        kwargs = info.coerce(raw, picked=("targets",) if options.rerun is not None else ())
     except UsageError as exc:
         raise fail(exc) from None
-    targeting = None if takes is None else Targeting(
-        given=raw.get("targets"), label="targets",
-        default=None if takes.default is takes.empty else takes.default)
-
-    def run_plan(run, chosen):
-        return info.fn(run, **{**kwargs, **({"targets": chosen} if chosen is not None else {})})
-
-    execute(run_plan, targeting=targeting, inventory=inventory, format=format,
-            concurrency=concurrency, attempts=attempts, noop=noop, log_file=log_file,
-            strict=strict, timeout=timeout, rerun=rerun, max_fail_percentage=max_fail_percentage)
+    run_plan(info, {k: v for k, v in kwargs.items() if k != "targets"}, options,
+             targets=kwargs.get("targets"), label="targets")
 
 
 def _split(pair: str) -> tuple[str, str]:
@@ -106,42 +101,48 @@ def _split(pair: str) -> tuple[str, str]:
     return key, value
 
 
-@task(klass=RunTask, help=help_for(*RUN_OPTIONS, "targets", command="the shell command to run",
-                                   run_as="run as this user through sudo"))
-def command(c, command, targets=None, inventory=None, format="human", concurrency=100,
-            attempts=None, noop=False, log_file=None, strict=False, timeout=None, run_as=None,
-            rerun=None, max_fail_percentage=None):
-    """Run a shell command on targets (like `bolt command run`)."""
+@typed_task(positional=("command",))
+def command(c, command: str, targets: Optional[TargetSpec] = None, run_as: Optional[str] = None,
+            *, options: RunOptions):
+    """Run a shell command on targets (like `bolt command run`).
+
+    Args:
+        command: the shell command to run
+        run_as: run as this user through sudo
+    """
     from ..steps import RunCommand
     execute(lambda run, chosen: run.step(RunCommand(command, run_as=run_as), chosen,
                                          catch_errors=True),
-            targeting=Targeting(given=targets, confined=True), inventory=inventory, format=format,
-            concurrency=concurrency, attempts=attempts, noop=noop, log_file=log_file,
-            strict=strict, timeout=timeout, rerun=rerun, max_fail_percentage=max_fail_percentage)
+            options, targeting=Targeting(given=targets, confined=True))
 
 
-@task(klass=RunTask, help=help_for(*RUN_OPTIONS, "targets", source="local file",
-                                   destination="remote path", mode="file mode in octal, e.g. 0644"))
-def upload(c, source, destination, targets=None, mode=None, inventory=None, format="human",
-           concurrency=100, attempts=None, noop=False, log_file=None, strict=False, timeout=None,
-           rerun=None, max_fail_percentage=None):
-    """Upload a file to targets (like `bolt file upload`); unchanged where it already matches."""
+@typed_task(positional=("source", "destination"))
+def upload(c, source: str, destination: str, targets: Optional[TargetSpec] = None,
+           mode: Optional[str] = None, *, options: RunOptions):
+    """Upload a file to targets (like `bolt file upload`); unchanged where it already matches.
+
+    Args:
+        source: local file
+        destination: remote path
+        mode: file mode in octal, e.g. 0644
+    """
     from ..steps import Upload
     try:
         step = Upload(source, destination, mode=int(mode, 8) if mode else None)
     except (OSError, ValueError) as exc:
         raise fail(UsageError(f"upload: {exc}")) from None
     execute(lambda run, chosen: run.step(step, chosen, catch_errors=True),
-            targeting=Targeting(given=targets, confined=True), inventory=inventory, format=format,
-            concurrency=concurrency, attempts=attempts, noop=noop, log_file=log_file,
-            strict=strict, timeout=timeout, rerun=rerun, max_fail_percentage=max_fail_percentage)
+            options, targeting=Targeting(given=targets, confined=True))
 
 
-@task(klass=RunTask, help=help_for(*RUN_OPTIONS, "targets"))
-def facts(c, targets=None, inventory=None, format="human", concurrency=100, attempts=None,
-          noop=False, log_file=None, strict=False, timeout=None, rerun=None,
-          max_fail_percentage=None):
-    """Gather facts (OS, Puppet packages, layout, init system, services) from targets."""
+@typed_task()
+def facts(c, targets: Optional[TargetSpec] = None, *, options: RunOptions):
+    """Gather facts (OS, Puppet packages, layout, init system, services) from targets.
+
+    Args:
+        targets: the targets (comma list of names, aliases, groups, globs, or all; default
+            all)
+    """
     from puppetops.plans.facts import facts as facts_plan
 
     def row(target: str, gathered: dict) -> tuple:
@@ -154,11 +155,8 @@ def facts(c, targets=None, inventory=None, format="human", concurrency=100, atte
 
     def show(run, chosen):
         rs = facts_plan(run, targets=chosen)
-        if format == "human":
+        if options.format == "human":
             print(tabulate([row(r.target, r.value or {}) for r in rs],
                            headers=("target", "os", "layout", "init", "puppet packages", "running")))
 
-    execute(show, targeting=Targeting(given=targets, default="all", confined=True),
-            inventory=inventory, format=format, concurrency=concurrency, attempts=attempts, noop=noop,
-            log_file=log_file, strict=strict, timeout=timeout, rerun=rerun,
-            max_fail_percentage=max_fail_percentage)
+    execute(show, options, targeting=Targeting(given=targets, default="all", confined=True))

@@ -6,12 +6,13 @@ from dataclasses import replace
 from invoke import task
 
 from ..errors import UsageError
-from .options import help_for, inventory_path
+from .options import inventory_path, option_help
+from .parsing import PuppetopsTask
 from .runner import fail, load_inventory
 
 
-@task(help=help_for(
-    "inventory",
+@task(klass=PuppetopsTask, help=dict(
+    inventory=option_help("inventory"),
     listen="HOST:PORT to serve on (default 127.0.0.1:8088; :8088 for every address)",
     config="webhook config file (YAML; README 'Deploy on git push' lists the keys)",
     prefix="environment = PREFIX_branch (r10k's source prefix; default none)",

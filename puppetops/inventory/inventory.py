@@ -7,7 +7,7 @@ raw Python exception.
 from __future__ import annotations
 
 import os
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from ..errors import InventoryError
 from ..target import Target
@@ -15,16 +15,18 @@ from . import select as selection
 from .diagnostics import Diagnostics
 from .parse import parse
 from .resolve import resolve
+from .vars import VarSpec
 from .yaml_lines import load_yaml
 
 
 class Inventory:
     """The targets and groups of one inventory source. Build it with ``load`` or ``from_dict``."""
 
-    def __init__(self, data: Any, path: str, strict: bool):
+    def __init__(self, data: Any, path: str, strict: bool,
+                 var_table: Mapping[str, VarSpec] | None = None):
         diag = Diagnostics(path, strict)
         try:
-            parsed = parse(data, diag)
+            parsed = parse(data, diag, var_table)
             self._resolved = resolve(parsed, diag)
         except RecursionError:  # absurdly deep nesting, or a YAML anchor that contains itself
             raise InventoryError("The inventory is nested too deeply (or refers to itself)", path) from None
@@ -33,8 +35,10 @@ class Inventory:
         self.group_names: list[str] = [group.name for group in parsed.groups]
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], strict: bool = False) -> Inventory:
-        """Read an inventory file. A missing file is an error: this path was asked for explicitly."""
+    def load(cls, path: str | os.PathLike[str], strict: bool = False,
+             var_table: Mapping[str, VarSpec] | None = None) -> Inventory:
+        """Read an inventory file. A missing file is an error: this path was asked for explicitly.
+        ``var_table``: the vars a program reads, to check the file's vars against (``vars``)."""
         path = os.fspath(path)
         try:
             with open(path, "rb") as handle:
@@ -43,7 +47,7 @@ class Inventory:
             raise InventoryError("Inventory file not found", path) from None
         except OSError as exc:
             raise InventoryError(f"Cannot read inventory file: {exc.strerror or exc}", path) from None
-        return cls(load_yaml(text, path), path, strict)
+        return cls(load_yaml(text, path), path, strict, var_table)
 
     @classmethod
     def from_dict(cls, data: Any, path: str = "<dict>", strict: bool = False) -> Inventory:

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any, Mapping, Union
 
 from .config import check_config, unknown_key
+from .vars import VarSpec, check_vars
 from .diagnostics import Diagnostics
 from .schema import (DATA_TYPES, GROUP_KEYS, LIST, SUPPORTED_VERSION, TARGET_KEYS, TOP_LEVEL_KEYS,
                      describe_type, describe_value)
@@ -79,14 +80,17 @@ class ParsedInventory:
     entries: list[Entry]    # file order
 
 
-def parse(data: Any, diag: Diagnostics) -> ParsedInventory:
-    """Validate ``data`` (the loaded YAML document) and build its group/target tree."""
-    return _Parser(diag).parse(data)
+def parse(data: Any, diag: Diagnostics, var_table: Mapping[str, VarSpec] | None = None
+          ) -> ParsedInventory:
+    """Validate ``data`` (the loaded YAML document) and build its group/target tree; with a
+    ``var_table``, vars are checked against it too (``vars.check_vars``)."""
+    return _Parser(diag, var_table or {}).parse(data)
 
 
 class _Parser:
-    def __init__(self, diag: Diagnostics):
+    def __init__(self, diag: Diagnostics, var_table: Mapping[str, VarSpec]):
         self.diag = diag
+        self.var_table = var_table
         self.groups: list[GroupDef] = []
         self.group_lines: dict[str, int | None] = {}
         self.entries: list[Entry] = []
@@ -220,6 +224,8 @@ class _Parser:
             values[key] = value
         if "config" in values:
             values["config"] = check_config(values["config"], owner, self.diag)
+        if "vars" in values and self.var_table:
+            check_vars(values["vars"], owner, self.diag, self.var_table)
         return Data(**values)
 
     def _list(self, raw: dict, key: str, owner: str) -> list:

@@ -8,7 +8,6 @@ validated before it can reach a remote command.
 from __future__ import annotations
 
 import re
-from typing import Sequence
 from typing import Callable, Iterable
 
 from ..errors import UsageError
@@ -16,8 +15,9 @@ from ..target import Target
 from . import names
 from .csr import KeySpec
 from .layout import LAYOUTS, Layout, layout_for
+from .vars import VARS
 
-AGENT_SERVICE_STATES = ("running", "stopped")
+AGENT_SERVICE_STATES = VARS["agent_service"].choices
 
 
 def validate(targets: Iterable[Target], *checks: Callable[[Target], object]) -> None:
@@ -28,11 +28,13 @@ def validate(targets: Iterable[Target], *checks: Callable[[Target], object]) -> 
             check(target)
 
 
-def choice(target: Target, var: str, options: Sequence[str], default: str) -> str:
-    """Inventory var ``var`` of ``target``: one of ``options``, ``default`` when unset."""
-    value = str(target.vars.get(var) or default)
-    if value not in options:
-        raise UsageError(f"{target.name}: {var} must be one of {', '.join(options)}, "
+def choice(target: Target, var: str) -> str:
+    """Inventory var ``var`` of ``target``: one of its choices, its default when unset
+    (``vars.VARS``)."""
+    spec = VARS[var]
+    value = str(target.vars.get(var) or spec.default)
+    if value not in spec.choices:
+        raise UsageError(f"{target.name}: {var} must be one of {', '.join(spec.choices)}, "
                          f"got {value!r}")
     return value
 
@@ -46,18 +48,13 @@ def layout(target: Target) -> Layout:
     return layout_for({**target.facts, **({"puppet_layout": chosen} if chosen else {})})
 
 
-KEY_TYPES, RSA_SIZES, EC_CURVES = ("rsa", "ec"), ("2048", "3072", "4096"), \
-    ("prime256v1", "secp384r1", "secp521r1")
-
-
 def cert_key(target: Target) -> KeySpec:
     """The key of a certificate puppetops requests for ``target``: vars ``cert_key_type``
     (rsa|ec, default rsa as Puppet's), ``cert_key_size`` (RSA bits, default 4096) and
     ``cert_key_curve`` (EC, default prime256v1). An EC key costs ~1 ms to make, RSA-4096
     ~1.5 CPU-s."""
-    return KeySpec(choice(target, "cert_key_type", KEY_TYPES, "rsa"),
-                   int(choice(target, "cert_key_size", RSA_SIZES, "4096")),
-                   choice(target, "cert_key_curve", EC_CURVES, "prime256v1"))
+    return KeySpec(choice(target, "cert_key_type"), int(choice(target, "cert_key_size")),
+                   choice(target, "cert_key_curve"))
 
 
 def certname(target: Target) -> str:
@@ -96,7 +93,7 @@ def agent_environments(target: Target) -> list[str]:
     list or comma-separated names, default production). deploy_code drains a server only
     when one of these is off there: a failed deploy of a branch environment nobody's agents
     use is no reason to take a compiler out of everyone's traffic."""
-    value = target.vars.get("agent_environments") or ["production"]
+    value = target.vars.get("agent_environments") or VARS["agent_environments"].default
     items = value.split(",") if isinstance(value, str) else value
     found = [str(e).strip() for e in items] if isinstance(items, (list, tuple)) else []
     if not found or not all(names.ENVIRONMENT.match(e) for e in found):
@@ -107,4 +104,4 @@ def agent_environments(target: Target) -> list[str]:
 
 def agent_service(target: Target) -> str:
     """The state the agent service is left in (var ``agent_service``, default stopped)."""
-    return choice(target, "agent_service", AGENT_SERVICE_STATES, "stopped")
+    return choice(target, "agent_service")

@@ -117,7 +117,7 @@ DEPLOYERS: dict[str, Deployer] = {d.name: d for d in (R10k(), G10k())}
 
 def of(target: Target) -> Deployer:
     """The server's deployer (var ``code_deployer``: r10k, the default, or g10k)."""
-    return DEPLOYERS[node.choice(target, "code_deployer", tuple(DEPLOYERS), "r10k")]
+    return DEPLOYERS[node.choice(target, "code_deployer")]
 
 
 def parse_record(text: str | None) -> Deployed | None:

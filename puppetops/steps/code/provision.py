@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from ...flow import Cohort
 from ...puppet import node
+from ...puppet.vars import VARS
 from ...target import Target
 from .r10k import (AuthorizedDeployKeys, DeployKey, KnownHost, R10kConfig, R10kDeploy,
                    R10kInstalled, SshIdentity, host_keys, public_key, repo_path)
 
-DEFAULT_REPO = "/srv/puppet/control.git"
+DEFAULT_REPO = VARS["control_repo_path"].default
 
 
 def repo_on_main(main: Target) -> str | None:

@@ -8,12 +8,12 @@ from .haproxy import HAProxy
 from .nginx import Nginx
 
 BACKENDS: dict[str, Backend] = {b.name: b for b in (HAProxy(), Nginx())}
-DEFAULT = "haproxy"  # active health checks and a runtime API
 
 
 def of(lb: Target) -> Backend:
-    """The backend ``lb`` runs (var ``lb_backend``: haproxy, the default, or nginx)."""
-    return BACKENDS[node.choice(lb, "lb_backend", tuple(BACKENDS), DEFAULT)]
+    """The backend ``lb`` runs (var ``lb_backend``: haproxy, the default — active health
+    checks and a runtime API — or nginx; choices and default from ``puppet.vars``)."""
+    return BACKENDS[node.choice(lb, "lb_backend")]
 
 
 def name(lb: Target) -> str:

@@ -1,0 +1,272 @@
+"""The command line's flag contract, as real processes (the ``puppetops`` script and stock
+``invoke`` in the repository) on real sshd hosts: one-letter flags mean the same in every
+command, ``--dry`` never runs anything, an unknown option or a misplaced one is a usage error
+and never a remote command, and every plan is a command generated from its own signature."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import yaml
+
+from helpers import REPO, cli
+
+reliability = pytest.mark.reliability
+
+
+def invoke(*args: str, cwd=REPO) -> subprocess.CompletedProcess:
+    """Stock Invoke with the repository's tasks.py, in ``cwd`` (where ./plans is looked for)."""
+    return subprocess.run([sys.executable, "-m", "invoke", "--search-root", str(REPO), *args],
+                          cwd=cwd, capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ))
+
+
+PROGRAMS = {"puppetops": cli, "invoke": invoke}
+
+
+@pytest.fixture
+def project(sshd_fleet, tmp_path):
+    """Three sshd hosts in the groups the plans use; ``marker`` exists once a command ran."""
+    fleet = sshd_fleet(count=3)
+    data = fleet.inventory_dict()
+    data["groups"] += [{"name": "main", "targets": ["host1"]},
+                       {"name": "compilers", "targets": ["host2", "host3"]},
+                       {"name": "loadbalancers", "targets": ["host1"]}]
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text(yaml.safe_dump(data, sort_keys=False))
+    return str(inventory), tmp_path
+
+
+def one_line(proc) -> str:
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+    return lines[0]
+
+
+# -- one-letter flags ---------------------------------------------------------------------
+
+def test_one_letter_flags_are_the_fixed_set_and_mean_the_same_everywhere():
+    from puppetops.cli import namespace
+    from puppetops.cli.options import RUN_OPTION_NAMES, SHORT_FLAGS
+    run_commands = 0
+    for task in namespace.tasks.values():
+        arguments = task.get_arguments()
+        for argument in arguments:
+            letters = [n for n in argument.names if len(n) == 1]
+            expected = [SHORT_FLAGS[argument.name]] if argument.name in SHORT_FLAGS and \
+                not argument.positional else []
+            assert letters == expected, (task.name, argument.names)
+        names = {a.name for a in arguments}
+        if "noop" in names:
+            run_commands += 1
+            assert set(RUN_OPTION_NAMES) <= names, task.name
+    # command, upload, facts, plan and one per plan (deploy-code, rotate-lb-member, ...)
+    assert run_commands >= 12
+
+
+@pytest.mark.parametrize("name", ["deploy-code", "rotate-lb-member", "command", "plan",
+                                  "enroll-agent", "lb-ready"])
+def test_help_shows_n_as_noop_and_no_other_one_letter_option(name):
+    proc = cli("--help", name)
+    assert proc.returncode == 0, proc.stderr
+    flags = [line.split()[0] for line in proc.stdout.splitlines()
+             if line.startswith("  -") and not line.startswith("  --")]
+    assert flags == ["-f", "-i", "-n,", "-t"], proc.stdout
+    assert "-n, --noop" in proc.stdout
+
+
+@reliability(fault="-n on deploy-code (before: --incremental, a real deploy)",
+             outcome="a noop run: the log's plan_start has incremental false, run_end noop true")
+def test_deploy_code_n_is_a_noop_run_never_incremental(project):
+    inventory, folder = project
+    log = folder / "run.jsonl"
+    proc = cli("deploy-code", "-n", "-i", inventory, "--log-file", str(log), "-f", "json",
+               cwd=folder)
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    start = next(e for e in events if e["event"] == "plan_start")
+    assert start["plan"] == "deploy_code" and start["params"]["incremental"] is False
+    assert json.loads(proc.stdout)["noop"] is True
+    assert events[-1]["event"] == "run_end" and events[-1]["noop"] is True
+
+
+@pytest.mark.parametrize("program", PROGRAMS)
+def test_n_on_a_command_changes_nothing(project, program):
+    inventory, folder = project
+    marker = folder / "RAN"
+    proc = PROGRAMS[program]("command", f"touch {marker}", "-t", "host1", "-n", "-i", inventory,
+                             "-f", "json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["noop"] is True and not marker.exists()
+
+
+# -- --dry ----------------------------------------------------------------------------------
+
+@reliability(fault="Invoke's --dry given to a command that changes hosts (before: it deployed "
+                   "for real)",
+             outcome="exit 2 with one line pointing to --noop; nothing run")
+@pytest.mark.parametrize("program", PROGRAMS)
+@pytest.mark.parametrize("where", ["after", "before"])
+def test_dry_is_refused_and_runs_nothing(project, program, where):
+    inventory, folder = project
+    marker = folder / "RAN"
+    args = ["command", f"touch {marker}", "-t", "host1", "-i", inventory]
+    args = [*args, "--dry"] if where == "after" else ["--dry", *args]
+    proc = PROGRAMS[program](*args)
+    assert proc.returncode == 2
+    assert "--noop" in one_line(proc) and not marker.exists()
+    proc = PROGRAMS[program]("deploy-code", "--dry", "-i", inventory)
+    assert proc.returncode == 2 and "--noop" in one_line(proc)
+
+
+# -- unknown and misplaced options ----------------------------------------------------------
+
+@reliability(fault="an option where a command's positional argument was expected (command "
+                   "--help, command --rerun, upload -x)",
+             outcome="exit 2 with one line naming the command; nothing sent to any host")
+@pytest.mark.parametrize("program", PROGRAMS)
+@pytest.mark.parametrize("args, words", [
+    (("command", "--help", "-t", "host1"), "expected the command here, got the option --help"),
+    (("command", "--bogus", "-t", "host1"), "got the option --bogus"),
+    (("upload", "-x", "/tmp/y", "-t", "host1"), "expected the source here"),
+])
+def test_an_option_is_never_taken_for_a_positional_argument(project, program, args, words):
+    inventory, folder = project
+    proc = PROGRAMS[program](*args, "-i", inventory)
+    assert proc.returncode == 2
+    assert words in one_line(proc)
+    assert not (folder / ".puppetops").exists()  # no run happened
+
+
+@reliability(fault="an unknown option, or --rerun without its value",
+             outcome="puppetops: exit 2, one line naming the command and the option; plain "
+                     "invoke: its own parse error, exit 1; nothing run either way")
+@pytest.mark.parametrize("args, words", [
+    (("deploy-code", "--bogus"), "'--bogus'"),
+    (("command", "touch {marker}", "-t", "host1", "--bogus"), "'--bogus'"),
+    (("command", "--rerun", "-t", "host1"), "--rerun needed value"),
+    (("command", "touch {marker}", "--rerun", "-t", "host1"), "--rerun needed value"),
+    (("rotate-lb-member", "-b", "2"), "'-b'"),  # an old, auto-assigned letter
+])
+def test_an_unknown_option_is_a_usage_error(project, args, words):
+    inventory, folder = project
+    marker = folder / "RAN"
+    args = tuple(a.format(marker=marker) for a in args)
+    proc = cli(*args, "-i", inventory)
+    assert proc.returncode == 2
+    line = one_line(proc)
+    assert line.startswith(f"error: {args[0]}: ") and words in line
+    stock = invoke(*args, "-i", inventory)
+    assert stock.returncode == 1 and words in stock.stderr  # Invoke's own parser: exit 1
+    assert not marker.exists() and not (folder / ".puppetops").exists()
+
+
+@reliability(fault="deploy-code -p (its old, auto-assigned no-op letter; now Invoke's --pty)",
+             outcome="exit 2, one line pointing to --noop; nothing run")
+@pytest.mark.parametrize("program", PROGRAMS)
+def test_the_old_noop_letter_of_deploy_code_is_refused(project, program):
+    inventory, folder = project
+    proc = PROGRAMS[program]("deploy-code", "-p", "-i", inventory, cwd=folder)
+    assert proc.returncode == 2 and "--noop (-n)" in one_line(proc)
+    assert not (folder / ".puppetops").exists()
+
+
+def test_invokes_own_options_after_a_command_name_are_refused_by_puppetops(project):
+    inventory, folder = project
+    proc = cli("deploy-code", "-d", "-i", inventory, cwd=folder)  # -d: deploy-code's --drain
+    assert proc.returncode == 2
+    assert one_line(proc).startswith("error: --debug / -d is an option of Invoke itself")
+    assert not (folder / ".puppetops").exists()
+
+
+@pytest.mark.parametrize("program", PROGRAMS)
+@pytest.mark.parametrize("args, line", [
+    (("rotate-lb-member", "--batch-size", "x"),
+     "error: --batch-size: expected an integer of at least 1, got 'x'"),
+    (("rotate-lb-member", "--drain-timeout", "0"),
+     "error: --drain-timeout: expected a number of seconds greater than 0, got '0'"),
+    (("deploy-code", "--concurrency", "-3"),
+     "error: --concurrency: expected an integer of at least 1, got '-3'"),
+    (("deploy-code", "--format", "yaml"), "error: --format: expected one of human, json, "
+                                          "got 'yaml'"),
+    (("plan", "rotate_lb_member", "batch_size=two"),
+     "error: plan rotate_lb_member: batch_size: expected an integer of at least 1, got 'two'"),
+])
+def test_a_bad_value_is_one_line_naming_the_option(project, program, args, line):
+    inventory, folder = project
+    proc = PROGRAMS[program](*args, "-i", inventory)
+    assert proc.returncode == 2
+    assert one_line(proc) == line
+
+
+# -- generated plan commands ------------------------------------------------------------------
+
+@pytest.mark.parametrize("program", PROGRAMS)
+def test_a_plans_command_has_its_docstring_as_help_and_its_parameters_as_options(program):
+    proc = PROGRAMS[program]("--help", "rotate-lb-member")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "Drain, maintain, health-check and re-add compilers, one batch at a time." in out
+    assert "Refuses to take a member out when no other member would be serving" in out
+    assert "--batch-size=INT" in out and "members out at the same time" in out
+    assert "--drain-timeout=STRING" in out and "default 600.0" in out
+    assert "Args:" not in out  # the Args section became the options' help
+
+
+PLAN = '''
+from typing import Literal, Optional
+
+from puppetops.params import Count, TargetSpec
+from puppetops.plan import plan
+
+
+@plan
+def paint(run, targets: TargetSpec = "compilers", coats: Count = 1,
+          colour: Literal["red", "blue"] = "red", primer: bool = False,
+          note: Optional[str] = None):
+    """Paint the targets.
+
+    Each coat is one command on each target.
+
+    Args:
+        coats: how many coats
+        colour: the paint
+        primer: a coat of primer first
+    """
+    for _ in range(coats):
+        run.command(f"echo {colour} {primer} {note}", targets)
+'''
+
+
+@pytest.fixture
+def painted(project):
+    inventory, folder = project
+    (folder / "plans").mkdir()
+    (folder / "plans" / "paint.py").write_text(textwrap.dedent(PLAN))
+    return inventory, folder
+
+
+@pytest.mark.parametrize("program", PROGRAMS)
+def test_a_new_plan_module_is_a_command_with_nothing_added_to_the_cli(painted, program):
+    inventory, folder = painted
+    run = PROGRAMS[program]
+    listed = run("--list", cwd=folder)
+    assert listed.returncode == 0, listed.stderr
+    assert any(line.split()[:3] == ["paint", "Paint", "the"] for line in listed.stdout.splitlines())
+    args = ["paint", "--coats", "2", "--colour", "blue", "--primer", "-t", "host2", "-i",
+            inventory, "-f", "json"]
+    proc = run(*args, cwd=folder)
+    assert proc.returncode == 0, proc.stderr
+    steps = json.loads(proc.stdout)["steps"]
+    assert [r["stdout"] for s in steps for r in s["results"]] == ["blue True None\n"] * 2
+    bad = cli("paint", "--colour", "green", "-i", inventory, cwd=folder)
+    assert bad.returncode == 2
+    assert one_line(bad) == "error: --colour: expected one of red, blue, got 'green'"
+    helped = cli("--help", "paint", cwd=folder)
+    assert "Each coat is one command on each target." in helped.stdout
+    assert "--coats=INT" in helped.stdout and "how many coats" in helped.stdout
+    assert "--[no-]primer" not in helped.stdout and "--primer" in helped.stdout
