@@ -435,5 +435,9 @@ def test_missing_kernel_features_are_clear_errors(monkeypatch):
 
 def test_cli_maps_lab_errors_to_exit_code_2():
     with pytest.raises(Exit) as exc:
+        lab_tasks.lab_up(Context(), bridge="1-bad-bridge")
+    assert exc.value.code == 2 and "invalid bridge name" in str(exc.value.message)
+    with pytest.raises(Exit) as exc:  # a number the option's type refuses: before any lab work
         lab_tasks.lab_up(Context(), compilers=0)
-    assert exc.value.code == 2 and "at least 1 compiler" in str(exc.value.message)
+    assert exc.value.code == 2 and "--compilers: expected an integer of at least 1" in \
+        str(exc.value.message)

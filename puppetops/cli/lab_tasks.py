@@ -5,6 +5,7 @@ Thin wrappers over ``puppetops.lab``; a LabError becomes exit code 2 with its me
 from __future__ import annotations
 
 import time
+from typing import Optional
 
 from invoke import task
 from invoke.exceptions import Exit
@@ -12,7 +13,8 @@ from tabulate import tabulate
 
 from ..lab import (DEFAULT_BRIDGE, DEFAULT_STATE_DIR, DEFAULT_SUBNET, Lab, LabError, lab_setup as _lab_setup,
                    write_inventory)
-from .parsing import PuppetopsTask
+from ..params import Count
+from .parsing import PuppetopsTask, typed_task
 
 _STATE_HELP = f"lab state directory (default {DEFAULT_STATE_DIR})"
 
@@ -27,22 +29,25 @@ def lab_setup(c):
     print(f"installed: {' '.join(installed)}" if installed else "all lab packages already installed")
 
 
-@task(klass=PuppetopsTask, help={
-    "compilers": "number of compilers (default 2)",
-    "agents": "number of agents (default 2)",
-    "state_dir": _STATE_HELP,
-    "subnet": f"lab IPv4 subnet, a /24 (default {DEFAULT_SUBNET})",
-    "bridge": f"lab bridge name; also the prefix of its netns and veth names (default {DEFAULT_BRIDGE})",
-    "inventory": "also write the lab's inventory to this path (e.g. inventory.yaml)",
-})
-def lab_up(c, compilers=2, agents=2, state_dir=DEFAULT_STATE_DIR, subnet=DEFAULT_SUBNET,
-           bridge=DEFAULT_BRIDGE, inventory=None):
-    """Bring the lab up (no-op if it is up and healthy; rebuilt if it crashed)."""
+@typed_task(run_options=False)
+def lab_up(c, compilers: Count = 2, agents: Count = 2, state_dir: str = DEFAULT_STATE_DIR,
+           subnet: str = DEFAULT_SUBNET, bridge: str = DEFAULT_BRIDGE,
+           inventory: Optional[str] = None):
+    """Bring the lab up (no-op if it is up and healthy; rebuilt if it crashed).
+
+    Args:
+        compilers: number of compilers
+        agents: number of agents
+        state_dir: lab state directory
+        subnet: lab IPv4 subnet, a /24
+        bridge: lab bridge name; also the prefix of its netns and veth names
+        inventory: also write the lab's inventory to this path (e.g. inventory.yaml)
+    """
     start = time.monotonic()
     try:
-        info = Lab(state_dir, subnet, bridge).up(int(compilers), int(agents))
+        info = Lab(state_dir, subnet, bridge).up(compilers, agents)
         if inventory:
-            write_inventory(inventory, str(info.state_dir), int(compilers), int(agents), subnet)
+            write_inventory(inventory, str(info.state_dir), compilers, agents, subnet)
     except LabError as exc:
         raise Exit(str(exc), code=2) from None
     print(f"lab up: {len(info.hosts)} hosts on {info.bridge} ({info.topology.subnet}) "
