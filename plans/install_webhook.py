@@ -34,7 +34,7 @@ from puppetops.steps import Daemon, FileContent, Packages, Service, Upload
 from puppetops.steps.code.control_repo import PostReceiveHook
 from puppetops.steps.code.provision import repo_on_main
 from puppetops.steps.facts import gather
-from puppetops.steps.python_venv import Virtualenv, WheelsInstalled, python_version
+from puppetops.steps.python_venv import STAMP, Virtualenv, WheelsInstalled, python_version
 from puppetops.steps.secret_file import SecretFile
 from puppetops.steps.services import ServiceRestarted
 from puppetops.steps.ssh_keys import (AuthorizedKey, SshKeyPair, pinned_known_hosts,
@@ -108,12 +108,12 @@ def key_comment(main: Target) -> str:
 
 def config_text(listen: str, prefix: str, paths: WebhookPaths = PATHS) -> str:
     """The webhook's config.yaml; the secret only by its file's name."""
-    settings_ = {"listen": listen, "inventory": paths.inventory, "secret_file": paths.secret,
-                 "database": paths.database, "log_file": paths.log,
-                 "main": "main", "targets": "main,compilers", "loadbalancers": "loadbalancers"}
+    values = {"listen": listen, "inventory": paths.inventory, "secret_file": paths.secret,
+              "database": paths.database, "log_file": paths.log,
+              "main": "main", "targets": "main,compilers", "loadbalancers": "loadbalancers"}
     if prefix:
-        settings_["prefix"] = prefix
-    return "# managed by puppetops install_webhook\n" + yaml.safe_dump(settings_, sort_keys=False)
+        values["prefix"] = prefix
+    return "# managed by puppetops install_webhook\n" + yaml.safe_dump(values, sort_keys=False)
 
 
 def _ssh_settings(target: Target) -> dict[str, Any]:
@@ -183,7 +183,8 @@ def same_python(ctx: StepContext) -> str:
 
 
 def installed_wheels(ctx: StepContext) -> str:
-    return (ctx.read(f"{PATHS.venv}/puppetops-wheelhouse") or "").strip()
+    """The digest of the wheel set installed in the venv ("" for none)."""
+    return (ctx.read(f"{PATHS.venv}/{STAMP}") or "").strip()
 
 
 def answers(url: str):
@@ -293,8 +294,7 @@ def install_webhook(run: Run, targets: TargetSpec = "main", compilers: TargetSpe
     if repo is None:
         run.message(f"install_webhook: the control repo is {host.vars['control_repo']}: point "
                     f"its forge's push webhook at http://{node.certname(host)}:{port}/payload "
-                    f"with the secret in "
-                    f"{PATHS.secret} on {host.name}")
+                    f"with the secret in {PATHS.secret} on {host.name}")
     else:
         run.step(PostReceiveHook(repo, PATHS.hook_command), [host])
     return steps.summary("install_webhook")
