@@ -26,6 +26,8 @@ from .errors import PuppetopsError, UsageError
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "puppetops" / "wheelhouse"
 _SOURCE_SUFFIXES = (".py", ".sh")
 _SOURCE_FILES = ("setup.cfg", "pyproject.toml")
+_PACKAGES = ("puppetops", "plans")
+_BUILD_FILES = (*_SOURCE_FILES, "setup.py", "README.md", "MANIFEST.in")
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,7 @@ def source_digest(root: Path) -> str:
     """SHA-256 over the package's source files (names and contents), caches ignored."""
     digest = hashlib.sha256()
     files = [root / name for name in _SOURCE_FILES]
-    for package in ("puppetops", "plans"):
+    for package in _PACKAGES:
         files += sorted(p for p in (root / package).rglob("*")
                         if p.suffix in _SOURCE_SUFFIXES and "__pycache__" not in p.parts)
     for path in files:
@@ -125,7 +127,9 @@ def _build_into(folder: Path, root: Path, pins: list[str]) -> None:
         # setuptools and wheel here: build with them, no index needed for a build environment
         local = ["--no-build-isolation"] if importlib.util.find_spec("setuptools") and \
             importlib.util.find_spec("wheel") else []
-        _pip("wheel", "--no-deps", *local, "-w", str(scratch), str(root))
+        with tempfile.TemporaryDirectory(prefix="puppetops-source-") as source:
+            _pip("wheel", "--no-deps", *local, "-w", str(scratch),
+                 str(_clean_copy(root, Path(source))))
         if pins:
             _pip("wheel", "--no-deps", "-w", str(scratch), *pins)
         (scratch / "complete").write_text("\n".join(pins) + "\n")
@@ -133,6 +137,20 @@ def _build_into(folder: Path, root: Path, pins: list[str]) -> None:
         scratch.rename(folder)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _clean_copy(root: Path, into: Path) -> Path:
+    """The files the wheel is made of, copied to ``into``. Built in the checkout itself,
+    setuptools would reuse its ``build/`` folder, which keeps modules deleted since the last
+    build — and the wheel would install them again (a stale module that no longer imports
+    broke the webhook's command line that way)."""
+    for name in _BUILD_FILES:
+        if (root / name).is_file():
+            shutil.copy2(root / name, into / name)
+    for package in _PACKAGES:
+        shutil.copytree(root / package, into / package,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return into
 
 
 def _pip(*args: str) -> None:

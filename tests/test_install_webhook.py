@@ -6,12 +6,13 @@ the secret's file but never the secret. The plan itself runs on the lab
 from __future__ import annotations
 
 import subprocess
+import zipfile
 from pathlib import Path
 
 import pytest
 import yaml
 
-from puppetops import Inventory, Run
+from puppetops import Inventory, Run, wheelhouse
 from puppetops.errors import UsageError
 from puppetops.plans.install_webhook import (PATHS, config_text, health_url, inventory_text,
                                              listen_address)
@@ -161,3 +162,23 @@ def test_bad_parameters_exit_2_before_any_host_is_contacted(tmp_path, args, expe
                *[str(secret) if a == "SECRET" else a for a in args])
     assert proc.returncode == 2, proc.stderr
     assert expected in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_the_wheel_holds_the_sources_as_they_are_not_a_stale_setuptools_build(tmp_path):
+    root = tmp_path / "checkout"
+    for path, text in {
+            "setup.cfg": "[metadata]\nname = puppetops\nversion = 0.0.1\n[options]\n"
+                         "packages = puppetops, puppetops.plans\npackage_dir =\n"
+                         "    puppetops.plans = plans\n",
+            "pyproject.toml": '[build-system]\nrequires = ["setuptools"]\n'
+                              'build-backend = "setuptools.build_meta"\n',
+            "puppetops/__init__.py": "", "plans/__init__.py": "",
+            "build/lib/puppetops/deleted_since.py": "import gone\n"}.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(text)
+    wheelhouse._build_into(tmp_path / "wheels", root, [])
+    wheel = next((tmp_path / "wheels").glob("puppetops-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "puppetops/__init__.py" in names and "puppetops/plans/__init__.py" in names
+    assert "puppetops/deleted_since.py" not in names
+    assert not (root / "puppetops.egg-info").exists()  # the checkout is left as it was
