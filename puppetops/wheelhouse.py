@@ -24,6 +24,7 @@ from pathlib import Path
 from .errors import PuppetopsError, UsageError
 
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "puppetops" / "wheelhouse"
+KEEP = 3  # wheelhouses kept in the cache
 _SOURCE_SUFFIXES = (".py", ".sh")
 _SOURCE_FILES = ("setup.cfg", "pyproject.toml")
 _PACKAGES = ("puppetops", "plans")
@@ -137,6 +138,15 @@ def _build_into(folder: Path, root: Path, pins: list[str]) -> None:
         scratch.rename(folder)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    _prune(folder.parent, KEEP)
+
+
+def _prune(cache: Path, keep: int) -> None:
+    """Only the ``keep`` newest wheelhouses stay (~8 MB each; every code change makes one)."""
+    built = sorted((d for d in cache.iterdir() if (d / "complete").is_file()),
+                   key=lambda d: (d / "complete").stat().st_mtime, reverse=True)
+    for old in built[keep:]:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _clean_copy(root: Path, into: Path) -> Path:

@@ -5,6 +5,7 @@ the secret's file but never the secret. The plan itself runs on the lab
 (tests/test_webhook_install_lab.py)."""
 from __future__ import annotations
 
+import os
 import subprocess
 import zipfile
 from pathlib import Path
@@ -176,8 +177,13 @@ def test_the_wheel_holds_the_sources_as_they_are_not_a_stale_setuptools_build(tm
             "build/lib/puppetops/deleted_since.py": "import gone\n"}.items():
         (root / path).parent.mkdir(parents=True, exist_ok=True)
         (root / path).write_text(text)
-    wheelhouse._build_into(tmp_path / "wheels", root, [])
-    wheel = next((tmp_path / "wheels").glob("puppetops-*.whl"))
+    for old in range(wheelhouse.KEEP):  # older builds, of which the cache keeps the newest
+        (tmp_path / "cache" / str(old)).mkdir(parents=True)
+        (tmp_path / "cache" / str(old) / "complete").write_text("")
+        os.utime(tmp_path / "cache" / str(old) / "complete", (1000 + old, 1000 + old))
+    wheelhouse._build_into(tmp_path / "cache" / "new", root, [])
+    wheel = next((tmp_path / "cache" / "new").glob("puppetops-*.whl"))
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["1", "2", "new"]
     names = zipfile.ZipFile(wheel).namelist()
     assert "puppetops/__init__.py" in names and "puppetops/plans/__init__.py" in names
     assert "puppetops/deleted_since.py" not in names
