@@ -63,8 +63,12 @@ class Webhook:
     def deploys(self) -> list[dict]:
         return self.client.request("GET", "/deploys").body["deploys"]
 
+    def log_text(self) -> str:
+        self.server.log.flush()  # the log writes lines a moment later, in batches
+        return self.log_path.read_text()
+
     def log(self) -> list[dict]:
-        return [json.loads(line) for line in self.log_path.read_text().splitlines()]
+        return [json.loads(line) for line in self.log_text().splitlines()]
 
     def stop(self) -> None:
         self.client.close()
@@ -104,7 +108,7 @@ def test_a_signed_push_from_each_forge_deploys_its_environment(webhook, provider
     assert [(c.environment, c.commit) for c in hook.deploy.calls] == [("production",
                                                                        COMMITS[0])]
     assert [d["id"] for d in hook.deploys()] == [reply.body["id"]]
-    log = hook.log_path.read_text()
+    log = hook.log_text()
     assert SECRET not in log and "sha256=" not in log
     pushed = [e for e in hook.log() if e["event"] == "request" and e["path"] == "/payload"]
     assert pushed[0]["status"] == 202 and pushed[0]["provider"] == provider
@@ -403,7 +407,7 @@ def test_hostile_branch_names_are_refused_with_422(webhook, branch):
     reply = hook.post(*_github(push_payload("github", branch, COMMITS[11])))
     assert reply.status == 422, reply.body
     assert b"Traceback" not in reply.raw and len(reply.raw) < 1000
-    logged = [line for line in hook.log_path.read_text().splitlines() if '"/payload"' in line]
+    logged = [line for line in hook.log_text().splitlines() if '"/payload"' in line]
     assert len(logged) == 1 and len(logged[0]) < 1000  # refused and logged, the name cut short
     assert "gives no valid environment name" in json.loads(logged[0])["error"]
     assert hook.deploy.calls == [] and hook.deploys() == []
@@ -789,3 +793,39 @@ def test_the_plan_runner_interrupts_a_real_run_at_its_next_step_boundary(sshd_fl
     assert not after.exists()
     assert runner.run_plan(two_steps).error == "interrupted by SIGTERM before it started: " \
                                                "nothing done"
+
+
+@pytest.mark.reliability(fault="the webhook killed (SIGKILL) while events wait behind running "
+                               "jobs",
+                         outcome="after a restart each waiting job runs, doing what its latest "
+                                 "event asked: a delete that turned a deploy into a removal is "
+                                 "never lost")
+def test_waiting_jobs_survive_sigkill_and_a_delete_that_changed_one_is_kept(
+        webhook_process, tmp_path):
+    hook = webhook_process(grace=600)
+    hook.running(COMMITS[24])                         # production: blocked
+    client = Client(hook.port)
+    staging = client.push("github", "staging", COMMITS[25], SECRET).body["id"]  # blocked
+    deploy = hook.push(client, "production", COMMITS[26])                       # waits
+    assert hook.push(client, "production", COMMITS[27]) == deploy               # joins it
+    body, headers = _branch_deleted("gitlab", "staging")
+    removal = client.request("POST", "/payload", body, headers).body["id"]      # waits
+    assert client.push("github", "staging", COMMITS[28], SECRET).body["id"] == removal
+    body, headers = _branch_deleted("github", "staging")                        # remove again
+    assert client.request("POST", "/payload", body, headers).body["id"] == removal
+    client.close()
+    hook.process.send_signal(signal.SIGKILL)
+    hook.process.wait(30)
+    hook.process.stderr.close()
+
+    for commit in (*COMMITS[24:29], ""):
+        (tmp_path / f"release-{commit}").touch()
+    client = hook.start()
+    done = {job: client.wait(job) for job in (deploy, removal)}
+    assert (done[deploy]["action"], done[deploy]["status"]) == ("deploy", "ok")
+    assert (done[removal]["action"], done[removal]["status"]) == ("remove", "ok")
+    assert done[deploy]["commit"] in (COMMITS[26], COMMITS[27])  # the head: written lazily
+    assert client.request("GET", f"/deploys/{staging}").body["status"] == "failed"
+    client.close()
+    hook.process.send_signal(signal.SIGTERM)
+    assert hook.process.wait(60) == 0

@@ -50,6 +50,7 @@ class DeployQueue:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)  # a running job ended
         self._waiting: dict[str, int] = {}  # environment → the job id that has not started
+        self._asks: dict[str, str] = {}     # environment → its waiting job's action, if known
         self._busy: set[str] = set()        # environments with a job handed to the pool
         self._running: dict[str, int] = {}  # ... whose job has started: its id
         self._closed = False
@@ -63,10 +64,13 @@ class DeployQueue:
             if self._closed:
                 raise QueueClosed("the webhook is shutting down")
             waiting = self._waiting.get(environment)
-            if waiting is not None:
-                self.store.coalesce(waiting, commit, action)
+            if waiting is not None:  # on disk at once only if what the job does changes
+                self.store.coalesce(waiting, commit, action,
+                                    durable=self._asks.get(environment) != action)
+                self._asks[environment] = action
                 return Queued(waiting, True)
             job_id = self.store.create(environment, commit, provider, action)
+            self._asks[environment] = action
             self._wait(environment, job_id)
             return Queued(job_id, False)
 
@@ -105,15 +109,14 @@ class DeployQueue:
         self.plans.interrupt(signal.SIGTERM)
         return self._idle(None, at_once)
 
-    def abandon(self, reason: str) -> list[int]:
+    def abandon(self, reason: str) -> None:
         """Stopping at once: record the running jobs failed with ``reason`` (their threads go
-        with the process); their ids."""
+        with the process)."""
         with self._lock:
             ids = sorted(self._running.values())
         for job_id in ids:
             self.store.finish(job_id, False, None, reason)
             self.log.write(event="deploy", id=job_id, status=FAILED, error=reason)
-        return ids
 
     # -- workers ---------------------------------------------------------------------------
     def _idle(self, deadline: float | None, at_once: threading.Event) -> bool:
@@ -137,6 +140,7 @@ class DeployQueue:
                 self._busy.discard(environment)
                 return
             job_id = self._waiting.pop(environment)
+            self._asks.pop(environment, None)
             self._running[environment] = job_id
             action, commit = self.store.start(job_id)
         started = time.monotonic()
@@ -161,6 +165,7 @@ class DeployQueue:
                 return
             if outcome.redeploy and environment not in self._waiting:
                 provider = (self.store.get(job_id) or {}).get("provider", "")
+                self._asks[environment] = DEPLOY
                 self._wait(environment,
                            self.store.create(environment, outcome.redeploy, provider, DEPLOY))
             elif environment in self._waiting:

@@ -11,6 +11,7 @@ before reading it and caps chunked ones there; the app answers 413 for anything 
 """
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sqlite3
@@ -27,6 +28,12 @@ from .deploy import PlanRunner, Plans
 from .log import JsonLog
 from .queue import DeployQueue
 from .store import INTERRUPTED, DeployStore
+
+
+# waitress warns "Task queue depth is N" whenever requests wait for a thread: under a burst of
+# pushes — what the queue's coalescing is for — that is one stderr line per request, which
+# costs more than the request and says nothing the /health counts do not
+logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 
 
 class WebhookServer:

@@ -5,6 +5,13 @@ and goes queued → running → ok | failed. A process that dies (SIGKILL, power
 rows running that nobody will finish; ``recover`` marks them failed at the next start, so a
 status is never "running" forever and the history says what happened. Rows still queued
 (a stop, or a death, before they started) are still wanted: the next start runs them.
+
+Every write that decides what runs is on disk before the request that caused it is answered:
+a new job, a waiting job whose action changes (deploy ↔ remove), a start, an end. A push that
+joins a waiting deploy only moves its head and push count; that is kept in memory and written
+with the next write or read (one transaction for all of them), so a burst of pushes to one
+environment costs one SQLite transaction, not one each. A crash may lose those counts — not
+the deploy, which deploys the branch's head when it starts anyway.
 """
 from __future__ import annotations
 
@@ -52,6 +59,7 @@ class DeployStore:
         os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._lock = threading.Lock()
+        self._pending: dict[int, tuple[str, str, int]] = {}  # id → (head, action, pushes more)
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
@@ -82,16 +90,31 @@ class DeployStore:
                 (environment, commit, QUEUED, provider, time.time(), action))
             return int(cursor.lastrowid)
 
-    def coalesce(self, deploy_id: int, commit: str, action: str = DEPLOY) -> None:
+    def coalesce(self, deploy_id: int, commit: str, action: str = DEPLOY,
+                 durable: bool = True) -> None:
         """A newer event joins a job that has not started: it now does ``action`` (the latest
-        event's), with ``commit`` (the newest head; '' for a removal)."""
+        event's), with ``commit`` (the newest head; '' for a removal). ``durable=False``
+        (the action is unchanged): written with the next write or read (module docstring)."""
         with self._lock:
-            self._db.execute("UPDATE deploys SET head = ?, action = ?, pushes = pushes + 1 "
-                             "WHERE id = ?", (commit, action, deploy_id))
+            pushes = self._pending.get(deploy_id, ("", "", 0))[2]
+            self._pending[deploy_id] = (commit, action, pushes + 1)
+            if durable:
+                self._write_pending()
+
+    def _write_pending(self) -> None:  # with self._lock held
+        if not self._pending:
+            return
+        self._db.execute("BEGIN")
+        self._db.executemany("UPDATE deploys SET head = ?, action = ?, pushes = pushes + ? "
+                             "WHERE id = ?", [(head, action, pushes, job_id) for job_id,
+                                              (head, action, pushes) in self._pending.items()])
+        self._db.execute("COMMIT")
+        self._pending.clear()
 
     def start(self, deploy_id: int) -> tuple[str, str]:
         """Mark the job running; (its action, the commit it deploys)."""
         with self._lock:
+            self._write_pending()
             self._db.execute("UPDATE deploys SET status = ?, started = ? WHERE id = ?",
                              (RUNNING, time.time(), deploy_id))
             action, head = self._db.execute("SELECT action, head FROM deploys WHERE id = ?",
@@ -100,6 +123,7 @@ class DeployStore:
 
     def finish(self, deploy_id: int, ok: bool, result: Any, error: str = "") -> None:
         with self._lock:
+            self._write_pending()
             self._db.execute(
                 "UPDATE deploys SET status = ?, finished = ?, result = ?, error = ? WHERE id = ?",
                 (OK if ok else FAILED, time.time(), json.dumps(result, default=str), error,
@@ -107,6 +131,7 @@ class DeployStore:
 
     def get(self, deploy_id: int) -> dict[str, Any] | None:
         with self._lock:
+            self._write_pending()
             row = self._db.execute(f"SELECT {', '.join(_COLUMNS)} FROM deploys WHERE id = ?",
                                    (deploy_id,)).fetchone()
         return _document(row, with_result=True) if row else None
@@ -114,17 +139,20 @@ class DeployStore:
     def recent(self, limit: int = 50) -> list[dict[str, Any]]:
         """The newest deploys first, without their (long) results."""
         with self._lock:
+            self._write_pending()
             rows = self._db.execute(f"SELECT {', '.join(_COLUMNS)} FROM deploys "
                                     "ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
         return [_document(row, with_result=False) for row in rows]
 
     def counts(self) -> dict[str, int]:
         with self._lock:
+            self._write_pending()
             rows = self._db.execute("SELECT status, count(*) FROM deploys GROUP BY status")
             return {status: n for status, n in rows}
 
     def close(self) -> None:
         with self._lock:
+            self._write_pending()
             self._db.close()
 
 
