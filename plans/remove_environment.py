@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from puppetops.errors import UsageError
 from puppetops.flow import PlanResults, single
+from puppetops.params import TargetSpec
 from puppetops.plan import plan
 from puppetops.plans.deploy_code import heads_command, read_heads
 from puppetops.puppet import names
@@ -46,11 +47,18 @@ def refuse(environment: str, branch: str, heads: dict[str, str]) -> None:
 
 
 @plan(main="main")
-def remove_environment(run: Run, env: str, branch: str = "", targets: str = "main,compilers",
-                       main: str = "main") -> ResultSet:
+def remove_environment(run: Run, env: str, branch: str = "",
+                       targets: TargetSpec = "main,compilers", main: TargetSpec = "main"
+                       ) -> ResultSet:
     """Remove the environment ``env`` (its branch, named ``branch`` when r10k's source prefix
     makes them differ, is gone) from main and every compiler, with its Puppet Server cache
     flushed. Refused — nothing removed anywhere — while the control repo still has the branch.
+
+    Args:
+        env: the environment to remove
+        branch: its branch in the control repo, when r10k's source prefix makes it differ
+            (default: the environment's name)
+        main: the host with the control repo
     """
     environment = names.environment(env)
     ca = single(run, main, "main")

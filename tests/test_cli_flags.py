@@ -270,3 +270,12 @@ def test_a_new_plan_module_is_a_command_with_nothing_added_to_the_cli(painted, p
     assert "Each coat is one command on each target." in helped.stdout
     assert "--coats=INT" in helped.stdout and "how many coats" in helped.stdout
     assert "--[no-]primer" not in helped.stdout and "--primer" in helped.stdout
+
+
+def test_every_plan_describes_every_parameter_of_its_command():
+    """A plan's command takes its help from the plan's docstring (``Args:``) or, for the usual
+    target parameters, from the shared wording: an option without help is a plan to fix."""
+    from puppetops.plan import discover
+    undescribed = [f"{name}: {p.name}" for name, info in sorted(discover().items())
+                   for p in info.parameters.values() if not p.help]
+    assert undescribed == []

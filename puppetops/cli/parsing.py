@@ -202,7 +202,9 @@ class TypedTask(PuppetopsTask):
 def _help(p: Param) -> str:
     """The option's help with what a value must be and its default, from its type."""
     details = [] if p.kind is str and not p.choices else [p.expected]
-    if not p.required and p.default not in (None, "", [], ()):
+    if p.required:
+        details.append("required")
+    elif p.default not in (None, "", [], ()):
         details.append(f"default {p.default}")
     return p.help + (f" ({'; '.join(details)})" if details else "")
 
