@@ -148,7 +148,7 @@ def test_an_option_is_never_taken_for_a_positional_argument(project, program, ar
 @pytest.mark.parametrize("args, words", [
     (("deploy-code", "--bogus"), "'--bogus'"),
     (("command", "touch {marker}", "-t", "host1", "--bogus"), "'--bogus'"),
-    (("command", "touch {marker}", "--rerun", "-t", "host1"), "--rerun needed value"),
+    (("command", "--rerun", "-t", "host1"), "--rerun needed value"),  # before: ran --rerun
     (("rotate-lb-member", "-b", "2"), "'-b'"),  # an old, auto-assigned letter
 ])
 def test_an_unknown_option_is_a_usage_error(project, args, words):
