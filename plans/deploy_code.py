@@ -3,11 +3,11 @@ commit everywhere, then (and only then) Puppet Server's environment caches flush
 from __future__ import annotations
 
 import shlex
-from typing import Sequence
+from typing import Annotated, Sequence
 
 from puppetops.errors import StepError, UsageError
 from puppetops.flow import PlanResults, single
-from puppetops.params import TargetSpec
+from puppetops.params import Check, TargetSpec
 from puppetops.plan import plan
 from puppetops.plans.lb_ready import warn_leftovers
 from puppetops.puppet import names, node
@@ -41,6 +41,9 @@ def environment_list(spec: str | Sequence[str]) -> list[str] | None:
     if not items or ALL in items:
         raise UsageError("env: give environment names (a,b) or 'all' alone")
     return [names.environment(e) for e in dict.fromkeys(items)]
+
+
+Environments = Annotated[str, Check(environment_list)]  # checked as the command line is read
 
 
 def branches(ls_remote: str) -> dict[str, str]:
@@ -217,7 +220,7 @@ def _summary(results: PlanResults, verdict: Verdict | None) -> ResultSet:
 
 
 @plan(main="main")
-def deploy_code(run: Run, env: str = "production", targets: TargetSpec = "main,compilers",
+def deploy_code(run: Run, env: Environments = "production", targets: TargetSpec = "main,compilers",
                 main: TargetSpec = "main", loadbalancers: TargetSpec = "loadbalancers",
                 modules: bool = False, incremental: bool = False, drain: bool = True) -> ResultSet:
     """Deploy code on main and every compiler; flush caches only if all have the same commit.

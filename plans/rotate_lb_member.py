@@ -2,11 +2,11 @@
 back, in rolling batches, without failing a single agent run."""
 from __future__ import annotations
 
-from typing import Callable
+from typing import Annotated, Callable
 
 from puppetops.errors import PlanFailure, StepError, UsageError
 from puppetops.flow import PlanResults
-from puppetops.params import Count, Seconds, TargetSpec
+from puppetops.params import Check, Count, Seconds, TargetSpec
 from puppetops.plan import plan
 from puppetops.plans.lb_ready import put_back, warn_leftovers
 from puppetops.result import ResultSet
@@ -22,6 +22,10 @@ from puppetops.steps.puppetserver import PuppetserverRunning
 from puppetops.target import Target
 
 PLAN = "rotate_lb_member"
+
+# Checked as the command line is read: a name that is no built-in action and no plan is
+# refused before anything else.
+Action = Annotated[maintenance.ActionSpec, Check(maintenance.action)]
 
 
 def preflight(names: list[str]) -> Callable[[StepContext], LbView]:
@@ -95,7 +99,7 @@ def _left_out(names: list[str], lbs: list[Target]) -> str:
 @plan(main="main")
 def rotate_lb_member(run: Run, targets: TargetSpec = "compilers",
                      loadbalancers: TargetSpec = "loadbalancers", batch_size: Count = 1,
-                     action: maintenance.ActionSpec = "restart", drain_timeout: Seconds = 600.0,
+                     action: Action = "restart", drain_timeout: Seconds = 600.0,
                      up_timeout: Seconds = 300.0, main: TargetSpec = "main") -> ResultSet:
     """Drain, maintain, health-check and re-add compilers, one batch at a time.
 

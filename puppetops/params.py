@@ -42,6 +42,15 @@ class Bound:
         return self.high is None or number <= self.high
 
 
+@dataclass(frozen=True)
+class Check:
+    """``Annotated`` metadata: a function that refuses a bad value (``UsageError``), run as the
+    value is read from the command line — before the inventory, the transport settings or any
+    host — e.g. ``env: Annotated[str, Check(environment_list)]``."""
+
+    fn: Callable[[Any], Any]
+
+
 class _TargetSpecMarker:
     def __repr__(self) -> str:
         return "TargetSpec"
@@ -83,6 +92,7 @@ class Param:
     bound: Bound | None = None
     nullable: bool = False
     target_spec: bool = False
+    checks: tuple[Check, ...] = ()
 
     @property
     def required(self) -> bool:
@@ -111,6 +121,11 @@ class Param:
         if self.choices and typed not in self.choices or \
                 self.bound is not None and not self.bound.admits(typed):
             raise UsageError(f"{label}: expected {self.expected}, got {value!r}")
+        for check in self.checks:
+            try:
+                check.fn(typed)
+            except UsageError as exc:
+                raise UsageError(f"{label}: {exc}") from None
         return typed
 
     def _convert(self, value: Any) -> Any:
@@ -144,6 +159,8 @@ def _shape(hint: Any) -> dict[str, Any]:
         for item in metadata:
             if isinstance(item, Bound):
                 extras["bound"] = item
+            elif isinstance(item, Check):
+                extras["checks"] = (*extras.get("checks", ()), item)
             elif item is TARGET_SPEC:
                 extras["target_spec"] = True
         return {**_shape(hint), **extras}
@@ -227,5 +244,5 @@ def signature_params(fn: Callable[..., Any], skip: int = 1) -> list[Param]:
     return found
 
 
-__all__ = ["Bound", "Count", "Doc", "Param", "Percentage", "REQUIRED", "Seconds", "TargetSpec",
-           "describe", "param", "signature_params"]
+__all__ = ["Bound", "Check", "Count", "Doc", "Param", "Percentage", "REQUIRED", "Seconds",
+           "TargetSpec", "describe", "param", "signature_params"]
