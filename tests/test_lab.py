@@ -23,8 +23,9 @@ import yaml
 from invoke import Context
 from invoke.exceptions import Exit
 
+from puppetops import procs
 from puppetops.cli import lab_tasks
-from puppetops.lab import (DEFAULT_STATE_DIR, Lab, LabError, LabInfo, default_topology, lab_setup, procs,
+from puppetops.lab import (DEFAULT_STATE_DIR, Lab, LabError, LabInfo, default_topology, lab_setup,
                            render_inventory)
 from puppetops.lab.fixtures import test_lab
 from puppetops.lab import lab as lab_module
@@ -381,14 +382,14 @@ def test_inventory_uses_one_line_per_target_for_big_groups():
 
 
 def test_service_detection():
-    assert procs.service_of(["/usr/bin/java", "-Xms512m", "-jar", "/usr/share/puppetserver/puppetserver.jar",
+    assert lab_module.service_of(["/usr/bin/java", "-Xms512m", "-jar", "/usr/share/puppetserver/puppetserver.jar",
                              "--config", "/etc/puppet/puppetserver/conf.d"]) == "puppetserver"
-    assert procs.service_of(["java", "-jar", "/usr/share/puppetdb/puppetdb.jar"]) == "puppetdb"
-    assert procs.service_of(["/usr/bin/ruby", "/usr/bin/puppet", "agent", "--no-daemonize"]) == "puppet agent"
-    assert procs.service_of(["nginx: master process /usr/sbin/nginx"]) == "nginx"
-    assert procs.service_of(["/usr/sbin/haproxy", "-f", "/etc/haproxy/haproxy.cfg"]) == "haproxy"
-    assert procs.service_of(["bash", "-c", "puppet agent -t"]) is None
-    assert procs.service_of(["/bin/bash", "/usr/share/puppetserver/cli/apps/foreground"]) is None
+    assert lab_module.service_of(["java", "-jar", "/usr/share/puppetdb/puppetdb.jar"]) == "puppetdb"
+    assert lab_module.service_of(["/usr/bin/ruby", "/usr/bin/puppet", "agent", "--no-daemonize"]) == "puppet agent"
+    assert lab_module.service_of(["nginx: master process /usr/sbin/nginx"]) == "nginx"
+    assert lab_module.service_of(["/usr/sbin/haproxy", "-f", "/etc/haproxy/haproxy.cfg"]) == "haproxy"
+    assert lab_module.service_of(["bash", "-c", "puppet agent -t"]) is None
+    assert lab_module.service_of(["/bin/bash", "/usr/share/puppetserver/cli/apps/foreground"]) is None
 
 
 def test_lab_setup_is_a_no_op_when_everything_is_installed(monkeypatch):

@@ -16,9 +16,10 @@ import paramiko
 import pytest
 import yaml
 
+from puppetops import procs
 from puppetops.testing import sshd as sshd_mod
 from puppetops.testing.fixtures import require_root
-from puppetops.testing.sshd import SshdFleet, SudoUnavailableError, _descendants, _process_alive
+from puppetops.testing.sshd import SshdFleet, SudoUnavailableError
 
 # Real users are machine-global and several test runs share this box: names unique per run.
 RUN_TAG = os.getpid() % 100000
@@ -53,7 +54,7 @@ def test_thirty_hosts_answer(sshd_fleet30: SshdFleet) -> None:
     assert [(r.returncode, r.stdout) for r in results] == [(0, "ok\n")] * 30, [r.stderr for r in results]
     # each host's own daemon served exactly its own connection
     assert [fleet.wait_for_connection_count(i, before[i] + 1) for i in range(30)] == [b + 1 for b in before]
-    assert all(h.pid and _process_alive(h.pid) for h in fleet.hosts)
+    assert all(h.pid and procs.alive(h.pid) for h in fleet.hosts)
     assert int(fleet.hosts[0].pid_path.read_text()) == fleet.hosts[0].pid
 
 
@@ -95,7 +96,7 @@ def test_changed_host_key_is_refused(sshd_fleet) -> None:
     assert ssh(fleet, 1).returncode == 0
     old_pid = fleet.hosts[1].pid
     fleet.regenerate_host_key(1)
-    assert fleet.hosts[1].pid != old_pid and not _process_alive(old_pid)
+    assert fleet.hosts[1].pid != old_pid and not procs.alive(old_pid)
     refused = ssh(fleet, 1)
     assert refused.returncode == 255
     assert "REMOTE HOST IDENTIFICATION HAS CHANGED" in refused.stderr
@@ -121,7 +122,7 @@ def test_stop_host_then_restart(sshd_fleet) -> None:
     fleet = sshd_fleet(count=2)
     pid = fleet.hosts[0].pid
     fleet.stop_host(0)
-    assert fleet.hosts[0].pid is None and not _process_alive(pid)
+    assert fleet.hosts[0].pid is None and not procs.alive(pid)
     assert "Connection refused" in ssh(fleet, 0).stderr
     fleet.start_host(0, wait=True)
     assert ssh(fleet, 0).returncode == 0
@@ -144,10 +145,10 @@ def test_stop_leaves_no_sshd_alive(sshd_fleet) -> None:
     try:
         assert fleet.wait_for_connection_count(0, 1) == 1
         listeners = [h.pid for h in fleet.hosts]
-        children = _descendants(listeners[0])
+        children = procs.descendants(listeners[0])
         assert children, "expected per-connection sshd processes under host1's listener"
         fleet.stop()
-        assert [p for p in listeners + children if _process_alive(p)] == []
+        assert [p for p in listeners + children if procs.alive(p)] == []
         assert all(h.pid is None for h in fleet.hosts)
         assert held.wait(timeout=10) != 0  # the server went away under it
     finally:
@@ -162,7 +163,7 @@ def test_stop_leaves_no_sshd_alive(sshd_fleet) -> None:
                 cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().decode(errors="replace")
             except OSError:
                 continue
-            if workdir in cmdline and _process_alive(int(entry)):
+            if workdir in cmdline and procs.alive(int(entry)):
                 leftovers.append(entry)
     assert leftovers == []
     fleet.stop()  # idempotent
@@ -173,7 +174,7 @@ def test_kill_stale_uses_pid_files(sshd_fleet) -> None:
     fleet = sshd_fleet(count=2)
     pids = [h.pid for h in fleet.hosts]
     assert sorted(SshdFleet.kill_stale(fleet.workdir)) == sorted(pids)
-    assert not any(_process_alive(p) for p in pids)
+    assert not any(procs.alive(p) for p in pids)
     assert SshdFleet.kill_stale(fleet.workdir) == []
 
 

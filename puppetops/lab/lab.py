@@ -13,19 +13,20 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import resource
 import shlex
 import shutil
 import socket
 import subprocess
-import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
-from . import net, procs, rootfs
+from .. import procs
+from . import net, rootfs
 from .errors import LabError
 from .inventory import DEFAULT_STATE_DIR, atomic_write, render_inventory, render_known_hosts
 from .state import STATE_FILE, HostRecord, LabRecord
@@ -155,7 +156,7 @@ class Lab:
         for rec in record.hosts:
             host = topology.host(rec.short)
             pids = tuple(sorted(by_netns.get(inodes[rec.short], ())))
-            services = {procs.service_of(procs.cmdline(p)) for p in pids} - {None}
+            services = {service_of(procs.cmdline(p)) for p in pids} - {None}
             result.append(HostStatus(
                 host.fqdn, host.short, host.address, alive[host.short] and host.address in answering,
                 rec.sshd.pid if alive[host.short] else None, tuple(sorted(services)),
@@ -240,18 +241,16 @@ class Lab:
 
     def _wait_for_sshd(self, topology: Topology, record: LabRecord) -> None:
         """Wait until every host's sshd listens, record its PID, then check its banner over the bridge."""
-        deadline = time.monotonic() + 30 + 0.2 * len(record.hosts)
-        pending = {rec.short: rec for rec in record.hosts}
-        while pending:
-            for short, rec in list(pending.items()):
-                if _listening(rec.launcher.pid, 22):
-                    del pending[short]
-                elif not rec.launcher.alive():
-                    raise LabError(f"lab host {short} did not come up:\n{self._init_log(short)}")
-            if pending and time.monotonic() > deadline:
-                raise LabError(f"sshd did not start in time on {', '.join(sorted(pending))}:\n"
-                               f"{self._init_log(next(iter(pending)))}")
-            time.sleep(0.02)
+        def not_listening() -> list[str]:
+            pending = [rec for rec in record.hosts if not _listening(rec.launcher.pid, 22)]
+            for rec in pending:
+                if not rec.launcher.alive():
+                    raise LabError(f"lab host {rec.short} did not come up:\n{self._init_log(rec.short)}")
+            return sorted(rec.short for rec in pending)
+
+        late = procs.wait_until_empty(not_listening, 30 + 0.2 * len(record.hosts))
+        if late:
+            raise LabError(f"sshd did not start in time on {', '.join(late)}:\n{self._init_log(late[0])}")
         kids = procs.children(rec.launcher.pid for rec in record.hosts)
         for rec in record.hosts:
             sshd = procs.proc(kids[rec.launcher.pid][0]) if kids[rec.launcher.pid] else None
@@ -304,7 +303,7 @@ class Lab:
         # 3. namespaces (their veth pairs go with them), veths left over, the bridge
         for rec in ours:
             net.delete_netns(rec.netns)
-        _wait_gone(lambda: [r.veth for r in ours if net.link_exists(r.veth)], 5.0)
+        procs.wait_until_empty(lambda: [r.veth for r in ours if net.link_exists(r.veth)], 5.0)  # async in the kernel
         for rec in ours:
             net.delete_link(rec.veth)
         if os.path.exists(f"/sys/class/net/{record.bridge}/bridge"):
@@ -408,6 +407,32 @@ def _kernel_filesystems() -> list[str]:
         return f.read().split()
 
 
+_AGENT = re.compile(r"(?:^|/)puppet agent\b")
+
+
+def service_of(argv: list[str]) -> str | None:
+    """Which Puppet-stack service a command line belongs to, if any.
+
+    The JVMs are told apart by their jar/config paths; nginx and a running puppet agent rewrite
+    their argv[0] ("nginx: master process ...", "puppet agent: applying configuration").
+    """
+    if not argv:
+        return None
+    prog = os.path.basename(argv[0].split()[0]).rstrip(":")
+    joined = " ".join(argv)
+    if prog == "java":
+        if "puppetdb" in joined:
+            return "puppetdb"
+        if "puppetserver" in joined:
+            return "puppetserver"
+        return None
+    if prog in ("haproxy", "nginx"):
+        return prog
+    if _AGENT.search(joined):
+        return "puppet agent"
+    return None
+
+
 def _listening(pid: int, port: int) -> bool:
     """Whether a TCP socket listens on ``port`` in ``pid``'s network namespace (no packet sent)."""
     try:
@@ -432,10 +457,3 @@ def _ssh_banners(addresses: list[str]) -> set[str]:
         return set()
     with ThreadPoolExecutor(min(32, len(addresses))) as pool:
         return {a for a in pool.map(probe, addresses) if a}
-
-
-def _wait_gone(pending: Callable[[], list[str]], timeout: float) -> None:
-    """Poll ``pending()`` until it returns nothing or ``timeout`` passes (kernel cleanup is async)."""
-    deadline = time.monotonic() + timeout
-    while pending() and time.monotonic() < deadline:
-        time.sleep(0.02)

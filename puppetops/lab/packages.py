@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 from .errors import LabError
-from .procs import Proc, proc, terminate
+from ..procs import Proc, proc, terminate
 
 LAB_PACKAGES = ("openssh-server", "iproute2", "puppetserver", "puppet-agent", "r10k", "g10k", "haproxy",
                 "nginx", "libnginx-mod-stream", "git", "socat", "curl", "procps", "sudo", "openssl",

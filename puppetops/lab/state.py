@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from .errors import LabError
-from .procs import Proc
+from ..procs import Proc
 
 STATE_FILE = "lab.json"
 

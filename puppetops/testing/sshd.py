@@ -10,8 +10,8 @@ sudo prompts and MaxStartups behaviour are exactly what mocks get wrong. Measure
 project box (docs: ``fanout.md``), 200 idle daemons take ~1-2 MB each and start in seconds.
 
 Process hygiene: every daemon is our own ``subprocess.Popen`` child; it is stopped by its
-recorded PID only (never ``pkill``/``killall``: other people run daemons on the same box), and a
-PID read back from disk is only signalled when ``/proc/PID/cmdline`` still names our config.
+recorded PID only, with its connection children (:mod:`puppetops.procs`), and a PID read back
+from disk is only signalled when its command line still names our config.
 """
 from __future__ import annotations
 
@@ -30,7 +30,11 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence
+
+import tenacity
+
+from .. import procs
 
 __all__ = [
     "Endpoint",
@@ -138,96 +142,6 @@ def _known_hosts_name(address: str, port: int) -> str:
 def _quote(value: object) -> str:
     """Quote an sshd_config argument so paths with spaces survive."""
     return '"' + str(value).replace('"', '\\"') + '"'
-
-
-def _process_alive(pid: int) -> bool:
-    """True if ``pid`` exists and is not a zombie."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def _cmdline(pid: int) -> List[str]:
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return []
-    return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
-
-
-def _descendant_levels(pid: int) -> List[List[int]]:
-    """Live descendants of ``pid`` by depth (children, grandchildren, ...), from /proc's parent links.
-
-    sshd's per-connection children call ``setsid()``, so a process-group kill misses them and they
-    would outlive a stopped listener while a client keeps its connection open.
-    """
-    children: Dict[int, List[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry))
-    levels: List[List[int]] = []
-    current = children.get(pid, [])
-    while current:
-        levels.append(current)
-        current = [child for parent in current for child in children.get(parent, [])]
-    return levels
-
-
-def _descendants(pid: int) -> List[int]:
-    """All live descendants of ``pid``, shallowest first."""
-    return [p for level in _descendant_levels(pid) for p in level]
-
-
-def _signal(pids: Iterable[int], sig: int) -> None:
-    for pid in pids:
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
-
-
-def _wait_reaped(pids: Iterable[int], timeout: float) -> List[int]:
-    """Wait until each pid has left /proc (exited AND been reaped by its parent)."""
-    pending = list(pids)
-    deadline = time.monotonic() + timeout
-    while pending and time.monotonic() < deadline:
-        pending = [p for p in pending if os.path.exists(f"/proc/{p}")]
-        if pending:
-            time.sleep(0.01)
-    return pending
-
-
-def _terminate_descendants(pid: int) -> None:
-    """SIGTERM the tree under ``pid`` deepest level first, SIGKILL stragglers.
-
-    Deepest first so every process dies while its parent still lives to reap it: killing a
-    parent first would leave its children as zombies for PID 1 to reap, which in containers
-    without a real init may never happen.
-    """
-    for level in reversed(_descendant_levels(pid)):
-        _signal(level, signal.SIGTERM)
-        left = [p for p in _wait_reaped(level, 3) if _process_alive(p)]
-        _signal(left, signal.SIGKILL)
-        _wait_reaped(left, 2)
-
-
-def _wait_gone(pids: Iterable[int], timeout: float) -> List[int]:
-    """Wait until no pid in ``pids`` is alive; return the ones still alive at the deadline."""
-    pending = list(pids)
-    deadline = time.monotonic() + timeout
-    while pending and time.monotonic() < deadline:
-        pending = [p for p in pending if _process_alive(p)]
-        if pending:
-            time.sleep(0.02)
-    return [p for p in pending if _process_alive(p)]
 
 
 class _HostState:
@@ -379,10 +293,11 @@ class SshdFleet:
             # sshd rewrites its title ("sshd: /usr/sbin/sshd -D -f CONFIG ... [listener] ..."),
             # so /proc/PID/cmdline is one space-joined string: match a substring.
             config = f"-f {pid_path.parent / 'sshd_config'}"
-            if config in " ".join(_cmdline(pid)) and _process_alive(pid):
-                _terminate_descendants(pid)
-                _signal([pid], signal.SIGTERM)
-                _signal(_wait_gone([pid], 5), signal.SIGKILL)
+            if config in " ".join(procs.cmdline(pid)) and procs.alive(pid):
+                procs.terminate_tree(pid)
+                os.kill(pid, signal.SIGTERM)
+                if procs.wait_until_empty(lambda: [pid] if procs.alive(pid) else [], 5):
+                    os.kill(pid, signal.SIGKILL)
                 killed.append(pid)
         return killed
 
@@ -476,12 +391,11 @@ class SshdFleet:
         sshd writes the "Accepted" line from its monitor process, which may land a moment after
         the client already sees the session, so exact assertions should poll.
         """
-        deadline = time.monotonic() + timeout
-        count = self.connection_count(i)
-        while count < expected and time.monotonic() < deadline:
-            time.sleep(0.02)
-            count = self.connection_count(i)
-        return count
+        return tenacity.Retrying(
+            stop=tenacity.stop_after_delay(timeout), wait=tenacity.wait_fixed(0.02),
+            retry=tenacity.retry_if_result(lambda count: count < expected),
+            retry_error_callback=lambda state: state.outcome.result(),
+        )(self.connection_count, i)
 
     def ssh_argv(self, i: int, command: str, user: Optional[str] = None,
                  options: Sequence[str] = ()) -> List[str]:
@@ -651,15 +565,17 @@ class SshdFleet:
                 raise FleetError(f"user {name!r} was not made by SshdFleet; not removing it")
             # userdel refuses (exit 8) while a process of the user lives: end our sessions of
             # the user (one may still be starting or exiting around the client) and retry.
-            deadline = time.monotonic() + 5
-            while True:
+            def userdel() -> subprocess.CompletedProcess:
                 self._end_user_sessions(entry.pw_uid)
-                proc = subprocess.run(["userdel", "--remove", name], capture_output=True, text=True)
-                if proc.returncode == 0:
-                    break
-                if proc.returncode != 8 or time.monotonic() > deadline:
-                    raise FleetError(f"userdel failed ({proc.returncode}): {proc.stderr.strip()}")
-                time.sleep(0.05)
+                return subprocess.run(["userdel", "--remove", name], capture_output=True, text=True)
+
+            proc = tenacity.Retrying(
+                stop=tenacity.stop_after_delay(5), wait=tenacity.wait_fixed(0.05),
+                retry=tenacity.retry_if_result(lambda proc: proc.returncode == 8),
+                retry_error_callback=lambda state: state.outcome.result(),
+            )(userdel)
+            if proc.returncode != 0:
+                raise FleetError(f"userdel failed ({proc.returncode}): {proc.stderr.strip()}")
         self._users.pop(name, None)
 
     def _end_user_sessions(self, uid: int) -> None:
@@ -668,14 +584,17 @@ class SshdFleet:
             proc = state.proc
             if proc is None or proc.poll() is not None:
                 continue
-            for conn_pid in _descendants(proc.pid):
+            for conn_pid in procs.descendants(proc.pid):
                 try:
                     owner = os.stat(f"/proc/{conn_pid}").st_uid
                 except OSError:
                     continue
                 if owner == uid:  # the session's unprivileged sshd: its parent (monitor) reaps it
-                    _terminate_descendants(conn_pid)
-                    _signal([conn_pid], signal.SIGTERM)
+                    procs.terminate_tree(conn_pid)
+                    try:
+                        os.kill(conn_pid, signal.SIGTERM)
+                    except ProcessLookupError:
+                        pass
 
     @staticmethod
     def _sudoers_path(name: str) -> Path:
@@ -804,7 +723,7 @@ class SshdFleet:
         if proc is None:
             return
         if proc.poll() is None:
-            _terminate_descendants(proc.pid)
+            procs.terminate_tree(proc.pid)
             proc.terminate()
             try:
                 proc.wait(timeout=5)
@@ -821,21 +740,22 @@ class SshdFleet:
     def _wait_all_ready(self, deadline: float, only: Optional[List[int]] = None) -> None:
         """Poll every pending host until it sends ``SSH-``; fail fast if a daemon exits."""
         pending = list(range(len(self.hosts))) if only is None else list(only)
-        while pending:
-            still = []
-            for i in pending:
-                proc = self._state[i].proc
-                if proc is not None and proc.poll() is not None:
-                    raise FleetError(f"{self.hosts[i].name}: sshd exited with {proc.returncode}: "
-                                     f"{self._log_tail(i)}")
-                if proc is None or not self._banner_ok(self.hosts[i]):
-                    still.append(i)
-            pending = still
-            if pending:
-                if time.monotonic() > deadline:
-                    names = ", ".join(self.hosts[i].name for i in pending)
-                    raise FleetError(f"sshd not ready before timeout: {names}: {self._log_tail(pending[0])}")
-                time.sleep(0.02)
+
+        def not_ready() -> List[int]:
+            nonlocal pending
+            pending = [i for i in pending if not self._ready(i)]
+            return pending
+
+        if procs.wait_until_empty(not_ready, max(0.0, deadline - time.monotonic())):
+            names = ", ".join(self.hosts[i].name for i in pending)
+            raise FleetError(f"sshd not ready before timeout: {names}: {self._log_tail(pending[0])}")
+
+    def _ready(self, i: int) -> bool:
+        """Host ``i`` sends its banner; :class:`FleetError` if its daemon exited."""
+        proc = self._state[i].proc
+        if proc is not None and proc.poll() is not None:
+            raise FleetError(f"{self.hosts[i].name}: sshd exited with {proc.returncode}: {self._log_tail(i)}")
+        return proc is not None and self._banner_ok(self.hosts[i])
 
     @staticmethod
     def _banner_ok(host: FleetHost) -> bool:
