@@ -70,7 +70,7 @@ class Connection(ABC):
         """Run ``command`` through a POSIX shell on the target, as the login user.
 
         SSH: the login user's shell, as sshd runs it (``$SHELL -c``), in the connection's
-        persistent shell when there is no stdin data (see ``ssh._RemoteShell``); local:
+        persistent shell when there is no stdin data (see ``persistent_shell.PersistentShell``); local:
         ``/bin/sh -c``. The command's stdin is ``stdin``, or empty (EOF at once) when None.
         """
 

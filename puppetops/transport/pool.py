@@ -10,7 +10,8 @@ from ..inventory.schema import TRANSPORTS
 from ..target import Target
 from .base import Connection
 from .local import LocalConnection
-from .ssh import SshConnection, SshCredentials
+from .credentials import SshCredentials
+from .ssh import SshConnection
 
 
 def default_handshake_slots() -> int:
