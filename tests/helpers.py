@@ -11,6 +11,20 @@ from puppetops import Inventory, Run
 REPO = Path(__file__).resolve().parent.parent
 
 
+def install_wheel(tmp_path: Path, python: str = sys.executable) -> Path:
+    """Build puppetops' wheel and install it (with its dependencies) in a new virtualenv made
+    by ``python`` under ``tmp_path``; returns the virtualenv."""
+    dist = tmp_path / "dist"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                    "-w", str(dist), str(REPO)], check=True, capture_output=True)
+    wheel = next(dist.glob("puppetops-*.whl"))
+    env_dir = tmp_path / "venv"
+    subprocess.run([python, "-m", "venv", str(env_dir)], check=True, capture_output=True)
+    subprocess.run([str(env_dir / "bin" / "python"), "-m", "pip", "install", "-q", str(wheel)],
+                   check=True, capture_output=True)
+    return env_dir
+
+
 def fleet_run(fleet, **kwargs) -> Run:
     """A Run against an SshdFleet's hosts, with quick retries so fault tests stay short."""
     extra = kwargs.pop("extra_config", None)

@@ -3,25 +3,16 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
-import venv
 
 import pytest
 
-from helpers import REPO
+from helpers import install_wheel
 
 
 @pytest.mark.slow
 def test_an_installed_wheel_runs_a_plan_from_puppetops_plans(tmp_path):
-    dist = tmp_path / "dist"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                    "-w", str(dist), str(REPO)], check=True, capture_output=True)
-    wheel = next(dist.glob("puppetops-*.whl"))
-    env_dir = tmp_path / "venv"
-    venv.create(env_dir, with_pip=True)
+    env_dir = install_wheel(tmp_path)
     py = env_dir / "bin" / "python"
-    subprocess.run([str(py), "-m", "pip", "install", "-q", str(wheel)], check=True,
-                   capture_output=True)
     inventory = tmp_path / "inventory.yaml"
     inventory.write_text("targets:\n  - name: localhost\n")
     # run from a folder without the source tree, so only the installed copy can be imported
