@@ -1,5 +1,20 @@
 """puppetops' lifecycle plans (installed as ``puppetops.plans``).
 
-``from puppetops.plans import facts`` imports a plan; each module registers its plan with
-``@plan`` on import, and ``puppetops.plan.discover()`` imports them all.
+The package exports each plan as its function: ``from puppetops.plans import deploy_code``,
+then ``deploy_code(run, env="production")``. A plan's module, with its helpers, is
+``puppetops.plans.NAME`` (``from puppetops.plans.deploy_code import environment_list``); the
+package attribute of that name is the plan itself. Each module registers its plan with
+``@plan`` when imported; ``puppetops.plan.discover()`` finds them by package.
+
+Adding a plan is adding its module: every module here whose function of the same name is a
+plan is imported and exported below.
 """
+import importlib as _importlib
+import pkgutil as _pkgutil
+
+__all__: list[str] = []
+for _module in _pkgutil.iter_modules(__path__):
+    _plan = getattr(_importlib.import_module(f"{__name__}.{_module.name}"), _module.name, None)
+    if hasattr(_plan, "plan_name"):  # set by @plan
+        globals()[_module.name] = _plan
+        __all__.append(_module.name)

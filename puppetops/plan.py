@@ -13,7 +13,6 @@ import inspect
 import pkgutil
 import sys
 import time
-import types
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -87,31 +86,11 @@ def plan(fn: Callable[..., Any] | None = None, *, name: str | None = None,
             return value
 
         wrapper.plan_name = plan_name  # type: ignore[attr-defined]
-        _make_module_callable(func.__module__, plan_name, wrapper)
         _REGISTRY[plan_name] = PlanInfo(plan_name, wrapper, describe(func).summary,
                                         func.__module__)
         return wrapper
 
     return register(fn) if fn is not None else register
-
-
-class _PlanModule(types.ModuleType):
-    """A plan's module that can be called as the plan itself.
-
-    ``from puppetops.plans import deploy_code`` imports the module (Python gives no other
-    choice for a submodule); calling it runs the plan, so both
-    ``deploy_code(run, env="production")`` and ``deploy_code.deploy_code(...)`` work.
-    """
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.__plan__(*args, **kwargs)
-
-
-def _make_module_callable(module_name: str, plan_name: str, fn: Callable[..., Any]) -> None:
-    module = sys.modules.get(module_name)
-    if module is not None and module_name.rsplit(".", 1)[-1] == plan_name:
-        module.__plan__ = fn  # type: ignore[attr-defined]
-        module.__class__ = _PlanModule
 
 
 def discover(project_dir: str | Path | None = None) -> dict[str, PlanInfo]:

@@ -16,7 +16,8 @@ def test_an_installed_wheel_runs_a_plan_from_puppetops_plans(tmp_path):
     inventory = tmp_path / "inventory.yaml"
     inventory.write_text("targets:\n  - name: localhost\n")
     # run from a folder without the source tree, so only the installed copy can be imported
-    where = subprocess.run([str(py), "-c", "import puppetops.plans.facts as m; print(m.__file__)"],
+    module_file = "import importlib; print(importlib.import_module('puppetops.plans.facts').__file__)"
+    where = subprocess.run([str(py), "-c", module_file],
                            cwd=tmp_path, capture_output=True, text=True, check=True)
     assert str(env_dir) in where.stdout
     proc = subprocess.run([str(env_dir / "bin" / "puppetops"), "plan", "facts",

@@ -49,9 +49,19 @@ def test_uploads_and_commands_are_recorded():
     assert rs[0].status == "failed"  # verify re-checks, and the canned answer still says absent
 
 
-def test_a_plan_module_imported_from_the_package_is_callable_as_the_plan():
+def test_the_package_exports_each_plan_as_its_function():
     from puppetops.plans import facts
+    from puppetops.plans.facts import facts as from_its_module
+    assert facts is from_its_module and facts.plan_name == "facts"
     tester = PlanTester({"targets": ["web1"]})
     tester.on(re.compile("puppetops-facts-script"), stdout=FACTS_OUTPUT)
     assert facts(tester.run, targets="all").find("web1").value["fqdn"] == "web1.example.com"
-    assert facts.facts is facts.__plan__  # the module still holds its plan function
+
+
+def test_every_installed_plan_is_exported_by_the_package():
+    import puppetops.plans
+    from puppetops.plan import discover
+    installed = {name: info for name, info in discover().items()
+                 if info.module.startswith("puppetops.plans.")}
+    assert installed and sorted(puppetops.plans.__all__) == sorted(installed)
+    assert all(getattr(puppetops.plans, name) is info.fn for name, info in installed.items())
