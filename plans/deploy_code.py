@@ -16,7 +16,7 @@ from puppetops.run import Run
 from puppetops.step import StepContext
 from puppetops.steps import puppetserver_control
 from puppetops.steps.code import consistency, envcache, provision
-from puppetops.steps.code.consistency import Verdict
+from puppetops.steps.code.consistency import ConsistencyVerdict
 from puppetops.steps.code.deploy import (DeployerInstalled, EnvironmentCacheFlush,
                                          EnvironmentDeploy, deployed)
 from puppetops.steps.code.deployers import Deployed
@@ -107,7 +107,7 @@ def _warn_uncached(run: Run, servers: list[Target]) -> None:
             run.message(f"deploy_code: warning: {r.target}: {r.value}")
 
 
-def _drained(run: Run, servers: list[Target], verdict: Verdict) -> list[Target]:
+def _drained(run: Run, servers: list[Target], verdict: ConsistencyVerdict) -> list[Target]:
     """The off servers to drain: those off for an environment their agents use (var
     ``agent_environments``); the others are named in a message and stay in."""
     def used_off(t: Target) -> list[str]:
@@ -137,7 +137,7 @@ def _purge(run: Run, servers: list[Target], branches: dict[str, str]) -> None:
         run.message(f"deploy_code: {verb} environments whose branch is gone: " + "; ".join(done))
 
 
-def _drain(run: Run, lbs: list[Target], servers: list[Target], verdict: Verdict,
+def _drain(run: Run, lbs: list[Target], servers: list[Target], verdict: ConsistencyVerdict,
            environments: list[str]) -> None:
     """The off servers that are LB members leave load balancing, unless that would leave an
     LB with no serving member (``MembersOut`` then refuses, and says so). Each LB host
@@ -177,7 +177,7 @@ def _not_serving(ctx: StepContext) -> str | None:
 
 def _judge(run: Run, servers: list[Target], heads: dict[str, str],
            failures: dict[tuple[str, str], str],
-           known: dict[str, dict[str, dict | None]]) -> Verdict:
+           known: dict[str, dict[str, dict | None]]) -> ConsistencyVerdict:
     """The verdict over every server. ``known``: the records the deploy steps returned; a
     server missing one (its deploy failed or never ran) has all of its records read now. A
     server whose Puppet Server does not answer is off too: flushing its peers would have them
@@ -208,7 +208,7 @@ def _judge(run: Run, servers: list[Target], heads: dict[str, str],
     return verdict
 
 
-def _summary(results: PlanResults, verdict: Verdict | None) -> ResultSet:
+def _summary(results: PlanResults, verdict: ConsistencyVerdict | None) -> ResultSet:
     """One result per target; a server's message says where it is for each environment."""
     out = results.summary("deploy_code")
     for result in out:

@@ -53,7 +53,7 @@ def _batches(targets: list[Target], size: int) -> list[list[Target]]:
     return [targets[i:i + size] for i in range(0, len(targets), size)]
 
 
-def rotate(run: Run, batch: list[Target], lbs: list[Target], action: maintenance.Action,
+def rotate(run: Run, batch: list[Target], lbs: list[Target], action: maintenance.MaintenanceAction,
            drain_timeout: float, up_timeout: float) -> None:
     """One batch: preflight, drain, wait for its sessions to end, maintenance mode, the
     action, health gate, ready and UP. Each LB host records why the batch is out before it

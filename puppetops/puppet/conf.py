@@ -78,19 +78,6 @@ def _apply_section(lines: list[str], section: str, values: Mapping[str, str | No
     return lines[:start + 1] + body + lines[end:]
 
 
-def read_setting(text: str | None, section: str, key: str) -> str | None:
-    """A setting's value in a section of puppet.conf, or None."""
-    lines = _lines(text)
-    bounds = _section_bounds(lines, section)
-    if bounds is None:
-        return None
-    for line in lines[bounds[0] + 1:bounds[1]]:
-        m = _SETTING.match(line)
-        if m and m.group(1) == key:
-            return line.split("=", 1)[1].strip()
-    return None
-
-
 # -- services.d/ca.cfg ----------------------------------------------------------------------
 
 def ca_cfg(text: str | None, enabled: bool) -> str:
@@ -112,10 +99,6 @@ def ca_cfg(text: str | None, enabled: bool) -> str:
         lines.append(line)
     lines += [s for s, on in want.items() if on and s not in seen]
     return _text(lines)
-
-
-def ca_enabled(text: str | None) -> bool:
-    return any(line.strip() == CA_SERVICE for line in _lines(text))
 
 
 # -- conf.d/ca.conf and other HOCON files -----------------------------------------------------

@@ -18,8 +18,8 @@ from ..target import Target
 from .package_upgrade import PackagesUpgraded
 from .puppetserver import PuppetserverRefresh
 
-Action = Callable[[Run, list[Target]], Any]
-ActionSpec = str | Step | Sequence[Step] | Action
+MaintenanceAction = Callable[[Run, list[Target]], Any]
+ActionSpec = str | Step | Sequence[Step] | MaintenanceAction
 BUILT_IN = ("restart", "upgrade")
 
 
@@ -34,11 +34,11 @@ class Restart(PuppetserverRefresh):
         return "restart puppetserver (a new JVM)" if super().check(ctx) else None
 
 
-def _steps(steps: Sequence[Step]) -> Action:
+def _steps(steps: Sequence[Step]) -> MaintenanceAction:
     return lambda run, targets: run.pipeline(list(steps), targets)
 
 
-def _plan(name: str) -> Action:
+def _plan(name: str) -> MaintenanceAction:
     try:
         info = get_plan(name)
     except UsageError as exc:
@@ -55,7 +55,7 @@ def _plan(name: str) -> Action:
     return run_plan
 
 
-def action(spec: ActionSpec) -> Action:
+def action(spec: ActionSpec) -> MaintenanceAction:
     if isinstance(spec, Step):
         return _steps([spec])
     if spec == "restart":

@@ -52,7 +52,7 @@ class _Rule:
 
 
 @dataclass
-class Call:
+class RemoteCall:
     """One recorded remote call."""
 
     target: str
@@ -63,13 +63,13 @@ class Call:
 @dataclass
 class _Script:
     rules: list[_Rule] = field(default_factory=list)
-    calls: list[Call] = field(default_factory=list)
+    calls: list[RemoteCall] = field(default_factory=list)
     strict: bool = True
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def answer(self, target: str, command: str, stdin: bytes | None) -> CommandOutput:
         with self.lock:
-            self.calls.append(Call(target, command, stdin))
+            self.calls.append(RemoteCall(target, command, stdin))
             for rule in reversed(self.rules):  # later rules override earlier ones
                 if rule.matches(target, command):
                     rule.used += 1

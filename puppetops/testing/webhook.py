@@ -148,7 +148,7 @@ class Client:
 
 
 @dataclass
-class Call:
+class DeployCall:
     environment: str
     commit: str  # "" for a removal
     started: float
@@ -168,7 +168,7 @@ class RecordingDeploy:
     step-boundary check would: the call returns failed with the plan's "interrupted by ..."."""
 
     during: Callable[[str, str], Any] = lambda environment, commit: None
-    calls: list[Call] = field(default_factory=list)
+    calls: list[DeployCall] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     branches: dict[str, str] = field(default_factory=dict)
     interruption: Interruption = field(default_factory=Interruption)
@@ -198,5 +198,5 @@ class RecordingDeploy:
         except Interrupted as exc:
             stopped = Outcome(False, {"stub": True, "environment": environment}, str(exc))
         with self.lock:
-            self.calls.append(Call(environment, commit, started, time.monotonic(), action))
+            self.calls.append(DeployCall(environment, commit, started, time.monotonic(), action))
         return stopped

@@ -147,7 +147,7 @@ def _expect(replies: Mapping[str, tuple[int, str]], what: str) -> None:
 # -- decisions ------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class Action:
+class CertAction:
     """What to do about one node before signing: keep, fetch, request, or reissue; and
     whether the CA's entry for the name must be cleaned first."""
 
@@ -156,35 +156,35 @@ class Action:
     clean_ca: bool = False
 
 
-def decide(node: NodeCert, entry: CaEntry | None, want: Identity) -> Action:
+def decide(node: NodeCert, entry: CaEntry | None, want: Identity) -> CertAction:
     """A correct certificate is left alone; a wrong one (alt names, unknown to the CA, not
     the CA's) is re-issued; a certificate the CA has but the node lacks is cleaned so the
     node can request a new one; a pending request is (re)submitted."""
     name = want.certname
     if node.fingerprint:
         if node.alt_names != want.cert_alt_names:
-            return Action(REISSUE, f"its certificate has alt names {show(node.alt_names)}, "
-                                   f"want {show(want.cert_alt_names)}", entry is not None)
+            return CertAction(REISSUE, f"its certificate has alt names {show(node.alt_names)}, "
+                                       f"want {show(want.cert_alt_names)}", entry is not None)
         if entry is None or entry.state != "signed":
             state = "no record of it" if entry is None else f"it {entry.state}"
-            return Action(REISSUE, f"the CA has {state}", entry is not None)
+            return CertAction(REISSUE, f"the CA has {state}", entry is not None)
         if entry.fingerprint != node.fingerprint:
-            return Action(REISSUE, "the CA signed a different certificate for "
-                                   f"{name} ({entry.fingerprint})", True)
-        return Action(KEEP)
+            return CertAction(REISSUE, "the CA signed a different certificate for "
+                                       f"{name} ({entry.fingerprint})", True)
+        return CertAction(KEEP)
     if entry is not None and entry.state == "signed" and node.has_csr:
-        return Action(FETCH, "the CA has signed it")
+        return CertAction(FETCH, "the CA has signed it")
     if entry is not None and entry.state in ("signed", "revoked"):
-        return Action(REQUEST, f"the CA has a {entry.state} certificate for {name} that the "
-                               "node lacks", True)
+        return CertAction(REQUEST, f"the CA has a {entry.state} certificate for {name} that "
+                                   "the node lacks", True)
     if entry is not None and not node.has_csr:
-        return Action(REQUEST, f"the CA already holds a request for {name} "
-                               f"({entry.fingerprint}) that this node has no copy of")
-    return Action(REQUEST)
+        return CertAction(REQUEST, f"the CA already holds a request for {name} "
+                                   f"({entry.fingerprint}) that this node has no copy of")
+    return CertAction(REQUEST)
 
 
 @dataclass(frozen=True)
-class Verdict:
+class SigningVerdict:
     """The CA-side answer for one request: signed now, already signed, or refused (why)."""
 
     certname: str
@@ -192,31 +192,31 @@ class Verdict:
     refusal: str | None = None
 
 
-def review(want: Identity, fingerprint: str | None, entry: CaEntry | None) -> Verdict:
+def review(want: Identity, fingerprint: str | None, entry: CaEntry | None) -> SigningVerdict:
     """Whether the CA may sign ``want.certname``'s pending request."""
     name = want.certname
     if entry is not None and entry.state == "signed":
-        return Verdict(name)
+        return SigningVerdict(name)
     if entry is None or entry.state != "requested":
-        return Verdict(name, refusal=f"the CA has no pending request for {name}")
+        return SigningVerdict(name, refusal=f"the CA has no pending request for {name}")
     if not fingerprint:
-        return Verdict(name, refusal=f"{name} reports no certificate request of its own, but "
-                                     f"the CA has one ({entry.fingerprint}): not signing it")
+        return SigningVerdict(name, refusal=f"{name} reports no certificate request of its own, "
+                                             f"but the CA has one ({entry.fingerprint}): not signing it")
     if entry.fingerprint != normalize(fingerprint):
-        return Verdict(name, refusal=(
+        return SigningVerdict(name, refusal=(
             f"NOT signing {name}: the CA's pending request has fingerprint {entry.fingerprint} "
             f"but {name} itself reports {normalize(fingerprint)}; the request on the CA was not "
             "made with this node's key (regenerated or submitted by someone else). Check it, then "
             f"`puppetserver ca clean --certname {name}` on the CA and re-run"))
     if entry.alt_names != want.csr_alt_names:
-        return Verdict(name, refusal=(
+        return SigningVerdict(name, refusal=(
             f"NOT signing {name}: its request asks for alt names {show(entry.alt_names)}, "
             f"expected exactly {show(want.csr_alt_names)}"))
-    return Verdict(name, sign=True)
+    return SigningVerdict(name, sign=True)
 
 
 def sign(ctx: StepContext, layout: Layout, wanted: Mapping[str, tuple[Identity, str | None]]
-         ) -> dict[str, Verdict]:
+         ) -> dict[str, SigningVerdict]:
     """Review every pending request on the CA and sign the approved ones in ONE call (one
     curl, one TLS connection, a PUT per name: milliseconds, see ``ca_api``).
 
@@ -229,6 +229,6 @@ def sign(ctx: StepContext, layout: Layout, wanted: Mapping[str, tuple[Identity, 
         replies = ca_api.set_state(ctx, layout, node.certname(ctx.target), approved, "signed")
         for name, (code, body) in replies.items():
             if code != 204:  # the CA's answer to a signature it made
-                verdicts[name] = Verdict(name, refusal=f"the CA did not sign {name}: "
-                                                       f"{code} {body.strip()[:200]}")
+                verdicts[name] = SigningVerdict(name, refusal=f"the CA did not sign {name}: "
+                                                              f"{code} {body.strip()[:200]}")
     return verdicts

@@ -110,7 +110,7 @@ class CertificateRequested(Step):
     name = "certificate request"
 
     def __init__(self, identities: Mapping[str, certs.Identity],
-                 actions: Mapping[str, certs.Action]):
+                 actions: Mapping[str, certs.CertAction]):
         super().__init__()
         self.identities, self.actions = identities, actions
 

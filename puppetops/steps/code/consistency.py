@@ -35,7 +35,7 @@ class Position:
 
 
 @dataclass(frozen=True)
-class Verdict:
+class ConsistencyVerdict:
     positions: tuple[Position, ...]
 
     @property
@@ -79,7 +79,7 @@ def judge(heads: Mapping[str, str], servers: Iterable[str],
           records: Mapping[str, Mapping[str, Deployed | None]],
           failures: Mapping[tuple[str, str], str],
           unreadable: Mapping[str, str] | None = None,
-          not_serving: Mapping[str, str] | None = None) -> Verdict:
+          not_serving: Mapping[str, str] | None = None) -> ConsistencyVerdict:
     """The verdict over ``servers`` for every environment in ``heads`` (env → branch head).
 
     ``records[server][env]``: its deploy record (None: none); ``failures[(server, env)]``: why
@@ -96,4 +96,4 @@ def judge(heads: Mapping[str, str], servers: Iterable[str],
             record = records.get(server, {}).get(env)
             positions.append(position(server, env, head, record, failures.get((server, env)),
                                       not_serving.get(server)))
-    return Verdict(tuple(positions))
+    return ConsistencyVerdict(tuple(positions))
