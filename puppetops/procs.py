@@ -14,16 +14,15 @@ from __future__ import annotations
 import os
 import signal
 from dataclasses import dataclass
-from typing import Callable, Iterable, TypeVar
+from typing import Callable, Iterable
 
 import psutil
-import tenacity
+
+from .polling import wait_while
 
 __all__ = ["Proc", "alive", "children", "cmdline", "descendants", "descendant_levels",
            "is_mount_point", "mounts_matching", "netns_inode", "pids_in_netns", "proc", "rss_kib",
-           "terminate", "terminate_tree", "wait_until_empty"]
-
-T = TypeVar("T")
+           "terminate", "terminate_tree"]
 
 
 @dataclass(frozen=True)
@@ -120,15 +119,6 @@ def descendants(pid: int) -> list[int]:
     return [p for level in descendant_levels(pid) for p in level]
 
 
-def wait_until_empty(pending: Callable[[], list[T]], timeout: float, interval: float = 0.02) -> list[T]:
-    """Call ``pending()`` until it returns an empty list or ``timeout`` passes; its last answer."""
-    return tenacity.Retrying(
-        stop=tenacity.stop_after_delay(timeout), wait=tenacity.wait_fixed(interval),
-        retry=tenacity.retry_if_result(bool),
-        retry_error_callback=lambda state: state.outcome.result(),
-    )(pending)
-
-
 def _signal(pids: Iterable[int], sig: int) -> None:
     for pid in pids:
         try:
@@ -152,9 +142,9 @@ def terminate_tree(pid: int) -> None:
     """
     for level in reversed(descendant_levels(pid)):
         _signal(level, signal.SIGTERM)
-        left = [p for p in wait_until_empty(lambda: [p for p in level if _exists(p)], 3, 0.01) if alive(p)]
+        left = [p for p in wait_while(lambda: [p for p in level if _exists(p)], 3, 0.01) if alive(p)]
         _signal(left, signal.SIGKILL)
-        wait_until_empty(lambda: [p for p in left if _exists(p)], 2, 0.01)
+        wait_while(lambda: [p for p in left if _exists(p)], 2, 0.01)
 
 
 def terminate(procs: Iterable[Proc], grace: float = 3.0) -> list[Proc]:
@@ -164,7 +154,7 @@ def terminate(procs: Iterable[Proc], grace: float = 3.0) -> list[Proc]:
         for p in pending:
             if p.alive():  # re-checked right before the signal: never signal a reused PID
                 _signal([p.pid], sig)
-        pending = wait_until_empty(lambda: [p for p in pending if p.alive()], wait)
+        pending = wait_while(lambda: [p for p in pending if p.alive()], wait, 0.02)
         if not pending:
             break
     return [p for p in pending if p.alive()]

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Iterator
 
 from .. import procs
+from ..polling import wait_while
 from . import net, rootfs
 from .errors import LabError
 from .inventory import DEFAULT_STATE_DIR, atomic_write, render_inventory, render_known_hosts
@@ -248,7 +249,7 @@ class Lab:
                     raise LabError(f"lab host {rec.short} did not come up:\n{self._init_log(rec.short)}")
             return sorted(rec.short for rec in pending)
 
-        late = procs.wait_until_empty(not_listening, 30 + 0.2 * len(record.hosts))
+        late = wait_while(not_listening, 30 + 0.2 * len(record.hosts), 0.02)
         if late:
             raise LabError(f"sshd did not start in time on {', '.join(late)}:\n{self._init_log(late[0])}")
         kids = procs.children(rec.launcher.pid for rec in record.hosts)
@@ -303,7 +304,7 @@ class Lab:
         # 3. namespaces (their veth pairs go with them), veths left over, the bridge
         for rec in ours:
             net.delete_netns(rec.netns)
-        procs.wait_until_empty(lambda: [r.veth for r in ours if net.link_exists(r.veth)], 5.0)  # async in the kernel
+        wait_while(lambda: [r.veth for r in ours if net.link_exists(r.veth)], 5.0, 0.02)  # async in the kernel
         for rec in ours:
             net.delete_link(rec.veth)
         if os.path.exists(f"/sys/class/net/{record.bridge}/bridge"):

@@ -35,6 +35,7 @@ from typing import Any, Dict, List, NamedTuple, Optional, Sequence
 import tenacity
 
 from .. import procs
+from ..polling import wait_while
 
 __all__ = [
     "Endpoint",
@@ -296,7 +297,7 @@ class SshdFleet:
             if config in " ".join(procs.cmdline(pid)) and procs.alive(pid):
                 procs.terminate_tree(pid)
                 os.kill(pid, signal.SIGTERM)
-                if procs.wait_until_empty(lambda: [pid] if procs.alive(pid) else [], 5):
+                if wait_while(lambda: procs.alive(pid), 5, 0.02):
                     os.kill(pid, signal.SIGKILL)
                 killed.append(pid)
         return killed
@@ -746,7 +747,7 @@ class SshdFleet:
             pending = [i for i in pending if not self._ready(i)]
             return pending
 
-        if procs.wait_until_empty(not_ready, max(0.0, deadline - time.monotonic())):
+        if wait_while(not_ready, max(0.0, deadline - time.monotonic()), 0.02):
             names = ", ".join(self.hosts[i].name for i in pending)
             raise FleetError(f"sshd not ready before timeout: {names}: {self._log_tail(pending[0])}")
 

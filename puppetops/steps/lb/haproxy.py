@@ -17,10 +17,10 @@ import csv
 import io
 import re
 import shlex
-import time
 from typing import Mapping
 
 from ...errors import StepError
+from ...polling import wait_while
 from ...step import Step, StepContext
 from ..services import Service, init_system
 from .backend import DRAIN, MAINT, READY, Backend, MemberState
@@ -171,15 +171,10 @@ class HaproxyMembersUp(Step):
                 runtime(ctx, f"set server {BACKEND}/{name} state ready")
 
     def verify(self, ctx: StepContext) -> None:
-        deadline = time.monotonic() + self.wait
-        while True:
-            down = self._down(ctx)
-            if not down:
-                return
-            if time.monotonic() > deadline:
-                raise StepError(f"not UP after {self.wait:.0f}s: "
-                                + ", ".join(f"{n} ({s})" for n, s in down.items()))
-            ctx.sleep(1)
+        down = wait_while(lambda: self._down(ctx), self.wait, 1, sleep=ctx.sleep)
+        if down:
+            raise StepError(f"not UP after {self.wait:.0f}s: "
+                            + ", ".join(f"{n} ({s})" for n, s in down.items()))
 
 
 def admin_state(flags: int) -> str:

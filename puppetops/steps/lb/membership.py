@@ -12,11 +12,11 @@ silently.
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Mapping
 
 from ...errors import StepError
+from ...polling import wait_while
 from ...step import Step, StepContext
 from . import backends, out_records
 from .backend import DRAIN, MAINT, READY, MemberState
@@ -141,13 +141,10 @@ class MembersIdle(_OnMembers):
                 if busy else None)
 
     def change(self, ctx: StepContext) -> None:
-        deadline = time.monotonic() + self.wait
-        while busy := self._busy(ctx):
-            if time.monotonic() > deadline:
-                raise StepError("still busy after "
-                                f"{self.wait:.0f}s: " + ", ".join(f"{n} ({s} session(s))"
-                                                                  for n, s in busy.items()))
-            ctx.sleep(POLL)
+        busy = wait_while(lambda: self._busy(ctx), self.wait, POLL, sleep=ctx.sleep)
+        if busy:
+            raise StepError(f"still busy after {self.wait:.0f}s: "
+                            + ", ".join(f"{n} ({s} session(s))" for n, s in busy.items()))
 
     def verify(self, ctx: StepContext) -> None:
         """``change`` returns only once they are idle."""
@@ -186,16 +183,14 @@ class MembersReady(_OnMembers):
         for name, state in self._waiting(ctx).items():
             if state.admin != READY:
                 backends.of(ctx.target).set_admin(ctx, name, READY)
-        deadline = time.monotonic() + self.wait
-        while waiting := self._waiting(ctx):
-            if time.monotonic() > deadline:
-                recorded = self._recorded(ctx)
-                for name in waiting:
-                    if name not in recorded and self.record:
-                        out_records.write(ctx, name, self.record)
-                    backends.of(ctx.target).set_admin(ctx, name, MAINT)
-                raise StepError(f"not serving {self.wait:.0f}s after being set ready, put back "
-                                f"in maintenance: {_show(waiting)}")
-            ctx.sleep(POLL)
+        waiting = wait_while(lambda: self._waiting(ctx), self.wait, POLL, sleep=ctx.sleep)
+        if waiting:
+            recorded = self._recorded(ctx)
+            for name in waiting:
+                if name not in recorded and self.record:
+                    out_records.write(ctx, name, self.record)
+                backends.of(ctx.target).set_admin(ctx, name, MAINT)
+            raise StepError(f"not serving {self.wait:.0f}s after being set ready, put back "
+                            f"in maintenance: {_show(waiting)}")
         for name in self._recorded(ctx):
             out_records.remove(ctx, name)
