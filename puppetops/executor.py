@@ -205,8 +205,8 @@ class Executor:
     def _shared_workers(self) -> ThreadPoolExecutor:
         """The run's worker threads, kept from step to step.
 
-        Starting ``concurrency`` threads for every step costs ~10 ms of CPU per 100 threads and
-        churns the GIL while 200 connections' transport threads also want it. Idle workers exit
+        Starting ``concurrency`` threads for every step costs CPU and churns the GIL while the
+        connections' transport threads also want it (docs/benchmarks.md, "What changed in the transport", 6). Idle workers exit
         when the Executor is garbage collected (ThreadPoolExecutor's own weak reference).
         """
         with self._workers_lock:

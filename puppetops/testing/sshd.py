@@ -6,8 +6,8 @@ so binding needs no ``ip addr``), with its own ed25519 host key and log, key-onl
 one client key, and a ``known_hosts`` file listing every host so host-key checking stays ON.
 
 Why real daemons: connection reuse, retries on a late or refused daemon, changed host keys,
-sudo prompts and MaxStartups behaviour are exactly what mocks get wrong. Measured on the
-project box (docs: ``fanout.md``), 200 idle daemons take ~1-2 MB each and start in seconds.
+sudo prompts and MaxStartups behaviour are exactly what mocks get wrong, and idle daemons
+are cheap (docs/benchmarks.md, "How it measures").
 
 Process hygiene: every daemon is our own ``subprocess.Popen`` child; it is stopped by its
 recorded PID only, with its connection children (:mod:`puppetops.procs`), and a PID read back

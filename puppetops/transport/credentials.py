@@ -63,11 +63,10 @@ class _KnownHosts:
 
     paramiko's ``HostKeys.lookup`` scans every entry, hashing the name in Python for each hashed
     (``|1|``, OpenSSH's ``HashKnownHosts``) entry, and ``SSHClient.connect`` looks up twice: N
-    connections against an N-line file cost O(N²), measured 0.2 s of CPU at 1,000 plain entries
-    and 0.9 s at 200 hashed ones (23 s at 1,000). Here plain names are a dict lookup and hashed
-    entries are matched with one C-level HMAC each (1.3 s at 1,000 hashed entries, 0.06 s at
-    200); every connection then gets a small ``HostKeys`` with only its matching entries, on
-    which paramiko's own checks give the same answers as on the whole file.
+    connections against an N-line file cost O(N²) (docs/benchmarks.md, "What changed in the transport", 7, has the
+    figures). Here plain names are a dict lookup and hashed entries are matched with one
+    C-level HMAC each; every connection then gets a small ``HostKeys`` with only its matching
+    entries, on which paramiko's own checks give the same answers as on the whole file.
     """
 
     def __init__(self, path: str):
@@ -102,7 +101,7 @@ def _read_entries(path: str) -> list[HostKeyEntry]:
     """The file's entries in order, as ``HostKeys.load`` reads them but in linear time.
 
     ``load`` also drops a name already listed with the same key, looking each one up in all
-    earlier lines (O(N²): 0.2 s for 1,000 lines); a duplicate is harmless here, as lookups
+    earlier lines (O(N²)); a duplicate is harmless here, as lookups
     return the first match either way.
     """
     where = f"known_hosts file {path}"

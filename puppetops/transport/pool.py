@@ -19,9 +19,9 @@ def default_handshake_slots() -> int:
 
     A handshake is CPU-bound (key exchange and signature on both ends), so more of them in
     flight than a few per core only adds contention; established connections are not limited.
-    Measured on 2 cores, 200 loopback sshd (docs/benchmarks.md): 4, 8 and 16 slots connect all
-    200 in 1.8 s for 0.48 CPU-s of ours; 32 and 200 slots take 1.85-1.9 s and 0.54-0.64 CPU-s.
-    16 is the most handshakes in flight (headroom for network round trips) before that cost.
+    On 2 cores, 4 to 16 slots connect 200 loopback hosts equally fast and more cost client CPU
+    (docs/benchmarks.md, "Handshake slots"): 16 is the most handshakes in flight (headroom for
+    network round trips) before that cost.
     """
     return max(4, 8 * (os.cpu_count() or 2))
 

@@ -36,9 +36,10 @@ from .channel import read_until_exit
 from .credentials import AcceptUnknownHost, RejectUnknownHost, SshCredentials
 from .persistent_shell import PersistentShell, ShellNotStarted
 
-# paramiko's transport thread wakes every 0.1 s to look for a close; 200 idle connections then
-# burn ~30 ms of CPU per second and wake the GIL 2,000 times. After the handshake 1 s is enough:
-# close() wakes the thread itself, and commands have their own timeouts.
+# paramiko's transport thread wakes every 0.1 s to look for a close: CPU and GIL wake-ups for
+# nothing on hundreds of idle connections (docs/benchmarks.md, "What changed in the
+# transport", 4). After the handshake 1 s is enough: close() wakes the thread itself, and
+# commands have their own timeouts.
 IDLE_POLL_SECONDS = 1.0
 
 # paramiko logs a failed handshake (a port that does not speak SSH, a reset) as an error with
@@ -159,8 +160,8 @@ class SshConnection(Connection):
         """Close the connection; its transport thread ends now, not at its next idle poll.
 
         paramiko only closes the socket, which does not wake a thread blocked reading it; the
-        shutdown does (EOF), so no thread lingers after the run: at 200 hosts the CLI exits
-        0.12 s sooner, as the kernel no longer tears down 200 blocked threads at exit.
+        shutdown does (EOF), so no thread lingers after the run for the kernel to tear down at
+        exit (docs/benchmarks.md, "What changed in the transport", 5).
         """
         if self._client is not None:
             try:
@@ -309,9 +310,8 @@ def _open_socket(host: str, port: int, timeout: float) -> socket.socket:
     """The TCP connection for paramiko, with Nagle's algorithm off.
 
     paramiko leaves Nagle on, so a small SSH message written while an earlier one is still
-    unacknowledged waits for the peer's delayed ACK (40 ms on Linux). Measured on loopback: a
-    handshake took 66 ms instead of 20, and each command after the first on a busy connection
-    48 ms instead of 2.
+    unacknowledged waits for the peer's delayed ACK (40 ms on Linux): in every handshake, and
+    in every command after the first on a busy connection (docs/benchmarks.md, "What changed in the transport", 1).
     """
     sock = socket.create_connection((host, port), timeout=timeout)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
