@@ -2,11 +2,11 @@
 
 Each connection is a paramiko ``SSHClient`` set up for strict host-key checking against the
 run's one parsed known_hosts copy (``credentials.py``), on our own TCP socket (TCP_NODELAY).
-Fabric's ``Connection`` is not used to connect or run commands, because made in many threads at
-once on one Invoke config it briefly saw that config empty ("No attribute or config key found
-for 'gateway'": healthy hosts "unreachable" in 2 of 10 runs on 200 hosts) and its runner reads
-each stream in a thread of its own; one is made on the open client, on demand, for what
-puppetops does not wrap (``SshConnection.fabric``).
+Fabric's ``Connection`` is not used to connect or to run commands, because made in many
+threads at once from one shared Invoke config it left that config briefly empty (healthy hosts
+"unreachable" in 2 of 10 runs on 200 hosts) and its runner reads each stream in a thread of its
+own; one is made on the open client, on demand, for what puppetops does not wrap
+(``SshConnection.fabric``).
 
 Commands without stdin data run in the connection's persistent shell (``persistent_shell.py``);
 commands with stdin data (``put``, sudo with a password), and every command when the inventory
