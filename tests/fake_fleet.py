@@ -36,6 +36,8 @@ class Fleet:
         self.deploys_to: dict[str, str] = {}  # server → commit its deploy reaches (else head)
         self.files: dict[tuple[str, str], str] = {}  # (host, path) → content
         self.admin = {C1: 0, C2: 0}  # HAProxy srv_admin_state flags
+        self.failing_check: set[str] = set()  # members whose HAProxy health check fails
+        self.sessions: dict[str, int] = {}  # member → current sessions (HAProxy scur)
         self.flushes: list[str] = []
         self.lb_commands: list[str] = []
         self.deploy_commands: list[tuple[str, str]] = []
@@ -148,7 +150,8 @@ class Fleet:
     def _haproxy(self, cmd):
         self.lb_commands.append(cmd)
         if cmd.startswith("show servers state"):
-            rows = [f"3 puppet_compilers {i} {n} 10.0.0.{i} {0 if f & 1 else 2} {f} 1 1 9 15 3 4 6 "
+            running = {n: 0 if f & 1 or n in self.failing_check else 2 for n, f in self.admin.items()}
+            rows = [f"3 puppet_compilers {i} {n} 10.0.0.{i} {running[n]} {f} 1 1 9 15 3 4 6 "
                     f"0 0 0 {n} 8140 - 0 0 - - 0" for i, (n, f) in enumerate(self.admin.items(), 1)]
             return ("1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state "
                     "srv_uweight srv_iweight srv_time_since_last_change srv_check_status "
@@ -158,7 +161,9 @@ class Fleet:
                     + "\n".join(rows) + "\n")
         if cmd == "show stat":
             return "# pxname,svname,scur,status,check_status\n" + "".join(
-                f"puppet_compilers,{n},0,{'MAINT' if f & 1 else 'DRAIN' if f & 8 else 'UP'},L7OK\n"
+                f"puppet_compilers,{n},{self.sessions.get(n, 0)},"
+                f"{'MAINT' if f & 1 else 'DRAIN' if f & 8 else 'DOWN' if n in self.failing_check else 'UP'},"
+                f"{'L7STS' if n in self.failing_check else 'L7OK'}\n"
                 for n, f in self.admin.items())
         m = re.match(r"set server puppet_compilers/(\S+) state (\w+)", cmd)
         self.admin[m.group(1)] = {"drain": 8, "maint": 1, "ready": 0}[m.group(2)]

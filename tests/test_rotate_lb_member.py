@@ -15,7 +15,8 @@ from puppetops.plans.rotate_lb_member import rotate_lb_member
 from puppetops.steps import maintenance
 from puppetops.steps.lb import haproxy, nginx
 from puppetops.steps.lb.backend import DRAIN, MAINT, READY, MemberState
-from puppetops.steps.lb.membership import refusal
+from puppetops.steps.lb.haproxy import HaproxyMembersUp
+from puppetops.steps.lb.membership import MembersIdle, MembersReady, refusal
 from puppetops.steps.lb.out_records import CODE_DIFFERS, MAINTENANCE, OutRecord
 from puppetops.steps.lb.pool import Member
 
@@ -147,3 +148,46 @@ def test_an_interrupted_rotation_leaves_an_unhealthy_member_out_and_says_how_to_
     record = json.loads(fleet.files[(LB, f"{RECORDS}/{C1}.json")])
     assert record["why"]["plan"] == "rotate_lb_member"
     assert any(f"`invoke lb-ready --targets {C1}` puts it back" in m for m in messages), messages
+
+
+# -- the waits of the membership steps, run out ----------------------------------------------
+
+@pytest.mark.reliability(fault="a member set ready never passes its health check",
+                         outcome="after the wait it is in maintenance again with an out record; "
+                                 "the step fails naming it")
+def test_a_member_that_never_serves_is_put_back_in_maintenance_with_a_record():
+    fleet = Fleet()
+    fleet.admin[C1] = 1
+    fleet.failing_check.add(C1)
+    record = OutRecord("rotate_lb_member", "0123456789ab", "ops@admin1", "2026-11-29T07:00:00Z")
+    results = planner(fleet).run.step(MembersReady({LB: [C1]}, wait=0, record=record),
+                                      "loadbalancers", catch_errors=True)
+    row = results.find(LB)
+    assert row.status == "failed" and "put back in maintenance: compiler1.example.com" in row.message
+    assert f"set server puppet_compilers/{C1} state ready" in fleet.lb_commands
+    assert fleet.admin[C1] == 1 and (LB, f"{RECORDS}/{C1}.json") in fleet.files
+
+
+def test_members_still_holding_sessions_after_the_wait_fail_the_step():
+    fleet = Fleet()
+    fleet.admin[C1] = 8
+    fleet.sessions[C1] = 3
+    results = planner(fleet).run.step(MembersIdle({LB: [C1]}, wait=0), "loadbalancers",
+                                      catch_errors=True)
+    row = results.find(LB)
+    assert row.status == "failed" and f"still busy after 0s: {C1} (3 session(s))" in row.message
+    fleet.sessions[C1] = 0
+    again = planner(fleet).run.step(MembersIdle({LB: [C1]}, wait=0), "loadbalancers")
+    assert again.ok and not again.changed
+
+
+def test_haproxy_members_not_up_after_the_wait_fail_the_step():
+    fleet = Fleet()
+    fleet.admin[C1] = 1
+    fleet.failing_check.add(C1)
+    tester = planner(fleet).on(re.compile(r"^\[ -S "))
+    results = tester.run.step(HaproxyMembersUp({LB: [C1]}, timeout=0), "loadbalancers",
+                              catch_errors=True)
+    row = results.find(LB)
+    assert row.status == "failed" and f"not UP after 0s: {C1} (DOWN L7STS)" in row.message
+    assert fleet.admin[C1] == 0  # it was set ready; only its check keeps it down
