@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,9 +15,15 @@ REPO = Path(__file__).resolve().parent.parent
 def install_wheel(tmp_path: Path, python: str = sys.executable) -> Path:
     """Build puppetops' wheel and install it (with its dependencies) in a new virtualenv made
     by ``python`` under ``tmp_path``; returns the virtualenv."""
+    # from a copy without build/: setuptools keeps modules deleted from the source in build/lib
+    # and would ship them
+    source = tmp_path / "source"
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".puppetops", "results",
+        ".peers-venv"))
     dist = tmp_path / "dist"
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                    "-w", str(dist), str(REPO)], check=True, capture_output=True)
+                    "-w", str(dist), str(source)], check=True, capture_output=True)
     wheel = next(dist.glob("puppetops-*.whl"))
     env_dir = tmp_path / "venv"
     subprocess.run([python, "-m", "venv", str(env_dir)], check=True, capture_output=True)
