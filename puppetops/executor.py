@@ -18,7 +18,7 @@ from tenacity import (Retrying, retry_if_exception, stop_after_attempt, wait_exp
                       wait_random)
 
 from . import secrets
-from .errors import (CommandTimeout, Interrupted, PlanFailure, PuppetopsError, StepError,
+from .errors import (CommandTimeout, PlanFailure, PuppetopsError, StepError,
                      TransientTransportError, TransportError)
 from .failure_limit import FailureLimit
 from .heartbeat import DEFAULT_INTERVAL, Heartbeat, Watch

@@ -32,6 +32,7 @@ from puppetops.lab import lab as lab_module
 from puppetops.lab import net
 from puppetops.lab import packages as lab_packages
 from puppetops.lab.state import LabRecord
+from puppetops.lab.inventory import LAB_VARS
 
 pytestmark = pytest.mark.lab
 
@@ -238,7 +239,7 @@ def test_inventory_files(lab):
                                      "known-hosts-file": f"{lab.state_dir}/known_hosts",
                                      "host-key-check": True, "connect-timeout": 10}
     assert data["vars"] == {"lb_name": "lb.puppetops.test", "domain": "puppetops.test",
-                            "puppetserver_java_args": "-Xms512m -Xmx512m"}
+                            **LAB_VARS}
     groups = {g["name"]: g for g in data["groups"]}
     assert list(groups) == ["main", "compilers", "loadbalancers", "agents"]
     assert groups["main"]["targets"] == [{"name": "main.puppetops.test", "uri": DEFAULT_HOSTS["main"]}]
