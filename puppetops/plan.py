@@ -13,6 +13,7 @@ import inspect
 import pkgutil
 import sys
 import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -21,6 +22,7 @@ from .errors import Interrupted, PlanFailure, UsageError
 from .params import Param, describe, signature_params
 
 _REGISTRY: dict[str, "PlanInfo"] = {}
+_BROKEN: dict[str, str] = {}  # project plan file stem → why it did not load (file:line: error)
 PLANS_PACKAGE = "puppetops.plans"
 
 
@@ -107,19 +109,44 @@ def discover(project_dir: str | Path | None = None) -> dict[str, PlanInfo]:
         for path in sorted(folder.glob("*.py")):
             if path.name.startswith("_"):
                 continue
-            module_name = f"puppetops_project_plans.{path.stem}"
-            if module_name in sys.modules:
-                continue
-            spec = importlib.util.spec_from_file_location(module_name, path)
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[module_name] = module
-            spec.loader.exec_module(module)  # type: ignore[union-attr]
+            _load_project_plan(path)
     return dict(_REGISTRY)
+
+
+def _load_project_plan(path: Path) -> None:
+    """Import one of the project's plan files. One that fails (a syntax error, a bad import)
+    is recorded in ``broken_plans()`` and skipped: every other command keeps working."""
+    module_name = f"puppetops_project_plans.{path.stem}"
+    if module_name in sys.modules or path.stem in _BROKEN:
+        return
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)  # type: ignore[union-attr]
+    except Exception as exc:  # the operator's code: any error is theirs to see, in one line
+        del sys.modules[module_name]
+        _BROKEN[path.stem] = f"{path}:{_line_in(path, exc)}: {type(exc).__name__}: {exc}"
+
+
+def _line_in(path: Path, exc: BaseException) -> int | str:
+    if isinstance(exc, SyntaxError) and exc.lineno:
+        return exc.lineno
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if Path(f.filename).resolve() == path.resolve()]
+    return frames[-1].lineno if frames else "?"
+
+
+def broken_plans() -> dict[str, str]:
+    """The project's plan files that did not load: file stem → ``file:line: error``."""
+    return dict(_BROKEN)
 
 
 def get_plan(name: str) -> PlanInfo:
     if name not in _REGISTRY:
         discover()
+    if name not in _REGISTRY and name in _BROKEN:
+        raise UsageError(f"plan {name} did not load: {_BROKEN[name]}")
     if name not in _REGISTRY:
         import difflib
         close = difflib.get_close_matches(name, list(_REGISTRY), n=3)

@@ -278,3 +278,24 @@ def test_every_plan_describes_every_parameter_of_its_command():
     undescribed = [f"{name}: {p.name}" for name, info in sorted(discover().items())
                    for p in info.parameters.values() if not p.help]
     assert undescribed == []
+
+
+def test_a_broken_project_plan_is_skipped_with_one_line_and_the_rest_works(painted):
+    """A syntax error or a failed import in one of ./plans is the operator's to fix: every
+    other command still works, each says so in one line (file:line), and running the broken
+    plan by name is a usage error naming it."""
+    inventory, folder = painted
+    (folder / "plans" / "typo.py").write_text("from puppetops import plan\n\nx = 1 +\n")
+    (folder / "plans" / "missing.py").write_text("\nimport no_such_module_here\n")
+    listed = cli("plans", cwd=folder)
+    assert listed.returncode == 0 and "paint" in listed.stdout, listed.stderr
+    assert listed.stderr.splitlines() == [
+        "warning: plan skipped: plans/missing.py:2: ModuleNotFoundError: "
+        "No module named 'no_such_module_here'",
+        "warning: plan skipped: plans/typo.py:3: SyntaxError: invalid syntax (typo.py, line 3)"]
+    painting = cli("paint", "-t", "host2", "-i", inventory, cwd=folder)
+    assert painting.returncode == 0, painting.stderr
+    broken = cli("plan", "typo", "-i", inventory, cwd=folder)
+    assert broken.returncode == 2 and "Traceback" not in broken.stderr
+    assert broken.stderr.splitlines()[-1] == ("error: plan typo did not load: plans/typo.py:3: "
+                                              "SyntaxError: invalid syntax (typo.py, line 3)")

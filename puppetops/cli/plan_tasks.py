@@ -8,10 +8,11 @@ found); ``invoke plan NAME key=value`` runs any plan, generated command or not.
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
 from typing import Any, Iterable
 
-from ..plan import PlanInfo, discover
+from ..plan import PlanInfo, broken_plans, discover
 from ..params import Param, describe
 from .parsing import TypedTask, task_doc
 from .runner import run_plan
@@ -38,8 +39,15 @@ def _optional_targets(p: Param) -> Param:
     return replace(p, default=None, help=p.help + default, nullable=True)
 
 
+_WARNED: set[str] = set()  # each broken plan is said once per process
+
+
 def plan_tasks(taken: Iterable[str]) -> list[TypedTask]:
     """A command for each plan found (``puppetops.plans`` and ./plans) whose name is not
     ``taken`` by a command already."""
     names = {n.replace("-", "_") for n in taken}
-    return [plan_task(info) for name, info in sorted(discover().items()) if name not in names]
+    found = discover()
+    for why in sorted(set(broken_plans().values()) - _WARNED):  # the other commands still work
+        _WARNED.add(why)
+        print(f"warning: plan skipped: {why}", file=sys.stderr)
+    return [plan_task(info) for name, info in sorted(found.items()) if name not in names]
