@@ -16,6 +16,7 @@ def fleet_inventory(sshd_fleet, tmp_path):
     return fleet, str(fleet.write_inventory(tmp_path / "inventory.yaml"))
 
 
+@pytest.mark.slow
 def test_command_json_output_is_one_document_with_every_target(fleet_inventory):
     fleet, inv = fleet_inventory
     proc = cli("command", "echo hello", "--targets", "fleet", "--inventory", inv, "--format", "json")
@@ -27,6 +28,7 @@ def test_command_json_output_is_one_document_with_every_target(fleet_inventory):
     assert "[3/3, 0 failed]" in proc.stderr  # live progress goes to stderr
 
 
+@pytest.mark.slow
 def test_human_output_streams_progress_and_prints_a_summary(fleet_inventory):
     fleet, inv = fleet_inventory
     fleet.stop_host(1)
@@ -36,6 +38,7 @@ def test_human_output_streams_progress_and_prints_a_summary(fleet_inventory):
     assert "Failures:" in proc.stdout and "FAILED" in proc.stdout
 
 
+@pytest.mark.slow
 def test_log_file_has_a_json_line_per_target(fleet_inventory, tmp_path):
     _, inv = fleet_inventory
     log = tmp_path / "run.jsonl"
@@ -46,6 +49,7 @@ def test_log_file_has_a_json_line_per_target(fleet_inventory, tmp_path):
     assert all({"status", "duration", "step", "attempts"} <= e.keys() for e in targets)
 
 
+@pytest.mark.slow
 def test_upload_then_unchanged_on_second_run(fleet_inventory, tmp_path):
     _, inv = fleet_inventory
     src = tmp_path / "motd"
@@ -58,6 +62,7 @@ def test_upload_then_unchanged_on_second_run(fleet_inventory, tmp_path):
     assert dest.read_text() == "managed by puppetops\n"
 
 
+@pytest.mark.slow
 def test_an_unknown_target_exits_2_and_suggests_names(fleet_inventory):
     _, inv = fleet_inventory
     proc = cli("command", "true", "-t", "hots1", "-i", inv, "--format", "json")
@@ -65,6 +70,7 @@ def test_an_unknown_target_exits_2_and_suggests_names(fleet_inventory):
     assert "host1" in proc.stderr
 
 
+@pytest.mark.slow
 def test_inventory_json_has_exactly_the_documented_shape(fleet_inventory):
     _, inv = fleet_inventory
     proc = cli("inventory", "-i", inv, "--targets", "host2", "--format", "json")
@@ -84,6 +90,7 @@ def test_inventory_json_has_exactly_the_documented_shape(fleet_inventory):
     ("targets:\n  - name: x\n    vars: [1]\n", 3, "vars"),
     ("groups: [\n", None, ""),
 ])
+@pytest.mark.slow
 def test_an_invalid_inventory_exits_2_naming_file_and_line(tmp_path, text, line, words):
     path = tmp_path / "bad.yaml"
     path.write_text(text)
@@ -95,6 +102,7 @@ def test_an_invalid_inventory_exits_2_naming_file_and_line(tmp_path, text, line,
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_plan_takes_bare_key_value_parameters(fleet_inventory):
     _, inv = fleet_inventory
     proc = cli("plan", "facts", "targets=host1", "-i", inv, "--format", "json")
@@ -105,6 +113,7 @@ def test_plan_takes_bare_key_value_parameters(fleet_inventory):
     assert facts["os_id"] and facts["init"] in ("systemd", "sysv")
 
 
+@pytest.mark.slow
 def test_plan_with_a_bad_parameter_exits_2(fleet_inventory):
     _, inv = fleet_inventory
     proc = cli("plan", "facts", "colour=blue", "-i", inv)

@@ -69,6 +69,7 @@ def test_one_letter_flags_are_the_fixed_set_and_mean_the_same_everywhere():
     assert run_commands >= 12
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["deploy-code", "command"])
 def test_help_shows_n_as_noop_and_no_other_one_letter_option(name):
     proc = cli("--help", name)
@@ -79,6 +80,7 @@ def test_help_shows_n_as_noop_and_no_other_one_letter_option(name):
     assert "-n, --noop" in proc.stdout
 
 
+@pytest.mark.slow
 @reliability(fault="-n on deploy-code (before: --incremental, a real deploy)",
              outcome="a noop run: the log's plan_start has incremental false, run_end noop true")
 def test_deploy_code_n_is_a_noop_run_never_incremental(project):
@@ -93,6 +95,7 @@ def test_deploy_code_n_is_a_noop_run_never_incremental(project):
     assert events[-1]["event"] == "run_end" and events[-1]["noop"] is True
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("program", PROGRAMS)
 def test_n_on_a_command_changes_nothing(project, program):
     inventory, folder = project
@@ -105,6 +108,7 @@ def test_n_on_a_command_changes_nothing(project, program):
 
 # -- --dry ----------------------------------------------------------------------------------
 
+@pytest.mark.slow
 @reliability(fault="Invoke's --dry given to a command that changes hosts (before: it deployed "
                    "for real)",
              outcome="exit 2 with one line pointing to --noop; nothing run")
@@ -134,6 +138,7 @@ def test_dry_is_refused_and_runs_nothing(project, program, where):
     (("command", "--bogus", "-t", "host1"), "got the option --bogus"),
     (("upload", "-x", "/tmp/y", "-t", "host1"), "expected the source here"),
 ])
+@pytest.mark.slow
 def test_an_option_is_never_taken_for_a_positional_argument(project, program, args, words):
     inventory, folder = project
     proc = PROGRAMS[program](*args, "-i", inventory)
@@ -151,6 +156,7 @@ def test_an_option_is_never_taken_for_a_positional_argument(project, program, ar
     (("command", "--rerun", "-t", "host1"), "--rerun needed value"),  # before: ran --rerun
     (("rotate-lb-member", "-b", "2"), "'-b'"),  # an old, auto-assigned letter
 ])
+@pytest.mark.slow
 def test_an_unknown_option_is_a_usage_error(project, args, words):
     inventory, folder = project
     marker = folder / "RAN"
@@ -164,6 +170,7 @@ def test_an_unknown_option_is_a_usage_error(project, args, words):
     assert not marker.exists() and not (folder / ".puppetops").exists()
 
 
+@pytest.mark.slow
 @reliability(fault="deploy-code -p (its old, auto-assigned no-op letter; now Invoke's --pty)",
              outcome="exit 2, one line pointing to --noop; nothing run")
 @pytest.mark.parametrize("program", PROGRAMS)
@@ -174,6 +181,7 @@ def test_the_old_noop_letter_of_deploy_code_is_refused(project, program):
     assert not (folder / ".puppetops").exists()
 
 
+@pytest.mark.slow
 def test_invokes_own_options_after_a_command_name_are_refused_by_puppetops(project):
     inventory, folder = project
     proc = cli("deploy-code", "-d", "-i", inventory, cwd=folder)  # -d: deploy-code's --drain
@@ -195,6 +203,7 @@ def test_invokes_own_options_after_a_command_name_are_refused_by_puppetops(proje
     (("plan", "rotate_lb_member", "batch_size=two"),
      "error: plan rotate_lb_member: batch_size: expected an integer of at least 1, got 'two'"),
 ])
+@pytest.mark.slow
 def test_a_bad_value_is_one_line_naming_the_option(project, program, args, line):
     inventory, folder = project
     proc = PROGRAMS[program](*args, "-i", inventory)
@@ -204,6 +213,7 @@ def test_a_bad_value_is_one_line_naming_the_option(project, program, args, line)
 
 # -- generated plan commands ------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("program", PROGRAMS)
 def test_a_plans_command_has_its_docstring_as_help_and_its_parameters_as_options(program):
     proc = PROGRAMS[program]("--help", "rotate-lb-member")
@@ -249,6 +259,7 @@ def painted(project):
     return inventory, folder
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("program", PROGRAMS)
 def test_a_new_plan_module_is_a_command_with_nothing_added_to_the_cli(painted, program):
     inventory, folder = painted
@@ -280,6 +291,7 @@ def test_every_plan_describes_every_parameter_of_its_command():
     assert undescribed == []
 
 
+@pytest.mark.slow
 def test_a_broken_project_plan_is_skipped_with_one_line_and_the_rest_works(painted):
     """A syntax error or a failed import in one of ./plans is the operator's to fix: every
     other command still works, each says so in one line (file:line), and running the broken

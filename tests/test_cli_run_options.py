@@ -72,6 +72,7 @@ def ran_on(proc) -> list[str]:
     ("plan", "facts", "targets="),
     ("plan", "deploy_code", "loadbalancers="),
 ])
+@pytest.mark.slow
 def test_a_spec_that_selects_nothing_is_a_usage_error(project, args):
     _, inventory, folder = project
     proc = cli(*(a.format(folder=folder) for a in args), "-i", inventory, cwd=folder)
@@ -90,6 +91,7 @@ def test_a_spec_that_selects_nothing_is_a_usage_error(project, args):
     ("inventory.yaml/run.jsonl", "is not a directory"),
     ("fail", "cannot append to it"),                             # a directory
 ])
+@pytest.mark.slow
 def test_an_unusable_log_file_stops_before_anything_runs(project, where, words):
     _, inventory, folder = project
     log = folder / where
@@ -123,6 +125,7 @@ def test_help_into_a_closed_pipe_ends_quietly():
     assert proc.stderr == ""
 
 
+@pytest.mark.slow
 @reliability(fault="stdout or stderr closed by its reader during a run",
              outcome="the run completes: exit code, log file and rerun file as usual; no "
                      "traceback")
@@ -142,6 +145,7 @@ def test_a_run_into_a_closed_pipe_completes(project, stream):
 
 # -- what the summary says -------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_the_summary_counts_failed_targets_not_rows(project):
     _, inventory, folder = project
     proc = cli("command", failing_on(project, 1), "-t", "all", "-i", inventory)
@@ -152,6 +156,7 @@ def test_the_summary_counts_failed_targets_not_rows(project):
     assert doc["failed_targets"] == ["host2"] and doc["targets"] == 3
 
 
+@pytest.mark.slow
 def test_a_noop_summary_says_nothing_was_changed(project):
     _, inventory, folder = project
     proc = cli("command", "true", "-t", "all", "-i", inventory, "--noop")
@@ -163,6 +168,7 @@ def test_a_noop_summary_says_nothing_was_changed(project):
 
 # -- --rerun ----------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_rerun_failure_runs_the_last_runs_failed_targets_only(project):
     _, inventory, folder = project
     first = cli("command", failing_on(project, 1), "-t", "all", "-i", inventory)
@@ -194,6 +200,7 @@ def two_phase(run, targets: str = "compilers", main: str = "main", main_fails: b
 '''
 
 
+@pytest.mark.slow
 def test_a_plan_records_its_own_targets_and_a_stopped_plan_all_of_them(project):
     """main is not what the plan was for; and once main failed nobody can tell which
     compilers were done, so all of them are to be run again."""
@@ -210,6 +217,7 @@ def test_a_plan_records_its_own_targets_and_a_stopped_plan_all_of_them(project):
     assert outcomes(folder) == {"host2": "success", "host3": "success"}
 
 
+@pytest.mark.slow
 @reliability(fault="--rerun with no previous run, a foreign or corrupt rerun file, an "
                    "unknown value, or together with --targets",
              outcome="exit 2 with one line saying what to do; nothing run")
@@ -238,6 +246,7 @@ def test_rerun_refuses_what_it_cannot_answer(project):
 
 # -- --max-fail-percentage --------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_max_fail_percentage_stops_before_more_targets_start(project):
     _, inventory, folder = project
     proc = cli("command", failing_on(project, 0), "-t", "all", "-i", inventory,

@@ -64,6 +64,7 @@ def _refused(fault: str, detail: str):
                  marks=_refused("known_hosts file of binary garbage", "the file and line"),
                  id="binary-known-hosts"),
 ])
+@pytest.mark.slow
 def test_an_unusable_key_or_known_hosts_file_is_named_before_anything_runs(
         fleet, tmp_path, option, content, fragments):
     path = tmp_path / option
@@ -74,6 +75,7 @@ def test_an_unusable_key_or_known_hosts_file_is_named_before_anything_runs(
     assert_refused(proc, marker, *(fragment.format(path=path) for fragment in fragments))
 
 
+@pytest.mark.slow
 @_refused("sudo-password variable not set", "the variable")
 def test_an_unset_sudo_password_variable_is_named(fleet, tmp_path):
     assert UNSET_VAR not in os.environ
@@ -83,6 +85,7 @@ def test_an_unset_sudo_password_variable_is_named(fleet, tmp_path):
                    f"{UNSET_VAR}, which is not set; export it")
 
 
+@pytest.mark.slow
 def test_a_known_hosts_file_under_home_is_found(fleet, tmp_path):
     """``known-hosts-file: ~/...`` (as the README shows) means the home directory's file."""
     (tmp_path / "home").mkdir()
@@ -118,6 +121,7 @@ def bolt_inventory(fleet, tmp_path, **localhost_ssh):
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.reliability(fault="run selecting winrm targets of a Bolt inventory",
                          outcome="exit 2 before anything runs, naming the targets and transport")
 def test_a_run_that_selects_windows_hosts_is_refused_and_one_that_does_not_runs(fleet, tmp_path):
@@ -130,6 +134,7 @@ def test_a_run_that_selects_windows_hosts_is_refused_and_one_that_does_not_runs(
     assert marker.exists()
 
 
+@pytest.mark.slow
 def test_inventory_shows_the_transport_each_target_really_uses(fleet, tmp_path):
     inv = bolt_inventory(fleet, tmp_path)
     proc = cli("inventory", "-i", str(inv))

@@ -42,6 +42,7 @@ def daemon(tmp_path):
     sh(d.stop_script(grace=3))
 
 
+@pytest.mark.slow
 def test_start_is_idempotent_and_stop_waits_for_the_process(daemon, tmp_path):
     assert sh(daemon.start_script()).returncode == 0
     first = pid_in(tmp_path / "slow.pid")
@@ -52,6 +53,7 @@ def test_start_is_idempotent_and_stop_waits_for_the_process(daemon, tmp_path):
     assert sh(daemon.running_test()).returncode != 0
 
 
+@pytest.mark.slow
 def test_a_start_during_an_orphaned_stop_waits_and_keeps_its_pid_file(daemon, tmp_path):
     pidfile = tmp_path / "slow.pid"
     assert sh(daemon.start_script()).returncode == 0
@@ -65,6 +67,7 @@ def test_a_start_during_an_orphaned_stop_waits_and_keeps_its_pid_file(daemon, tm
     assert sh(daemon.running_test()).returncode == 0
 
 
+@pytest.mark.slow
 def test_a_process_that_ignores_term_is_killed_and_gone_when_stop_returns(tmp_path):
     d = Daemon(command="sh -c 'trap \"\" TERM; while :; do sleep 0.1; done'",
                pidfile=str(tmp_path / "stubborn.pid"), log="/dev/null")

@@ -65,6 +65,7 @@ def test_batches_never_run_more_than_batch_size_at_once(tmp_path):
     assert len(seen) == 6 and max(seen) <= 2
 
 
+@pytest.mark.slow
 def test_concurrency_caps_parallel_targets():
     with local_run(count=6, concurrency=2) as run:
         start = time.monotonic()
@@ -73,6 +74,7 @@ def test_concurrency_caps_parallel_targets():
     assert elapsed >= 1.2  # 6 targets, 2 at a time, 0.4 s each → three rounds
 
 
+@pytest.mark.slow
 def test_free_pipeline_lets_fast_targets_finish_while_a_slow_one_works(tmp_path):
     slow = Call("slow-first", lambda ctx: ctx.run("sleep 1.5" if ctx.target.name == "l0" else "true"))
     stamp = Call("stamp", lambda ctx: time.monotonic())
@@ -83,6 +85,7 @@ def test_free_pipeline_lets_fast_targets_finish_while_a_slow_one_works(tmp_path)
     assert max(fast_done) < 1.0 and second.find("l0").value - start >= 1.5
 
 
+@pytest.mark.slow
 def test_lockstep_pipeline_waits_for_every_target_between_steps():
     slow = Call("slow-first", lambda ctx: ctx.run("sleep 1.0" if ctx.target.name == "l0" else "true"))
     stamp = Call("stamp", lambda ctx: time.monotonic())
@@ -114,6 +117,7 @@ def test_failing_steps_are_not_retried_unless_they_say_so():
         assert rs[0].attempts == 3 and counter["n"] == 4
 
 
+@pytest.mark.slow
 def test_the_run_timeout_cuts_remote_calls_short_and_skips_later_steps():
     with local_run(count=2, timeout=1.0) as run:
         start = time.monotonic()

@@ -37,6 +37,7 @@ def fleet_run(tmp_path_factory):
         CANARY.assert_absent()
 
 
+@pytest.mark.slow
 @pytest.mark.reliability(fault="hostile file paths, contents and lines in file steps "
                                "(real sshd)",
                          outcome="the file is written at exactly that name with exactly that "

@@ -77,6 +77,7 @@ def dump(data: Any) -> str:
     return yaml.safe_dump(data, default_flow_style=False, allow_unicode=True, width=1 << 20)
 
 
+@pytest.mark.slow
 @pytest.mark.reliability(fault="random YAML documents as inventory (any shape, scalar, key)",
                          outcome=OUTCOME)
 @PURE
@@ -130,6 +131,7 @@ def _mutate(data: dict, draw) -> None:
         node[kind] = draw(SCALARS)
 
 
+@pytest.mark.slow
 @pytest.mark.reliability(fault="mutated valid inventories (wrong types at each key, unknown "
                                "keys, bad URIs, duplicate or hostile names, deep nesting)",
                          outcome=OUTCOME)

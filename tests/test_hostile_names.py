@@ -90,6 +90,7 @@ def test_control_repo_paths(path):
 PLANS = discover()
 
 
+@pytest.mark.slow
 @pytest.mark.reliability(fault="hostile plan parameters (key=value from the command line)",
                          outcome="refused with exit 2, or handed to the plan unchanged "
                                  "(one word, never split or evaluated)")
@@ -152,6 +153,7 @@ def test_cli_refuses_hostile_environments(closed_inventory, env):
         assert_refused(proc, "invalid environment name")
 
 
+@pytest.mark.slow
 @pytest.mark.reliability(fault="hostile environment names through `plan deploy_code env=...`",
                          outcome="exit 2 before the infrastructure lock: main is not contacted")
 @pytest.mark.parametrize("env", ["$(touch /tmp/pwn)", "a;b", "../x", "prod\nuction"])

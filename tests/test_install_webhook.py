@@ -148,6 +148,7 @@ def test_a_secret_file_is_generated_once_given_ones_replace_it_and_neither_is_sh
     (["--prefix", "a;b"], "prefix: expected letters, digits and underscores"),
     (["--secret-file", "SECRET"], "readable or writable by group or others"),
 ])
+@pytest.mark.slow
 def test_bad_parameters_exit_2_before_any_host_is_contacted(tmp_path, args, expected):
     secret = tmp_path / "secret"
     secret.write_text("x\n")
@@ -165,6 +166,7 @@ def test_bad_parameters_exit_2_before_any_host_is_contacted(tmp_path, args, expe
     assert expected in proc.stderr and "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_the_wheel_holds_the_sources_as_they_are_not_a_stale_setuptools_build(tmp_path):
     root = tmp_path / "checkout"
     for path, text in {

@@ -34,6 +34,7 @@ def wait_for_event(log, predicate, proc, timeout: float = 60.0) -> dict:
     raise AssertionError(f"no such event in {log}")
 
 
+@pytest.mark.slow
 @pytest.mark.reliability(fault="SIGINT/SIGTERM to the CLI during a step",
                          outcome="the target in flight finishes, the rest are skipped; summary, "
                                  "run_end and exit 130/143")

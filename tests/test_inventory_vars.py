@@ -43,6 +43,7 @@ def inventory(tmp_path):
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.reliability(fault="a misspelt inventory var (lb_backnd) or a value the plans "
                                "cannot take (lb_backend: haproxi)",
                          outcome="a warning naming file and line (exit 2 with --strict); the "

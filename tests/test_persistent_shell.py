@@ -135,6 +135,7 @@ def test_many_commands_in_a_row(conn):
     assert conn.shells_started == 1
 
 
+@pytest.mark.slow
 def test_a_timeout_discards_the_shell_and_the_next_command_gets_a_fresh_one(conn):
     first = conn.run("echo $$").stdout
     start = time.monotonic()
@@ -147,6 +148,7 @@ def test_a_timeout_discards_the_shell_and_the_next_command_gets_a_fresh_one(conn
     assert conn.handshakes == 1
 
 
+@pytest.mark.slow
 def test_a_background_job_does_not_hold_the_result_or_leak_into_later_output(conn):
     start = time.monotonic()
     out = conn.run("(sleep 2; echo late; echo late >&2) & echo now")
@@ -247,6 +249,7 @@ def test_run_as_through_passwordless_sudo_runs_in_the_shell(conn):
     assert conn.shells_started == 1
 
 
+@pytest.mark.slow
 def test_a_daemon_is_seen_running_by_the_very_next_command(conn, tmp_path):
     """A supervised daemon's start returns only once its pid file is written: the check
     that follows within a millisecond on this shell must never see it missing (a compiler's

@@ -7,6 +7,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from helpers import REPO, cli
 
 RESULTS = {
@@ -50,6 +52,7 @@ def test_report_refuses_an_unreadable_results_file(tmp_path):
     assert not (tmp_path / "out.md").exists()
 
 
+@pytest.mark.slow
 def test_recorder_counts_hypothesis_examples_and_results(tmp_path):
     (tmp_path / "conftest.py").write_text(f"import sys\nsys.path.insert(0, {str(REPO / 'tests')!r})\n"
                                           "pytest_plugins = ['reliability_plugin']\n")
@@ -87,6 +90,7 @@ def test_recorder_counts_hypothesis_examples_and_results(tmp_path):
     assert tests["test_skipped"]["reason"] == "no lab here"
 
 
+@pytest.mark.slow
 def test_recorder_refuses_a_marker_without_fault_and_outcome(tmp_path):
     (tmp_path / "conftest.py").write_text(f"import sys\nsys.path.insert(0, {str(REPO / 'tests')!r})\n"
                                           "pytest_plugins = ['reliability_plugin']\n")

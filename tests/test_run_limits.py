@@ -90,6 +90,7 @@ def _heartbeats(log):
     return [e for e in map(json.loads, log.read_text().splitlines()) if e["event"] == "heartbeat"]
 
 
+@pytest.mark.slow
 def test_a_long_step_beats_on_stderr_and_in_the_log(sshd_fleet, tmp_path):
     fleet = sshd_fleet(count=2)
     run, err, log = _watched_run(fleet, tmp_path, interval=0.5)
@@ -104,6 +105,7 @@ def test_a_long_step_beats_on_stderr_and_in_the_log(sshd_fleet, tmp_path):
     assert "host1: command still running after" in err.getvalue()
 
 
+@pytest.mark.slow
 def test_a_heartbeat_says_what_the_step_waits_for(sshd_fleet, tmp_path):
     fleet = sshd_fleet(count=1)
     run, err, log = _watched_run(fleet, tmp_path, interval=0.5)

@@ -83,6 +83,7 @@ def cli_env(env: dict[str, str] | None, *args: str) -> subprocess.CompletedProce
                           capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 @pytest.mark.reliability(fault=WRONG_PATHS + " (inventory copy, symlink, cron env vs login "
                                "env, Python API holding while the CLI runs)",
                          outcome="the second run exits 75 naming the host and the holder's pid; "
@@ -117,6 +118,7 @@ def test_a_python_api_run_excludes_the_cli_by_any_path(fleet_inventory, holder, 
     assert end["holder"]["pid"] == holder.proc.pid
 
 
+@pytest.mark.slow
 @pytest.mark.reliability(fault=WRONG_PATHS + " (a plan from cron, human output redirected)",
                          outcome="exit 75; the redirected stdout says the run was skipped and why")
 def test_a_refused_human_run_says_so_on_stdout(fleet_inventory, holder):
@@ -155,6 +157,7 @@ def test_the_cli_excludes_the_python_api_and_sigkill_frees_it(fleet_inventory, t
         assert run.command("true", "all").ok
 
 
+@pytest.mark.slow
 @pytest.mark.reliability(fault="two runs on different hosts at the same time",
                          outcome="both run: the lock is per host, not per inventory or user")
 def test_runs_on_different_hosts_do_not_exclude_each_other(fleet_inventory, tmp_path):

@@ -42,6 +42,7 @@ def paramiko_client(fleet: SshdFleet, i: int) -> paramiko.SSHClient:
     return client
 
 
+@pytest.mark.slow
 def test_thirty_hosts_answer(sshd_fleet30: SshdFleet) -> None:
     fleet = sshd_fleet30
     assert [h.address for h in fleet.hosts] == [f"127.0.1.{n}" for n in range(1, 31)]
@@ -105,6 +106,7 @@ def test_changed_host_key_is_refused(sshd_fleet) -> None:
     assert ssh(fleet, 1).returncode == 0
 
 
+@pytest.mark.slow
 def test_delayed_start(sshd_fleet) -> None:
     fleet = sshd_fleet(count=2)
     t0 = time.monotonic()
@@ -178,6 +180,7 @@ def test_kill_stale_uses_pid_files(sshd_fleet) -> None:
     assert SshdFleet.kill_stale(fleet.workdir) == []
 
 
+@pytest.mark.slow
 def test_silent_and_blackhole_hosts(sshd_fleet) -> None:
     fleet = sshd_fleet(count=1)
     silent = fleet.silent_host()
@@ -238,6 +241,7 @@ def test_add_sudo_user_without_sudo_raises_clearly(sshd_fleet, monkeypatch: pyte
     assert subprocess.run(["id", f"pops-{RUN_TAG}-nosudo"], capture_output=True).returncode != 0
 
 
+@pytest.mark.slow
 def test_sudo_user_needs_its_password(sshd_fleet) -> None:
     require_root("creates a real local user and a sudoers.d file")
     if not shutil.which("sudo"):

@@ -17,6 +17,7 @@ from puppetops.steps import FileContent, RunCommand
 from helpers import cli, fleet_run
 
 
+@pytest.mark.slow
 def test_fan_out_to_30_hosts_gives_each_target_its_own_result(sshd_fleet30):
     with fleet_run(sshd_fleet30) as run:
         rs = run.command("echo $SSH_CONNECTION", "fleet")
@@ -40,6 +41,7 @@ def test_a_multi_step_plan_makes_one_handshake_per_target(sshd_fleet):
         assert fleet.wait_for_connection_count(i, before[i] + 1) == before[i] + 1
 
 
+@pytest.mark.slow
 def test_a_host_whose_sshd_starts_late_succeeds_after_retries(sshd_fleet):
     fleet = sshd_fleet(count=3)
     fleet.stop_host(1)
@@ -83,6 +85,7 @@ def test_a_changed_host_key_is_refused_and_not_retried(sshd_fleet):
     assert rs.find("host2").status == OK
 
 
+@pytest.mark.slow
 @pytest.mark.reliability(fault="host slower to authenticate than connect-timeout",
                          outcome="retried as a transient fault, then unreachable: timed out")
 def test_an_authentication_timeout_is_retried_as_transient(tmp_path):
@@ -139,6 +142,7 @@ def test_an_unknown_host_key_is_refused_unless_checking_is_turned_off(sshd_fleet
         assert run.command("true", "fleet").ok
 
 
+@pytest.mark.slow
 def test_a_command_timeout_fails_the_target_instead_of_hanging(sshd_fleet):
     fleet = sshd_fleet(count=2)
     with fleet_run(fleet) as run:
@@ -148,6 +152,7 @@ def test_a_command_timeout_fails_the_target_instead_of_hanging(sshd_fleet):
     assert all(r.status == "failed" and "timed out" in r.message for r in rs)
 
 
+@pytest.mark.slow
 def test_a_silent_host_times_out_at_connect(sshd_fleet):
     fleet = sshd_fleet(count=1)
     hole = fleet.blackhole_host()
@@ -227,6 +232,7 @@ def test_hashed_known_hosts_entries_are_verified_too(sshd_fleet, tmp_path):
     assert rs.find("host2").status == UNREACHABLE and "CHANGED" in rs.find("host2").message
 
 
+@pytest.mark.slow
 @pytest.mark.reliability(fault="a port that answers but does not speak SSH",
                          outcome="that target unreachable with paramiko's reason in one line; "
                                  "no traceback on stderr")

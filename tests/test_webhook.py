@@ -298,6 +298,7 @@ def _tampered(provider: str) -> tuple[bytes, dict[str, str]]:
     return body[:at] + b"P" + body[at + 1:], headers
 
 
+@pytest.mark.slow
 @pytest.mark.reliability(fault="unsigned, wrongly signed or altered webhook requests",
                          outcome="401, nothing deployed, the server keeps serving")
 @pytest.mark.parametrize("provider,case", [
@@ -397,6 +398,7 @@ MALFORMED = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.reliability(fault="hostile branch names (path traversal, shell syntax, "
                                "newlines, 10,000 characters)",
                          outcome="422, nothing deployed, no traceback, the server keeps serving")
@@ -513,6 +515,7 @@ def test_a_history_from_before_removals_is_kept_and_reads_as_deploys(tmp_path):
         store.close()
 
 
+@pytest.mark.slow
 def test_the_command_refuses_to_start_without_a_secret(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != settings.SECRET_ENV}
     done = subprocess.run([sys.executable, "-m", "puppetops", "webhook", "--inventory",
@@ -558,6 +561,7 @@ run_forever(config.load(sys.argv[1]), RecordingDeploy(during=during))
 """
 
 
+@pytest.mark.slow
 @pytest.mark.reliability(fault="the webhook process killed (SIGKILL) during a deploy",
                          outcome="after a restart: history intact, the interrupted deploy marked "
                                  "failed, the next push deploys")
@@ -706,6 +710,7 @@ def webhook_process(tmp_path: Path) -> Iterator[Any]:
         process.end()
 
 
+@pytest.mark.slow
 @pytest.mark.reliability(fault="SIGTERM while a deploy runs and another waits",
                          outcome="nothing new accepted, the running deploy finishes, the waiting "
                                  "one stays queued and runs at the next start; exit 0")
@@ -795,6 +800,7 @@ def test_the_plan_runner_interrupts_a_real_run_at_its_next_step_boundary(sshd_fl
                                                "nothing done"
 
 
+@pytest.mark.slow
 @pytest.mark.reliability(fault="the webhook killed (SIGKILL) while events wait behind running "
                                "jobs",
                          outcome="after a restart each waiting job runs, doing what its latest "

@@ -110,6 +110,7 @@ def test_a_push_of_two_branches_posts_one_signed_event_each_and_deploys_both(hoo
     assert SECRET not in server.log_path.read_text()
 
 
+@pytest.mark.slow
 def test_a_deleted_branch_is_posted_as_githubs_deletion(hooked):
     server, repo = hooked
     repo.commit("feature_y", "one")
