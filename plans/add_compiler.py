@@ -1,13 +1,12 @@
 """The ``add_compiler`` plan: new compilers, signed by main's CA, behind the load balancer."""
 from __future__ import annotations
 
-from puppetops.flow import Cohort, PlanResults, changed, single
+from puppetops.flow import Cohort, changed, single
 from puppetops.params import TargetSpec
 from puppetops.plan import plan
 from puppetops.plans.bootstrap_ca import SERVER_PACKAGES
 from puppetops.plans.configure_lb import balance, current_members
 from puppetops.puppet import conf, names, node
-from puppetops.result import ResultSet
 from puppetops.run import Run
 from puppetops.steps import Packages
 from puppetops.steps.ca.authority import CaService
@@ -47,7 +46,7 @@ def compiler_settings(main: Target):
 @plan(main="main")
 def add_compiler(run: Run, targets: TargetSpec = "compilers", main: TargetSpec = "main",
                  loadbalancers: TargetSpec = "loadbalancers", environment: str = "production"
-                 ) -> ResultSet:
+                 ) -> None:
     """Add compilers behind the load balancers, certificates signed by main.
 
     New compilers, in parallel: packages, CA service disabled before the first start,
@@ -62,7 +61,6 @@ def add_compiler(run: Run, targets: TargetSpec = "compilers", main: TargetSpec =
         loadbalancers: the load balancers to add them to
         environment: the environment (branch of the control repo) r10k deploys
     """
-    results = PlanResults(run)
     names.environment(environment)
     ca = single(run, main, "main")
     lbs = run.targets(loadbalancers)
@@ -88,4 +86,3 @@ def add_compiler(run: Run, targets: TargetSpec = "compilers", main: TargetSpec =
         current = {r.target: r.value for r in run.each("LB members", current_members, lbs)}
         members = {t.name: sorted(set(current[t.name]) | set(added)) for t in lbs}
         balance(run, lbs, members, {t.name: added for t in lbs})
-    return results.summary("add_compiler")

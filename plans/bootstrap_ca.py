@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 
-from puppetops.flow import Cohort, PlanResults, changed, single
+from puppetops.flow import Cohort, changed, single
 from puppetops.params import TargetSpec
 from puppetops.plan import plan
 from puppetops.plans.setup_control_repo import setup_control_repo
 from puppetops.puppet import conf, names, node
-from puppetops.result import ResultSet
 from puppetops.run import Run
 from puppetops.step import StepContext
 from puppetops.steps import Packages, puppetserver_control
@@ -44,7 +43,7 @@ def ca_answers(ctx: StepContext) -> str:
 
 @plan(main="targets")
 def bootstrap_ca(run: Run, targets: TargetSpec = "main", environment: str = "production"
-                 ) -> ResultSet:
+                 ) -> None:
     """Stand up main: CA, Puppet Server, control repo and code.
 
     Main server: preflight, puppet.conf, CA policy, CA service, the CA, admin API rule,
@@ -56,7 +55,6 @@ def bootstrap_ca(run: Run, targets: TargetSpec = "main", environment: str = "pro
     Args:
         environment: the environment (branch of the control repo) r10k deploys
     """
-    results = PlanResults(run)
     names.environment(environment)
     main = single(run, targets, "bootstrap_ca")
     node.validate([main], node.certname, node.java_args)
@@ -71,4 +69,3 @@ def bootstrap_ca(run: Run, targets: TargetSpec = "main", environment: str = "pro
     provision.deploy(servers, main, environment)
     start_servers(servers, changed(config.values()), changed([config[jvm]]))
     run.each("CA answers", ca_answers, [main])
-    return results.summary("bootstrap_ca")

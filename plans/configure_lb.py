@@ -7,12 +7,10 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from puppetops.flow import PlanResults
 from puppetops.params import TargetSpec
 from puppetops.plan import plan
 from puppetops.plans.lb_ready import warn_leftovers
 from puppetops.puppet import node
-from puppetops.result import ResultSet
 from puppetops.run import Run
 from puppetops.step import StepContext
 from puppetops.steps.lb import backends, pool
@@ -46,7 +44,7 @@ def balance(run: Run, lbs: list[Target], members: Mapping[str, list[Member]],
 
 @plan(main="main")
 def configure_lb(run: Run, targets: TargetSpec = "loadbalancers",
-                 compilers: TargetSpec = "compilers", main: TargetSpec = "main") -> ResultSet:
+                 compilers: TargetSpec = "compilers", main: TargetSpec = "main") -> None:
     """Configure the load balancers (HAProxy or nginx per lb_backend) over the compilers.
 
     Load balancers: HAProxy (or nginx, per host var lb_backend) on 8140 over the compilers.
@@ -58,9 +56,7 @@ def configure_lb(run: Run, targets: TargetSpec = "loadbalancers",
     Args:
         compilers: the compilers to balance
     """
-    results = PlanResults(run)
     lbs = run.targets(targets)
     node.validate(lbs, backends.of)
     wanted = [pool.member(c) for c in run.targets(compilers)]
     balance(run, lbs, {t.name: wanted for t in lbs}, {t.name: wanted for t in lbs})
-    return results.summary("configure_lb")

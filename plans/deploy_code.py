@@ -6,12 +6,12 @@ import shlex
 from typing import Annotated, Sequence
 
 from puppetops.errors import StepError, UsageError
-from puppetops.flow import PlanResults, single
+from puppetops.flow import single
 from puppetops.params import Check, TargetSpec
 from puppetops.plan import plan
 from puppetops.plans.lb_ready import warn_leftovers
 from puppetops.puppet import names, node
-from puppetops.result import ResultSet
+from puppetops.result import Notes
 from puppetops.run import Run
 from puppetops.step import StepContext
 from puppetops.steps import puppetserver_control
@@ -208,21 +208,17 @@ def _judge(run: Run, servers: list[Target], heads: dict[str, str],
     return verdict
 
 
-def _summary(results: PlanResults, verdict: ConsistencyVerdict | None) -> ResultSet:
-    """One result per target; a server's message says where it is for each environment."""
-    out = results.summary("deploy_code")
-    for result in out:
-        if verdict and verdict.of(result.target):
-            where = "; ".join(p.describe() for p in verdict.of(result.target))
-            result.message = f"{where} — {result.message}" if result.message else where
-            result.value = verdict.commits(result.target)
-    return out
+def where(verdict: ConsistencyVerdict) -> Notes:
+    """What the summary says of each server: where it is for each environment, its commits."""
+    judged = list(dict.fromkeys(p.server for p in verdict.positions))
+    return Notes({t: "; ".join(p.describe() for p in verdict.of(t)) for t in judged},
+                 {t: verdict.commits(t) for t in judged})
 
 
 @plan(main="main")
 def deploy_code(run: Run, env: Environments = "production", targets: TargetSpec = "main,compilers",
                 main: TargetSpec = "main", loadbalancers: TargetSpec = "loadbalancers",
-                modules: bool = False, incremental: bool = False, drain: bool = True) -> ResultSet:
+                modules: bool = False, incremental: bool = False, drain: bool = True) -> Notes:
     """Deploy code on main and every compiler; flush caches only if all have the same commit.
 
     Deploy environments (env: a name, a comma list, or all branches) with r10k or g10k
@@ -249,7 +245,6 @@ def deploy_code(run: Run, env: Environments = "production", targets: TargetSpec 
         drain: drain servers whose deploy failed or differs (default; --no-drain: leave them)
     """
     wanted = environment_list(env)
-    results = PlanResults(run)
     ca = single(run, main, "main")
     servers, lbs = run.targets(targets), run.targets(loadbalancers)
     node.validate(servers, node.agent_environments)
@@ -274,7 +269,7 @@ def deploy_code(run: Run, env: Environments = "production", targets: TargetSpec 
     if run.noop:
         if wanted is None:
             _purge(run, servers, found)
-        return _summary(results, None)
+        return Notes()
 
     verdict = _judge(run, servers, heads, failures, records)
     if verdict.consistent:
@@ -290,4 +285,4 @@ def deploy_code(run: Run, env: Environments = "production", targets: TargetSpec 
                     + verdict.report())
         if drain:
             _drain(run, lbs, _drained(run, servers, verdict), verdict, list(heads))
-    return _summary(results, verdict)
+    return where(verdict)

@@ -1,11 +1,10 @@
 """The ``enroll_agent`` plan: agents with a signed certificate and a first run via the LB."""
 from __future__ import annotations
 
-from puppetops.flow import Cohort, PlanResults, single
+from puppetops.flow import Cohort, single
 from puppetops.params import TargetSpec
 from puppetops.plan import plan
 from puppetops.puppet import conf, node
-from puppetops.result import ResultSet
 from puppetops.run import Run
 from puppetops.steps import Packages, Service
 from puppetops.steps.ca.certs import Identity
@@ -32,7 +31,7 @@ def agent_settings(main: Target):
 
 @plan(main="main")
 def enroll_agent(run: Run, targets: TargetSpec = "agents", main: TargetSpec = "main",
-                 first_run: bool = True) -> ResultSet:
+                 first_run: bool = True) -> None:
     """Enroll agents: certificates checked and signed on main, first run via the LB.
 
     Agents, in parallel: package, puppet.conf (server = the LB, ca_server = main), a key
@@ -49,7 +48,6 @@ def enroll_agent(run: Run, targets: TargetSpec = "agents", main: TargetSpec = "m
         first_run: --no-first-run: stop once the certificate is installed (the agent's own
             schedule makes the first run)
     """
-    results = PlanResults(run)
     ca = single(run, main, "main")
     agents = Cohort(run, run.targets(targets))
     node.validate(agents.members, node.certname, node.lb_name, node.agent_service,
@@ -67,4 +65,3 @@ def enroll_agent(run: Run, targets: TargetSpec = "agents", main: TargetSpec = "m
     for state in node.AGENT_SERVICE_STATES:
         agents.step(Service("puppet", state),
                     only=[t for t in agents.live if node.agent_service(t) == state])
-    return results.summary("enroll_agent")

@@ -23,11 +23,10 @@ import yaml
 
 from puppetops import secrets, wheelhouse
 from puppetops.errors import StepError, UsageError
-from puppetops.flow import PlanResults, changed, single
+from puppetops.flow import changed, single
 from puppetops.params import TargetSpec
 from puppetops.plan import plan
 from puppetops.puppet import names, node
-from puppetops.result import ResultSet
 from puppetops.run import Run
 from puppetops.step import StepContext
 from puppetops.steps import Daemon, FileContent, Packages, Service, Upload
@@ -228,7 +227,7 @@ def health_url(bind: str, port: int) -> str:
 @plan(main="targets")
 def install_webhook(run: Run, targets: TargetSpec = "main", compilers: TargetSpec = "compilers",
                     loadbalancers: TargetSpec = "loadbalancers", bind: str = "0.0.0.0",
-                    port: int = 8088, secret_file: str = "", prefix: str = "") -> ResultSet:
+                    port: int = 8088, secret_file: str = "", prefix: str = "") -> None:
     """Install the webhook on main (deploy on git push), deploying to main and every compiler.
 
     The webhook on main: puppetops in its own virtualenv (wheels built here, no index
@@ -248,7 +247,6 @@ def install_webhook(run: Run, targets: TargetSpec = "main", compilers: TargetSpe
             generated on main)
         prefix: environment = PREFIX_branch (r10k's source prefix; default none)
     """
-    steps = PlanResults(run)
     listen = listen_address(bind, port)
     if prefix and not names.ENVIRONMENT.match(prefix):
         raise UsageError(f"prefix: expected letters, digits and underscores, got {prefix!r}")
@@ -297,4 +295,3 @@ def install_webhook(run: Run, targets: TargetSpec = "main", compilers: TargetSpe
                     f"with the secret in {PATHS.secret} on {host.name}")
     else:
         run.step(PostReceiveHook(repo, PATHS.hook_command), [host])
-    return steps.summary("install_webhook")

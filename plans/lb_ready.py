@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Callable, Mapping
 
 from puppetops.errors import StepError
-from puppetops.flow import PlanResults
 from puppetops.params import Seconds, TargetSpec
 from puppetops.plan import plan
 from puppetops.puppet import node
@@ -69,7 +68,7 @@ def warn_leftovers(run: Run, views: ResultSet) -> None:
 @plan(main="main")
 def lb_ready(run: Run, targets: TargetSpec = "compilers",
              loadbalancers: TargetSpec = "loadbalancers", up_timeout: Seconds = 300.0,
-             main: TargetSpec = "main") -> ResultSet:
+             main: TargetSpec = "main") -> None:
     """Put compilers back in load balancing if their Puppet Server is healthy (after a run
     was interrupted or killed), and remove the records of why they were out.
 
@@ -84,7 +83,6 @@ def lb_ready(run: Run, targets: TargetSpec = "compilers",
     Args:
         up_timeout: seconds to wait for a member to be UP again
     """
-    results = PlanResults(run)
     compilers, lbs = run.targets(targets), run.targets(loadbalancers)
     node.validate(compilers, pool.member, node.certname)
     run.each("facts", gather, [*compilers, *lbs])
@@ -94,4 +92,3 @@ def lb_ready(run: Run, targets: TargetSpec = "compilers",
     left = put_back(run, "lb_ready", compilers, lbs, up_timeout, drained)
     if left:
         run.message(f"lb_ready: {', '.join(left)} still out of load balancing (see above)")
-    return results.summary("lb_ready")

@@ -13,12 +13,11 @@ push overtaken by an older delete is not lost.
 from __future__ import annotations
 
 from puppetops.errors import UsageError
-from puppetops.flow import PlanResults, single
+from puppetops.flow import single
 from puppetops.params import TargetSpec
 from puppetops.plan import plan
 from puppetops.plans.deploy_code import heads_command, read_heads
 from puppetops.puppet import names
-from puppetops.result import ResultSet
 from puppetops.run import Run
 from puppetops.steps.code.purge import StaleEnvironmentsPurged
 from puppetops.steps.facts import gather
@@ -49,7 +48,7 @@ def refuse(environment: str, branch: str, heads: dict[str, str]) -> None:
 @plan(main="main")
 def remove_environment(run: Run, env: str, branch: str = "",
                        targets: TargetSpec = "main,compilers", main: TargetSpec = "main"
-                       ) -> ResultSet:
+                       ) -> None:
     """Remove the environment ``env`` (its branch, named ``branch`` when r10k's source prefix
     makes them differ, is gone) from main and every compiler, with its Puppet Server cache
     flushed. Refused — nothing removed anywhere — while the control repo still has the branch.
@@ -66,6 +65,4 @@ def remove_environment(run: Run, env: str, branch: str = "",
     run.each("facts", gather, list(dict.fromkeys([ca, *servers])))
     heads = run.each("control repo branches", read_heads(heads_command(ca)), [ca])[0].value
     refuse(environment, branch or environment, heads)
-    results = PlanResults(run)
     run.step(StaleEnvironmentsPurged(heads, only=[environment]), servers, catch_errors=True)
-    return results.summary("remove_environment")

@@ -5,11 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Callable
 
 from puppetops.errors import PlanFailure, StepError, UsageError
-from puppetops.flow import PlanResults
 from puppetops.params import Check, Count, Seconds, TargetSpec
 from puppetops.plan import plan
 from puppetops.plans.lb_ready import put_back, warn_leftovers
-from puppetops.result import ResultSet
 from puppetops.run import Run
 from puppetops.step import StepContext
 from puppetops.steps import maintenance
@@ -100,7 +98,7 @@ def _left_out(names: list[str], lbs: list[Target]) -> str:
 def rotate_lb_member(run: Run, targets: TargetSpec = "compilers",
                      loadbalancers: TargetSpec = "loadbalancers", batch_size: Count = 1,
                      action: Action = "restart", drain_timeout: Seconds = 600.0,
-                     up_timeout: Seconds = 300.0, main: TargetSpec = "main") -> ResultSet:
+                     up_timeout: Seconds = 300.0, main: TargetSpec = "main") -> None:
     """Drain, maintain, health-check and re-add compilers, one batch at a time.
 
     Rotate compilers through maintenance, batch_size at a time: drain on every LB, wait
@@ -120,7 +118,6 @@ def rotate_lb_member(run: Run, targets: TargetSpec = "compilers",
         up_timeout: seconds to wait for a member to be UP again
     """
     chosen = maintenance.action(action)
-    results = PlanResults(run)
     members, lbs = run.targets(targets), run.targets(loadbalancers)
     batches = _batches(members, batch_size)
     run.each("facts", gather, [*members, *lbs])
@@ -129,4 +126,3 @@ def rotate_lb_member(run: Run, targets: TargetSpec = "compilers",
             rotate(run, batch, lbs, chosen, drain_timeout, up_timeout)
     except PlanFailure:
         pass  # the failed step is in the results; the summary reports it
-    return results.summary("rotate_lb_member")

@@ -1,10 +1,9 @@
 """The ``setup_control_repo`` plan: the git control repo r10k deploys from, on main."""
 from __future__ import annotations
 
-from puppetops.flow import PlanResults, single
+from puppetops.flow import single
 from puppetops.params import TargetSpec
 from puppetops.plan import plan
-from puppetops.result import ResultSet
 from puppetops.run import Run
 from puppetops.steps import Packages
 from puppetops.steps.code import provision
@@ -13,7 +12,7 @@ from puppetops.steps.code.r10k import ControlRepo
 
 @plan(main="targets")
 def setup_control_repo(run: Run, targets: TargetSpec = "main", environment: str = "production"
-                       ) -> ResultSet:
+                       ) -> None:
     """A bare git control repo on main (var control_repo_path, default /srv/puppet/control.git)
     with an ``environment`` branch: site.pp, environment.conf, an empty Puppetfile.
 
@@ -22,11 +21,9 @@ def setup_control_repo(run: Run, targets: TargetSpec = "main", environment: str 
     Args:
         environment: the branch to create
     """
-    results = PlanResults(run)
     main = single(run, targets, "setup_control_repo")
     path = provision.repo_on_main(main)
     if path is None:
         run.message(f"control_repo is {main.vars['control_repo']}: no control repo on main")
     else:
         run.pipeline([Packages("git"), ControlRepo(path, environment)], [main])
-    return results.summary("setup_control_repo")

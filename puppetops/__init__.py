@@ -2,7 +2,7 @@
 
 The public API, for plans and for other tools that import puppetops::
 
-    from puppetops import Run, Inventory, plan, Step, Cohort, PlanResults, single
+    from puppetops import Run, Inventory, plan, Step, Cohort, single
     from puppetops.plans import facts
 
     with Run.from_inventory("inventory.yaml") as run:
@@ -16,19 +16,19 @@ from .errors import (EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_USAGE, InventoryErr
                      PlanFailure, PuppetopsError, StepError, TargetNotFound, TransportError,
                      UsageError)
 from .executor import Executor  # noqa: E402
-from .flow import Cohort, PlanResults, changed, single  # noqa: E402
+from .flow import Cohort, changed, single  # noqa: E402
 from .inventory import Inventory  # noqa: E402
 from .lock import RunLock  # noqa: E402
 from .output import Output, make_output  # noqa: E402
 from .plan import discover, get_plan, plan  # noqa: E402
-from .result import Result, ResultSet  # noqa: E402
+from .result import Notes, Result, ResultSet  # noqa: E402
 from .run import Run  # noqa: E402
 from .step import Call, Finding, Outcome, Step, StepContext  # noqa: E402
 from .target import Target  # noqa: E402
 
 __all__ = [
     "Call", "Cohort", "EXIT_FAILED", "EXIT_LOCKED", "EXIT_OK", "EXIT_USAGE", "Executor", "Finding",
-    "Inventory", "InventoryError", "LockHeld", "Outcome", "Output", "PlanFailure", "PlanResults",
+    "Inventory", "InventoryError", "LockHeld", "Notes", "Outcome", "Output", "PlanFailure",
     "PuppetopsError", "Result", "ResultSet", "Run", "RunLock", "Step", "StepContext", "StepError",
     "Target", "TargetNotFound", "TransportError", "UsageError", "changed", "discover", "get_plan",
     "make_output", "plan", "single",

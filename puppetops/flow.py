@@ -8,9 +8,8 @@ Shared infrastructure (main, the load balancers) must not fail quietly: nothing 
 on without it, so its steps stop the plan (plain ``run.step``, or ``Cohort(..., stop=True)``
 where a flow written for a cohort runs on main alone).
 
-``PlanResults``: the step results a plan produced since it started, and their ``summary``:
-one result per target for the whole plan — changed (with what changed), unchanged, or failed
-(with the first failure) — which is what a plan returns.
+What a plan returns — one result per target for the whole plan — is ``@plan``'s business
+(``puppetops.plan``), not the plan's.
 
 These are the core's plan helpers, for any plan (exported from ``puppetops``).
 """
@@ -19,7 +18,7 @@ from __future__ import annotations
 from typing import Any, Callable, Iterable, Sequence
 
 from .errors import UsageError
-from .result import CHANGED, ERROR_STATUSES, UNCHANGED, Result, ResultSet
+from .result import CHANGED, ResultSet
 from .run import Run, TargetSpec
 from .step import Call, Step, StepContext
 from .target import Target
@@ -78,35 +77,3 @@ def single(run: Run, spec: TargetSpec, role: str) -> Target:
 def changed(sets: Iterable[ResultSet]) -> set[str]:
     """Names of the targets some of these steps changed (or would change, in noop)."""
     return {r.target for rs in sets for r in rs if r.status == CHANGED}
-
-
-def summary(name: str, sets: Iterable[ResultSet]) -> ResultSet:
-    """One result per target over ``sets``, in the order targets first appear."""
-    per_target: dict[str, list[Result]] = {}
-    for rs in sets:
-        for r in rs:
-            per_target.setdefault(r.target, []).append(r)
-    out = ResultSet(name=name)
-    for target, results in per_target.items():
-        failed = next((r for r in results if r.status in ERROR_STATUSES), None)
-        done = [r for r in results if r.status == CHANGED]
-        noop = any(r.noop for r in results)
-        if failed:
-            out.add(Result(target, name, failed.status, f"{failed.step}: {failed.message}",
-                           noop=noop))
-        elif done:
-            out.add(Result(target, name, CHANGED, "; ".join(f"{r.step}: {r.message}" for r in done),
-                           noop=noop))
-        else:
-            out.add(Result(target, name, UNCHANGED, noop=noop))
-    return out
-
-
-class PlanResults:
-    """The step results a plan produced: ``run.steps`` from where the plan started."""
-
-    def __init__(self, run: Run):
-        self.run, self.start = run, len(run.steps)
-
-    def summary(self, name: str) -> ResultSet:
-        return summary(name, self.run.steps[self.start:])

@@ -1,7 +1,9 @@
 """Plans: named, documented functions ``fn(run, **params)`` that call steps and other plans.
 
 ``@plan`` registers a function under its name and wraps it so the output sees where each plan
-starts and ends. Plans are discovered from the installed ``puppetops.plans`` package and from
+starts and ends, and so that a plan only declares its steps: what it returns is the summary of
+the steps it ran — one result per target (``puppetops.result.summary``) — unless it returns
+a ``ResultSet`` of its own; a plan with more to say about some targets returns ``Notes``. Plans are discovered from the installed ``puppetops.plans`` package and from
 a project's own ``plans/`` folder, so operators can add theirs without packaging anything.
 """
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any, Callable
 
 from .errors import Interrupted, PlanFailure, UsageError
 from .params import Param, describe, signature_params
+from .result import Notes, ResultSet, summary
 
 _REGISTRY: dict[str, "PlanInfo"] = {}
 _BROKEN: dict[str, str] = {}  # project plan file stem → why it did not load (file:line: error)
@@ -63,6 +66,9 @@ def plan(fn: Callable[..., Any] | None = None, *, name: str | None = None,
     whose value (a target spec) is the infrastructure's main server. The run then holds the
     infrastructure lock there from the plan's start to the run's end (``Run.
     lock_infrastructure``), so no other controller's run changes the same infrastructure.
+
+    The plan returns nothing (or ``Notes``): the wrapper returns the summary of the steps run
+    since the plan started, the steps of its sub-plans included, with those notes.
     """
 
     def register(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -77,16 +83,20 @@ def plan(fn: Callable[..., Any] | None = None, *, name: str | None = None,
                 bound.apply_defaults()
                 run.lock_infrastructure(bound.arguments[main], plan_name, required=given)
             run.output.plan_start(plan_name, kwargs)
-            start = time.monotonic()
+            start, first_step = time.monotonic(), len(run.steps)
             try:
                 value = func(run, *args, **kwargs)
             except (PlanFailure, Interrupted) as exc:
                 run.output.plan_end(plan_name, False, time.monotonic() - start, str(exc))
                 raise
+            if value is None or isinstance(value, Notes):
+                value = summary(plan_name, run.steps[first_step:], value)
             ok = getattr(value, "ok", True)
             run.output.plan_end(plan_name, bool(ok), time.monotonic() - start, "")
             return value
 
+        # the plan returns None or Notes; what its callers get is the summary
+        wrapper.__annotations__ = {**func.__annotations__, "return": ResultSet}
         wrapper.plan_name = plan_name  # type: ignore[attr-defined]
         _REGISTRY[plan_name] = PlanInfo(plan_name, wrapper, describe(func).summary,
                                         func.__module__)

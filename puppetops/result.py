@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Mapping
 
 from tabulate import tabulate
 
@@ -142,3 +142,46 @@ class ResultSet:
 def _first_line(text: str, width: int = 80) -> str:
     line = text.strip().splitlines()[0] if text.strip() else ""
     return line if len(line) <= width else line[: width - 1] + "…"
+
+
+@dataclass(frozen=True)
+class Notes:
+    """What a plan adds to its summary about some targets (``@plan`` builds the summary, the
+    plan only says what it knows beyond its steps): ``messages[target]`` goes before that
+    target's summary message, ``values[target]`` becomes its value."""
+
+    messages: Mapping[str, str] = field(default_factory=dict)
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+
+def summary(name: str, sets: Iterable[ResultSet], notes: Notes | None = None) -> ResultSet:
+    """One result per target over ``sets``, in the order targets first appear: failed (with
+    the first failure), changed (with what changed) or unchanged; then ``notes``."""
+    per_target: dict[str, list[Result]] = {}
+    for rs in sets:
+        for r in rs:
+            per_target.setdefault(r.target, []).append(r)
+    out = ResultSet(name=name)
+    for target, results in per_target.items():
+        failed = next((r for r in results if r.status in ERROR_STATUSES), None)
+        done = [r for r in results if r.status == CHANGED]
+        noop = any(r.noop for r in results)
+        if failed:
+            out.add(Result(target, name, failed.status, f"{failed.step}: {failed.message}",
+                           noop=noop))
+        elif done:
+            out.add(Result(target, name, CHANGED, "; ".join(f"{r.step}: {r.message}" for r in done),
+                           noop=noop))
+        else:
+            out.add(Result(target, name, UNCHANGED, noop=noop))
+    for result in out:
+        _note(result, notes or Notes())
+    return out
+
+
+def _note(result: Result, notes: Notes) -> None:
+    note = notes.messages.get(result.target)
+    if note:
+        result.message = f"{note} — {result.message}" if result.message else note
+    if result.target in notes.values:
+        result.value = notes.values[result.target]

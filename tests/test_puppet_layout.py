@@ -13,7 +13,7 @@ import pytest
 
 from puppetops import Inventory, Run
 from puppetops.errors import UsageError
-from puppetops.flow import summary
+from puppetops.result import summary
 from puppetops.puppet import LAYOUTS, conf, csr, names, node
 from puppetops.result import CHANGED, FAILED, UNCHANGED, Result, ResultSet
 from puppetops.step import StepContext
