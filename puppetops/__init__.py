@@ -9,27 +9,45 @@ The public API, for plans and for other tools that import puppetops::
         results = facts(run, targets="compilers")
         for r in results.error_set:
             print(r.target, r.message)
+
+Names are imported on first use (PEP 562): ``import puppetops`` alone is instant, so the console
+script can answer a Ctrl-C pressed while the rest (paramiko, Invoke, every plan) still loads.
 """
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 __version__ = "0.1.0"
 
-from .errors import (EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_USAGE, InventoryError, LockHeld,  # noqa: E402
-                     PlanFailure, PuppetopsError, StepError, TargetNotFound, TransportError,
-                     UsageError)
-from .executor import Executor  # noqa: E402
-from .flow import Cohort, changed, single  # noqa: E402
-from .inventory import Inventory  # noqa: E402
-from .lock import RunLock  # noqa: E402
-from .output import Output, make_output  # noqa: E402
-from .plan import discover, get_plan, plan  # noqa: E402
-from .result import Notes, Result, ResultSet  # noqa: E402
-from .run import Run  # noqa: E402
-from .step import Call, Finding, Outcome, Step, StepContext  # noqa: E402
-from .target import Target  # noqa: E402
+# public name → the module that defines it
+_EXPORTS = {
+    **dict.fromkeys(("EXIT_FAILED", "EXIT_LOCKED", "EXIT_OK", "EXIT_USAGE", "InventoryError",
+                     "LockHeld", "PlanFailure", "PuppetopsError", "StepError", "TargetNotFound",
+                     "TransportError", "UsageError"), "errors"),
+    "Executor": "executor",
+    **dict.fromkeys(("Cohort", "changed", "single"), "flow"),
+    "Inventory": "inventory",
+    "RunLock": "lock",
+    **dict.fromkeys(("Output", "make_output"), "output"),
+    **dict.fromkeys(("discover", "get_plan", "plan"), "plan"),
+    **dict.fromkeys(("Notes", "Result", "ResultSet"), "result"),
+    "Run": "run",
+    **dict.fromkeys(("Call", "Finding", "Outcome", "Step", "StepContext"), "step"),
+    "Target": "target",
+}
 
-__all__ = [
-    "Call", "Cohort", "EXIT_FAILED", "EXIT_LOCKED", "EXIT_OK", "EXIT_USAGE", "Executor", "Finding",
-    "Inventory", "InventoryError", "LockHeld", "Notes", "Outcome", "Output", "PlanFailure",
-    "PuppetopsError", "Result", "ResultSet", "Run", "RunLock", "Step", "StepContext", "StepError",
-    "Target", "TargetNotFound", "TransportError", "UsageError", "changed", "discover", "get_plan",
-    "make_output", "plan", "single",
-]
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'puppetops' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

@@ -1,6 +1,7 @@
 """The ``puppetops`` console script: the same commands as ``invoke`` in this repository."""
 from __future__ import annotations
 
+import signal
 import sys
 
 from invoke import Program
@@ -37,6 +38,15 @@ class PuppetopsProgram(Program):
                 raise Exit(f"error: {names} is an option of Invoke itself, not of a puppetops "
                            "command (`--help COMMAND` lists a command's options)",
                            code=EXIT_USAGE)
+
+    def execute(self):  # noqa: D102 - Invoke hook
+        # A Ctrl-C before a run has started (reading the inventory, connecting) or outside
+        # one: Invoke's own answer is a silent exit 1. A run answers signals itself (it stops
+        # at a step boundary and reports).
+        try:
+            super().execute()
+        except KeyboardInterrupt:
+            raise Exit("interrupted by SIGINT", code=128 + signal.SIGINT) from None
 
 
 def _usage(exc: ParseError) -> str:
