@@ -185,6 +185,23 @@ def test_run_as_uses_sudo_with_the_password_from_the_environment_and_masks_it(
     assert password not in text and "********" in text
 
 
+@pytest.mark.reliability(fault="run-as needs a sudo password and none is configured",
+                         outcome="that host failed (reached, sudo refused) with what to set; "
+                                 "nothing run there; the others' results kept")
+def test_a_missing_sudo_password_fails_the_host_it_does_not_call_it_unreachable(sshd_fleet):
+    fleet = sshd_fleet(count=2)
+    fleet.add_sudo_user("popsnopw", "An0ther-s3cret")
+    inv = fleet.inventory_dict()
+    inv["groups"][0]["targets"][0].setdefault("config", {})["ssh"] = {
+        "user": "popsnopw", "run-as": "root"}
+    with Run(Inventory.from_dict(inv), backoff=0.1) as run:
+        rs = run.command("id -un", "fleet", catch_errors=True)
+    first, second = (rs.find(t["name"]) for t in inv["groups"][0]["targets"][:2])
+    assert first.status == FAILED and first.attempts == 1
+    assert "sudo needs a password and no sudo-password is configured" in first.message
+    assert second.status == OK
+
+
 def test_noop_reports_changes_and_changes_nothing(sshd_fleet, tmp_path):
     fleet = sshd_fleet(count=2)
     path = str(tmp_path / "noop-target.txt")

@@ -143,8 +143,8 @@ class Connection(ABC):
         if self._is_passwordless(user, timeout):
             return f"sudo -n -H -u {u} -- {inner}", data
         password = self._password()
-        if password is None:
-            raise TransportError(
+        if password is None:  # the host was reached; its settings cannot work
+            raise ConfigError(
                 f"run-as {user}: sudo needs a password and no sudo-password is configured "
                 "(set config.<transport>.sudo-password: {_plugin: env_var, var: NAME})")
         return f"sudo -k -S -p '' -H -u {u} -- {inner}", password.encode() + b"\n" + (data or b"")
