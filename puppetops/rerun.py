@@ -15,7 +15,8 @@ cannot tell which of a plan's targets were done then, and its steps are idempote
 of them is safe. Only a run that is a single step on exactly its targets (``command``,
 ``upload``, ``facts``) knows: its outcomes stay exact even when it was stopped.
 ``success`` otherwise. A run that ran no step (refused by a lock, stopped before it began)
-leaves the last run's file as it was.
+and a noop run (it changed nothing: ``--rerun failure`` after it must still pick what the last
+real run left failed) leave the last run's file as it was.
 """
 from __future__ import annotations
 

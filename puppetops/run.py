@@ -231,8 +231,9 @@ class Run:
 
     def _save_outcomes(self, stopped: bool) -> None:
         """A run that ran no step (refused by a lock, stopped before its first step) has no
-        outcomes: the last run's stay for ``--rerun``."""
-        if self.record is None or not self.steps:
+        outcomes, and a noop run's say nothing of the hosts' state: the last run's stay for
+        ``--rerun``."""
+        if self.record is None or not self.steps or self.noop:
             return
         try:
             self.record.save(self.steps, stopped)

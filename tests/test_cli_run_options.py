@@ -175,6 +175,9 @@ def test_rerun_failure_runs_the_last_runs_failed_targets_only(project):
     assert first.returncode == 1  # a failed run records its outcomes too
     assert outcomes(folder) == {"host1": "success", "host2": "failure", "host3": "success"}
     assert [p.name for p in (folder / ".puppetops").iterdir()] == ["rerun.json"]  # no temp left
+    rehearsal = cli("command", "true", "-t", "all", "-i", inventory, "--noop")
+    assert rehearsal.returncode == 0  # a noop run changes nothing, the rerun file included
+    assert outcomes(folder) == {"host1": "success", "host2": "failure", "host3": "success"}
 
     fixed = cli("command", failing_on(project), "--rerun", "failure", "-i", inventory,
                 "--format", "json", cwd=REPO)  # any working directory: the file is the project's
