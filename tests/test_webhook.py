@@ -17,6 +17,7 @@ from typing import Any, Iterator
 
 import pytest
 
+from puppetops import Inventory, RunLock
 from puppetops.errors import UsageError
 from puppetops.webhook import config as settings
 from puppetops.webhook.config import WebhookConfig
@@ -798,6 +799,41 @@ def test_the_plan_runner_interrupts_a_real_run_at_its_next_step_boundary(sshd_fl
     assert not after.exists()
     assert runner.run_plan(two_steps).error == "interrupted by SIGTERM before it started: " \
                                                "nothing done"
+
+
+@pytest.mark.slow
+@pytest.mark.reliability(fault="another puppetops run holds a host's lock when a webhook deploy "
+                               "starts",
+                         outcome="the deploy waits and retries, runs once the lock is free, "
+                                 "fails saying who holds it after lock_wait, stops waiting "
+                                 "at once when interrupted")
+def test_the_plan_runner_waits_for_another_runs_lock(sshd_fleet, tmp_path):
+    fleet = sshd_fleet(count=1)
+    inventory = str(fleet.write_inventory(tmp_path / "inventory.yaml"))
+    hosts = Inventory.load(inventory).select("all")
+
+    def plan(run) -> Any:
+        return run.command(f"touch {tmp_path}/ran", "fleet")
+
+    held = RunLock(hosts)
+    held.acquire()
+    outcome = PlanRunner(inventory, lock_wait=1.0, lock_retry=0.2).run_plan(plan)
+    assert not outcome.ok and "(waited 1 s)" in outcome.error
+    assert "is locked by another puppetops run" in outcome.error
+    assert not (tmp_path / "ran").exists()
+
+    waiting = PlanRunner(inventory, lock_wait=60, lock_retry=0.2)
+    threading.Timer(1.0, held.release).start()
+    assert waiting.run_plan(plan).ok and (tmp_path / "ran").exists()
+
+    held.acquire()
+    stopped = PlanRunner(inventory, lock_wait=600, lock_retry=300)
+    threading.Timer(1.0, stopped.interrupt, [signal.SIGTERM]).start()
+    try:
+        outcome = stopped.run_plan(plan)
+    finally:
+        held.release()
+    assert outcome.error == ("interrupted by SIGTERM while waiting for the locks: nothing done")
 
 
 @pytest.mark.slow

@@ -11,13 +11,13 @@ import json
 import os
 import shlex
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any, Mapping
 
 from ..errors import PuppetopsError
+from ..polling import wait_until
 from ..target import Target
 
 GIT = ["git", "-c", "user.name=puppetops", "-c", "user.email=puppetops@localhost"]
@@ -117,22 +117,20 @@ def wait_for_deploy(base: str, environment: str, commit: str | None, timeout: fl
     """The webhook's job for ``environment`` — a deploy of ``commit``, or with ``action=
     "remove"`` the removal newer than job ``after`` — once it is ok or failed (with its
     per-server result); GitPushError if none finishes within ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    seen: dict[str, Any] | None = None
-
     def wanted(job: dict[str, Any]) -> bool:
         return (job["environment"] == environment and job["id"] > after
                 and job.get("action", "deploy") == action
                 and (commit is None or job["commit"] == commit))
 
-    while time.monotonic() < deadline:
+    def newest() -> dict[str, Any] | None:
         try:
-            seen = next((job for job in get(f"{base}/deploys")["deploys"] if wanted(job)), None)
+            return next((job for job in get(f"{base}/deploys")["deploys"] if wanted(job)), None)
         except (urllib.error.URLError, OSError, ValueError):
-            seen = None
-        if seen and seen["status"] in FINISHED:
-            return get(f"{base}/deploys/{seen['id']}")
-        time.sleep(poll)
+            return None
+
+    seen = wait_until(newest, lambda job: bool(job) and job["status"] in FINISHED, timeout, poll)
+    if seen and seen["status"] in FINISHED:
+        return get(f"{base}/deploys/{seen['id']}")
     what = f"{action} of {environment}" + (f" at {commit[:12]}" if commit else "")
     state = f"job {seen['id']} still {seen['status']}" if seen else "none listed"
     raise GitPushError(f"{base}: no {what} finished after {timeout:.0f} s ({state})")

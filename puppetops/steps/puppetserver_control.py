@@ -13,9 +13,9 @@ the unit's ExecReload. Readiness is that flag *and* ``/status/v1/simple`` answer
 from __future__ import annotations
 
 import shlex
-import time
 
 from ..errors import StepError
+from ..polling import wait_until
 from ..puppet.layout import Layout
 from ..step import StepContext
 from .services import Daemon, init_system
@@ -115,14 +115,11 @@ def wait_ready(ctx: StepContext, layout: Layout, host: str, timeout: int = START
     script = (f"for i in $(seq {_POLLS}); do "
               f"{alive} || exit 3; "
               f'{flag}[ "$({curl})" = running ] && exit 0; sleep 1; done; exit 4')
-    deadline = time.monotonic() + timeout
-    while True:
-        out = ctx.run(script, check=False, timeout=_POLLS * 6 + 30)
-        if out.ok:
-            return
-        if out.exit_code != 4 or time.monotonic() >= deadline:
-            break
-        ctx.sleep(0)  # raises Interrupted when the run was asked to stop
+    # exit 4: not ready yet, look again (ctx.sleep raises Interrupted when the run must stop)
+    out = wait_until(lambda: ctx.run(script, check=False, timeout=_POLLS * 6 + 30),
+                     lambda out: out.exit_code != 4, timeout, 0, sleep=ctx.sleep)
+    if out.ok:
+        return
     log = daemon(layout).log if supervised else f"{layout.server_logdir}/puppetserver.log"
     tail = ctx.run(f"tail -n 15 {shlex.quote(log)}", check=False).stdout.strip()
     what = "exited" if out.exit_code == 3 else f"was not ready after {timeout}s"

@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 from ..errors import Interrupted
 from ..interrupt import Interruption
+from ..polling import wait_until
 from ..webhook.deploy import Outcome
 from ..webhook.providers import BY_NAME
 
@@ -125,23 +126,15 @@ class Client:
         return self.request("POST", "/payload", body, forge_headers(provider, body, secret))
 
     def wait(self, deploy_id: int, timeout: float = 60) -> dict[str, Any]:
-        """The deploy once it is ok or failed."""
-        deadline = time.monotonic() + timeout
-        while True:
-            deploy = self.request("GET", f"/deploys/{deploy_id}").body
-            if deploy["status"] in ("ok", "failed") or time.monotonic() > deadline:
-                return deploy
-            time.sleep(0.05)
+        """The deploy once it is ok or failed (as it is at ``timeout``)."""
+        return wait_until(lambda: self.request("GET", f"/deploys/{deploy_id}").body,
+                          lambda deploy: deploy["status"] in ("ok", "failed"), timeout, 0.05)
 
     def wait_idle(self, timeout: float = 60) -> dict[str, Any]:
-        """/health once no deploy runs or waits."""
-        deadline = time.monotonic() + timeout
-        while True:
-            health = self.request("GET", "/health").body
-            if (health["running"] == 0 and health["waiting"] == 0) \
-                    or time.monotonic() > deadline:
-                return health
-            time.sleep(0.05)
+        """/health once no deploy runs or waits (as it is at ``timeout``)."""
+        return wait_until(lambda: self.request("GET", "/health").body,
+                          lambda health: health["running"] == 0 and health["waiting"] == 0,
+                          timeout, 0.05)
 
     def close(self) -> None:
         self.connection.close()

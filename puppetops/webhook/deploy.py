@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import signal
 import threading
-import time
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
+
+import tenacity
 
 from ..errors import LockHeld, PlanFailure, PuppetopsError
 from ..inventory import Inventory
@@ -21,6 +22,10 @@ from ..output import Output
 from ..run import Run
 
 LOCK_RETRY = 5.0  # seconds between attempts while another run holds the locks
+
+
+class _Woken(Exception):
+    """``interrupt`` ended a wait for the locks."""
 
 
 @dataclass(frozen=True)
@@ -62,9 +67,10 @@ class PlanRunner:
 
     def __init__(self, inventory: str, *, main: str = "main", targets: str = "main,compilers",
                  loadbalancers: str = "loadbalancers", prefix: str = "",
-                 lock_wait: float = 900.0):
+                 lock_wait: float = 900.0, lock_retry: float = LOCK_RETRY):
         self.inventory, self.main, self.targets = inventory, main, targets
         self.loadbalancers, self.prefix, self.lock_wait = loadbalancers, prefix, lock_wait
+        self.lock_retry = lock_retry
         self._one_at_a_time = threading.Lock()
         self._stop: int | None = None  # the signal that interrupted this runner
         self._current: Run | None = None
@@ -94,16 +100,21 @@ class PlanRunner:
         """``plan(run, **params)`` in a locked run of its own on the inventory, taking turns
         with this runner's other plans and waiting for other runs' locks."""
         with self._one_at_a_time:
-            deadline = time.monotonic() + self.lock_wait
-            while True:
-                try:
-                    return self._run_once(plan, params)
-                except LockHeld as exc:
-                    if time.monotonic() + LOCK_RETRY > deadline:
-                        return Outcome(False, {"servers": []},
-                                       f"{exc} (waited {self.lock_wait:.0f} s)")
-                    if self._woken.wait(LOCK_RETRY):
-                        return self._refused(f"while waiting for the locks ({exc})")
+            try:
+                return tenacity.Retrying(
+                    stop=tenacity.stop_before_delay(self.lock_wait),
+                    wait=tenacity.wait_fixed(self.lock_retry), sleep=self._pause, reraise=True,
+                    retry=tenacity.retry_if_exception_type(LockHeld),
+                )(self._run_once, plan, params)
+            except LockHeld as exc:
+                return Outcome(False, {"servers": []}, f"{exc} (waited {self.lock_wait:.0f} s)")
+            except _Woken:
+                return self._refused("while waiting for the locks")
+
+    def _pause(self, seconds: float) -> None:
+        """The wait between attempts, cut short by ``interrupt``."""
+        if self._woken.wait(seconds):
+            raise _Woken
 
     def _refused(self, when: str) -> Outcome:
         name = signal.Signals(self._stop or signal.SIGTERM).name
