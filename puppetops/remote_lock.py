@@ -12,6 +12,8 @@ shared connection can cut it). The lock lasts exactly as long as that connection
 ends it by closing the command's stdin, and if the controller dies — even by SIGKILL — the
 kernel closes its socket, sshd closes the command's stdin, ``cat`` ends and ``flock`` lets go.
 (A network that silently vanishes keeps it until sshd's ClientAlive checks give up.)
+A run whose lock connection ends before the run does takes the lock again before its next
+step, or — when another run has it by then — stops there, saying so (``Run``).
 The holder writes who it is into the lock file; a refused run reads it back for its message.
 """
 from __future__ import annotations
@@ -78,6 +80,12 @@ class MainLock:
         reason = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
         raise PuppetopsError(f"{self.main.name}: cannot take the infrastructure lock "
                              f"({self.path}): exit {done.exit_code}: {reason[0]}")
+
+    @property
+    def held(self) -> bool:
+        """Still held: the command holding it still runs on its connection. Checked before
+        each step: a connection that dropped has let the lock go."""
+        return self._session is not None and self._session.alive()
 
     def release(self) -> None:
         session, connection, self._session, self._connection = \

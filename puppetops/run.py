@@ -14,11 +14,11 @@ from typing import Any, Callable, Iterator, Sequence
 
 from . import rerun
 from .basic_steps import RunCommand, Upload
-from .errors import Interrupted, PlanFailure, PuppetopsError, UsageError
+from .errors import Interrupted, LockHeld, PlanFailure, PuppetopsError, UsageError
 from .executor import DEFAULT_CONCURRENCY, Executor
 from .interrupt import Interruption
 from .inventory import Inventory
-from .lock import RunLock
+from .lock import RunLock, describe_holder
 from .output import Output
 from .plan import get_plan
 from .remote_lock import MainLock
@@ -160,12 +160,32 @@ class Run:
             self._main_wanted.setdefault(server.name, (server, plan))
 
     def _hold_main_locks(self) -> None:
-        """Take the infrastructure locks asked for so far (sorted: no two runs wait in turn)."""
+        """Take the infrastructure locks asked for so far (sorted: no two runs wait in turn),
+        and again any whose connection ended since the last step."""
+        for name, lock in sorted(self._main_locks.items()):
+            if not lock.held:
+                self._retake(name, lock)
         for name in sorted(set(self._main_wanted) - set(self._main_locks)):
             server, plan = self._main_wanted[name]
             lock = MainLock(self.pool, server, {"plan": plan, "run": self.id})
             lock.acquire()
             self._main_locks[name] = lock
+
+    def _retake(self, name: str, lock: MainLock) -> None:
+        """The lock's connection ended mid-run (a network drop, sshd restarted on main): take
+        the lock again, or stop before the next step when another run holds it by now — two
+        runs must never change the infrastructure at once."""
+        lost = (f"the infrastructure lock on {name} was lost during the run (its SSH "
+                "connection ended)")
+        lock.release()
+        try:
+            lock.acquire()
+        except PuppetopsError as exc:  # LockHeld too: no refusal at the start, an error now
+            del self._main_locks[name]
+            why = (f"another run holds it now: {describe_holder(exc.holder)}"
+                   if isinstance(exc, LockHeld) else str(exc))
+            raise PuppetopsError(f"{lost}; the run stops before its next step ({why})") from None
+        self.message(f"warning: {lost}; it was free and is held again")
 
     def message(self, text: str) -> None:
         self.output.message(text)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from puppetops.polling import wait_while
 from puppetops.remote_lock import REMOTE_LOCK_FILE
 
 from helpers import REPO
@@ -120,3 +121,51 @@ def test_the_python_api_is_refused_too(lab, controllers):
         assert first.wait(timeout=120) == 0
         first.stdout.close(), first.stderr.close()
     assert lock_is_free(lab)
+
+
+@pytest.mark.reliability(fault="the SSH connection holding the infrastructure lock on main ends "
+                               "mid-run",
+                         outcome="the next step takes it again (a warning says so); if another "
+                                 "run holds it by then, the run stops before that step, "
+                                 "naming the holder")
+def test_a_run_whose_lock_connection_ends_takes_it_again_or_stops(lab):
+    from puppetops import Inventory, PuppetopsError, Run
+    from puppetops.output import Output
+    from puppetops.output.base import Outputter
+    from puppetops.remote_lock import MainLock
+    from puppetops.transport.pool import ConnectionPool
+
+    class Messages(Outputter):
+        def __init__(self) -> None:
+            self.lines: list[str] = []
+
+        def message(self, text: str) -> None:
+            self.lines.append(text)
+
+    inventory = Inventory.load(lab.inventory)
+    main = inventory.get("main.puppetops.test")
+    output = Messages()
+    with Run(inventory, lock=[main], output=Output(output)) as run:
+        run.lock_infrastructure("main", "test")
+        assert run.command("true", "main").ok and not lock_is_free(lab)
+        held = run._main_locks[main.name]
+        held._session.chan.close()  # the connection's channel goes, as when sshd drops it
+        assert not held.held
+        assert run.command("true", "main").ok  # taken again before this step
+        assert any("lock on main.puppetops.test was lost" in line and "held again" in line
+                   for line in output.lines), output.lines
+        assert not lock_is_free(lab)
+
+        run._main_locks[main.name]._session.chan.close()
+        intruder = MainLock(ConnectionPool(), main, {"plan": "intruder"})
+        wait_while(lambda: not lock_is_free(lab), 60, 0.2)
+        intruder.acquire()
+        try:
+            with pytest.raises(PuppetopsError) as stopped:
+                run.command("touch /tmp/puppetops-ran-unlocked", "main")
+        finally:
+            intruder.release()
+    assert "the run stops before its next step (another run holds it now" in str(stopped.value)
+    assert "intruder" in str(stopped.value)
+    assert subprocess.run(lab.ssh_command("main", "test ! -e /tmp/puppetops-ran-unlocked"),
+                          timeout=60).returncode == 0

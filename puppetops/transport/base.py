@@ -50,6 +50,10 @@ class Session(ABC):
     def end(self, timeout: float) -> CommandOutput:
         """Close its stdin, wait for it to exit; all it wrote (the first line included)."""
 
+    @abstractmethod
+    def alive(self) -> bool:
+        """Whether the command still runs (remote: and its connection is still up)."""
+
 
 class Connection(ABC):
     """One target's connection. Opened lazily on first use and reused for every later call."""

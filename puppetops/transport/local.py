@@ -58,6 +58,9 @@ class _ProcessSession(Session):
             self.out += data
         return self.out.split(b"\n", 1)[0].decode(errors="replace")
 
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
     def end(self, timeout: float) -> CommandOutput:
         try:
             out, err = self.proc.communicate(timeout=timeout)

@@ -285,6 +285,11 @@ class _ChannelSession(Session):
             raise CommandTimeout(f"no answer within {timeout:g}s") from None
         return bytes(self.out).split(b"\n", 1)[0].decode(errors="replace")
 
+    def alive(self) -> bool:
+        transport = self.chan.get_transport()
+        return (not self.chan.closed and not self.chan.exit_status_ready()
+                and transport is not None and transport.is_active())
+
     def end(self, timeout: float) -> CommandOutput:
         start = time.monotonic()
         try:
