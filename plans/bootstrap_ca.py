@@ -15,6 +15,7 @@ from puppetops.steps.ca.authority import CaCreated, CaPolicy, CaService
 from puppetops.steps.code import envcache, provision
 from puppetops.steps.facts import gather
 from puppetops.steps.preflight import preflight
+from puppetops.steps.probe import Probe
 from puppetops.steps.puppet_agent import PuppetConf
 from puppetops.steps.puppetserver import AdminApiAccess, ServerJavaArgs, start_servers
 from puppetops.target import Target
@@ -31,14 +32,16 @@ def main_settings(main: Target) -> conf.Settings:
             "server": {"autosign": "false", **envcache.SERVER_SETTINGS}}
 
 
-def ca_answers(ctx: StepContext) -> str:
+def ca_statuses(ctx: StepContext) -> str:
     """The CA's API answers this host's own certificate (pp_cli_auth), which is what every
     later signing and cleaning uses."""
-    name = node.certname(ctx.target)
-    if ctx.noop and not puppetserver_control.ready(ctx, name):
-        return "would check the CA once Puppet Server runs"
-    found = ca_api.all_statuses(ctx, node.layout(ctx.target), name)
+    found = ca_api.all_statuses(ctx, node.layout(ctx.target), node.certname(ctx.target))
     return f"{len(found)} certificate(s) and request(s) on the CA"
+
+
+CA_ANSWERS = Probe("CA answers", "the CA",
+                   lambda ctx: puppetserver_control.ready(ctx, node.certname(ctx.target)),
+                   ca_statuses)
 
 
 @plan(main="targets")
@@ -68,4 +71,4 @@ def bootstrap_ca(run: Run, targets: TargetSpec = "main", environment: str = "pro
     servers = Cohort(run, [main], stop=True)
     provision.deploy(servers, main, environment)
     start_servers(servers, changed(config.values()), changed([config[jvm]]))
-    run.each("CA answers", ca_answers, [main])
+    run.step(CA_ANSWERS, [main])

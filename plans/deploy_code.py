@@ -133,7 +133,7 @@ def _purge(run: Run, servers: list[Target], branches: dict[str, str]) -> None:
     purged = run.step(StaleEnvironmentsPurged(branches), servers, catch_errors=True)
     done = [f"{r.target}: {', '.join(r.value)}" for r in purged.ok_set if r.value]
     if done:
-        verb = "would purge" if run.noop else "purged"
+        verb = "would purge" if any(r.noop for r in purged) else "purged"
         run.message(f"deploy_code: {verb} environments whose branch is gone: " + "; ".join(done))
 
 
@@ -208,6 +208,12 @@ def _judge(run: Run, servers: list[Target], heads: dict[str, str],
     return verdict
 
 
+def _stamps(records: dict[str, dict[str, dict | None]], env: str) -> dict[str, str]:
+    """Server → the deploy of ``env`` its deploy step left there (would leave, in noop)."""
+    return {server: Deployed(**envs[env]).stamp for server, envs in records.items()
+            if envs.get(env)}
+
+
 def where(verdict: ConsistencyVerdict) -> Notes:
     """What the summary says of each server: where it is for each environment, its commits."""
     judged = list(dict.fromkeys(p.server for p in verdict.positions))
@@ -266,16 +272,13 @@ def deploy_code(run: Run, env: Environments = "production", targets: TargetSpec 
         failures.update({(r.target, env): r.message for r in deploys.error_set})
         for r in deploys.ok_set:
             records[r.target][env] = r.value
-    if run.noop:
-        if wanted is None:
-            _purge(run, servers, found)
-        return Notes()
 
     verdict = _judge(run, servers, heads, failures, records)
     if verdict.consistent:
         run.message("deploy_code: every server has the same code:\n" + verdict.report())
         for env in heads:
-            run.step(EnvironmentCacheFlush(env), servers, catch_errors=True)
+            run.step(EnvironmentCacheFlush(env, _stamps(records, env)), servers,
+                     catch_errors=True)
         if wanted is None:
             _purge(run, servers, found)
         _put_back(run, lbs, servers, list(heads))

@@ -29,11 +29,13 @@ from puppetops.plan import plan
 from puppetops.puppet import names, node
 from puppetops.run import Run
 from puppetops.step import StepContext
-from puppetops.steps import Daemon, FileContent, Packages, Service, Upload
+from puppetops.steps import Daemon, FileContent, Packages, Service
 from puppetops.steps.code.control_repo import PostReceiveHook
 from puppetops.steps.code.provision import repo_on_main
 from puppetops.steps.facts import gather
-from puppetops.steps.python_venv import STAMP, Virtualenv, WheelsInstalled, python_version
+from puppetops.steps.probe import Probe
+from puppetops.steps.python_venv import (STAMP, Virtualenv, WheelsInstalled, WheelsUploaded,
+                                         python_version)
 from puppetops.steps.secret_file import SecretFile
 from puppetops.steps.services import ServiceRestarted
 from puppetops.steps.ssh_keys import (AuthorizedKey, SshKeyPair, pinned_known_hosts,
@@ -181,18 +183,14 @@ def same_python(ctx: StepContext) -> str:
     return theirs
 
 
-def installed_wheels(ctx: StepContext) -> str:
-    """The digest of the wheel set installed in the venv ("" for none)."""
-    return (ctx.read(f"{PATHS.venv}/{STAMP}") or "").strip()
+def answers(url: str) -> Probe:
+    """The webhook answers GET /health (waiting up to 15 s after a start); otherwise the
+    failure shows the end of its output."""
+    def running(ctx: StepContext) -> bool:
+        return ctx.test(DAEMON.running_test()) or \
+            ctx.test(f"systemctl is-active --quiet {SERVICE} 2>/dev/null")
 
-
-def answers(url: str):
-    """A ``Call`` function: the webhook answers GET /health (waiting up to 15 s after a start);
-    otherwise the failure shows the end of its output."""
-    def check(ctx: StepContext) -> str:
-        if ctx.noop and not ctx.test(DAEMON.running_test()) and \
-                not ctx.test(f"systemctl is-active --quiet {SERVICE} 2>/dev/null"):
-            return "would check once it runs"
+    def ask(ctx: StepContext) -> str:
         probe = f"curl -sf --max-time 2 {shlex.quote(url)}"
         out = ctx.run(f"for i in $(seq 60); do {probe} && exit 0; sleep 0.25; done; exit 1",
                       check=False)
@@ -201,7 +199,7 @@ def answers(url: str):
             raise StepError(f"the webhook does not answer {url}: "
                             + (" / ".join(tail.stdout.strip().splitlines()) or "no output"))
         return out.stdout.strip()
-    return check
+    return Probe("webhook answers", f"that it answers {url}", running, ask)
 
 
 def listen_address(bind: str, port: int) -> str:
@@ -261,13 +259,11 @@ def install_webhook(run: Run, targets: TargetSpec = "main", compilers: TargetSpe
     run.each("python", same_python, [host])
     code_steps = [Packages(*PACKAGES), Virtualenv(PATHS.venv)]
     results = run.pipeline(code_steps, [host])
-    if run.each("installed wheels", installed_wheels, [host])[0].value != wheels.digest \
-            and not run.noop:
-        uploads = [Upload(str(f), f"{PATHS.wheels}/{f.name}", mode=0o644)
-                   for f in wheels.ensure_built().files]
-        run.pipeline(uploads, [host])
-    results.append(run.step(WheelsInstalled(PATHS.venv, PATHS.wheels, wheels.requirements,
-                                            wheels.digest), [host]))
+    upload = WheelsUploaded(PATHS.wheels, wheels.digest, lambda: wheels.ensure_built().files,
+                            f"{PATHS.venv}/{STAMP}")
+    results += run.pipeline([upload, WheelsInstalled(PATHS.venv, upload.folder,
+                                                     wheels.requirements, wheels.digest)],
+                            [host])[1:]
 
     run.step(SshKeyPair(PATHS.key, key_comment(host)), [host])
     public = run.each("webhook public key", read_public_key(PATHS.key), [host])[0].value
@@ -286,7 +282,7 @@ def install_webhook(run: Run, targets: TargetSpec = "main", compilers: TargetSpe
     started = run.step(service, [host])
     if changed(results) and not changed([started]):
         run.step(ServiceRestarted(SERVICE, daemon=service.daemon), [host])
-    run.each("webhook answers", answers(health_url(bind, port)), [host])
+    run.step(answers(health_url(bind, port)), [host])
 
     repo = repo_on_main(host)
     if repo is None:

@@ -41,11 +41,15 @@ class Outcome:
 class Finding:
     """What a check found on one target: ``todo`` says what a change would do (None: the
     target is as wanted); ``state`` is what was read, for ``Step.apply``; ``value`` the
-    step's result value when nothing changes, in noop, or when ``apply`` returns None."""
+    step's result value when nothing changes, or when ``apply`` returns None; ``after`` the
+    value the change will give as far as the check can foresee it, which is the value in
+    noop (None: ``value``) — so a plan reads what a real run would lead to from a noop
+    run's results, without looking at noop itself."""
 
     todo: str | None
     state: Any = None
     value: Any = None
+    after: Any = None
 
 
 class StepContext:
@@ -165,7 +169,8 @@ class Step:
         if found.todo is None:
             return Outcome(UNCHANGED, value=found.value)
         if ctx.noop:
-            return Outcome(CHANGED, f"would {found.todo}", value=found.value)
+            return Outcome(CHANGED, f"would {found.todo}",
+                           value=found.value if found.after is None else found.after)
         value = self.apply(ctx, found)
         return Outcome(CHANGED, found.todo, value=found.value if value is None else value)
 
@@ -177,7 +182,8 @@ class Call(Step):
     """A step made from a function ``fn(ctx) -> value`` that reports ``ok`` with that value.
 
     For per-target logic inside plans (gather a fingerprint, compare versions...). It runs in
-    noop mode too, so it must only read state unless it checks ``ctx.noop`` itself.
+    noop mode too, so it only reads: whatever changes something is a ``Step`` (its ``find``
+    says what it would do; noop stops there), never a ``Call`` that looks at ``ctx.noop``.
     """
 
     def __init__(self, name: str, fn: Callable[[StepContext], Any], *,

@@ -20,6 +20,7 @@ from puppetops.steps.code import consistency
 from puppetops.steps.code.deployers import Deployed, parse_record
 
 TYPES_MARKER = "/var/lib/puppetops/resource-types/production"
+FLUSHED_MARKER = "/var/lib/puppetops/environment-cache/production"
 
 
 def by_target(results):
@@ -190,14 +191,41 @@ def test_noop_says_which_servers_would_change_commit():
     fleet = Fleet()
     fleet.records[C1]["production"] = NEW
     fleet.files[(C1, TYPES_MARKER)] = f"{NEW} t0\n"  # and its types generated for that deploy
+    fleet.files[(C1, FLUSHED_MARKER)] = f"{NEW} t0\n"  # and its cache flushed after it
     results = planner(fleet, noop=True).run_plan(deploy_code)
     rows = by_target(results)
     assert rows[C1].status == "unchanged"
     for server in (MAIN, C2):
         assert rows[server].status == "changed" and rows[server].noop
         assert f"would deploy production ({OLD[:10]} → {NEW[:10]})" in rows[server].message
+        # what the real run does next, once every server would be at NEW: flush there
+        assert "would flush the environment cache of production" in rows[server].message
+        assert rows[server].message.startswith(f"production at {NEW[:12]}")
     assert fleet.deploy_commands == [] and fleet.flushes == [] and fleet.generated == []
-    assert list(fleet.files) == [(C1, TYPES_MARKER)]
+    assert list(fleet.files) == [(C1, TYPES_MARKER), (C1, FLUSHED_MARKER)]
+
+
+def test_noop_follows_the_real_runs_path_and_changes_nothing():
+    """The plan never looks at noop: a noop run reads the verdict a real run would reach from
+    its steps' results, so it says what that run would flush, drain or put back."""
+    fleet = Fleet()
+    fleet.broken[C2] = "fatal: could not read from remote repository"
+    planner(fleet).run_plan(deploy_code)  # C2 drained
+    del fleet.broken[C2]
+    fleet.deploy_commands.clear()
+    lb_before, files_before = list(fleet.lb_commands), dict(fleet.files)
+    rows = by_target(planner(fleet, noop=True).run_plan(deploy_code))
+    assert "would deploy production" in rows[C2].message
+    assert "would flush the environment cache of production" in rows[C2].message
+    assert "would " in rows[LB].message and C2 in rows[LB].message  # put back
+    fleet.down.add(C1)  # now the real run would find C1 off: it would drain C1, flush nothing
+    rows = by_target(planner(fleet, noop=True).run_plan(deploy_code))
+    assert "flush" not in rows[C2].message and "would " in rows[LB].message
+    assert C1 in rows[LB].message
+    assert fleet.deploy_commands == [] and fleet.flushes == []
+    assert [c for c in fleet.lb_commands if c.startswith("set server")] == \
+        [c for c in lb_before if c.startswith("set server")]
+    assert fleet.files == files_before and fleet.admin == {C1: 0, C2: 8}
 
 
 def test_all_deploys_every_branch_r10k_accepts():

@@ -19,11 +19,13 @@ from puppetops.result import CHANGED, FAILED, UNCHANGED, Result, ResultSet
 from puppetops.step import StepContext
 from puppetops.steps import puppetserver_control
 from puppetops.steps.ca import ca_api, certs
+from puppetops.steps.ca.enrolment import RequestsSigned
 from puppetops.steps.code.r10k import AuthorizedDeployKeys, KnownHost, SshIdentity, r10k_yaml
 from puppetops.steps.lb import backends, haproxy, nginx
 from puppetops.steps.lb.pool import Member
 from puppetops.steps.puppet_agent import run_succeeded
 from puppetops.target import Target
+from puppetops.transport.base import CommandOutput
 from puppetops.testing.plans import PlanTester
 
 DEBIAN, AIO = LAYOUTS["debian"], LAYOUTS["aio"]
@@ -298,12 +300,51 @@ def test_a_refused_signature_is_reported_with_the_cas_answer():
     assert not verdicts[A].sign and "409 CSR has been revoked" in verdicts[A].refusal
 
 
-def test_noop_signs_nothing():
-    tester = PlanTester({"targets": ["main.example.com"]}, noop=True)
-    tester.on(re.compile(r"curl .* -X GET"), stdout=answers((200, status(A, FP))))
-    verdicts = _ca_run(tester, {A: (certs.Identity(A), FP)})[0].value
-    assert verdicts[A].sign
-    assert not [c for c in tester.commands("main.example.com") if " -X PUT " in c]
+def _request(tmp_path, name: str) -> str:
+    """A real certificate request for ``name``, PEM."""
+    key, req = tmp_path / f"{name}.key", tmp_path / f"{name}.csr"
+    subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-out", str(key)], check=True,
+                   capture_output=True)
+    subprocess.run(["openssl", "req", "-new", "-key", str(key), "-subj", f"/CN={name}",
+                    "-out", str(req)], check=True, capture_output=True)
+    return req.read_text()
+
+
+def test_noop_says_what_the_ca_would_sign_and_signs_nothing(tmp_path):
+    """The signing step never looks at noop: its check says what it would sign (a request
+    pending with the node's own fingerprint, one the CA lacks, one a node would make first),
+    and noop stops there — nothing submitted, nothing signed."""
+    pending, new = _request(tmp_path, A), _request(tmp_path, "agent2.example.com")
+    identities = {t: certs.Identity(f"{t}.example.com") for t in ("agent1", "agent2", "agent3")}
+    step = RequestsSigned(DEBIAN, identities, {"agent1": pending, "agent2": new, "agent3": None},
+                          set())
+
+    def ca(target: str, command: str, stdin: bytes | None) -> CommandOutput:
+        """The CA holds agent1's request; it accepts submissions and signatures."""
+        paths = re.findall(r"/puppet-ca/v1/(certificate\w*)/([\w.-]+)", command)
+        replies = [(200, status(A, csr.request_fingerprint(pending))) if kind ==
+                   "certificate_status" and name == A and " -X GET " in command
+                   else (404, "Not found") if kind == "certificate_status" and " -X GET " in
+                   command else (204, "") if kind == "certificate_status" else (200, "PEM")
+                   for kind, name in paths]
+        return CommandOutput(command, 0, answers(*replies), "", 0.0)
+
+    for noop in (True, False):
+        tester = PlanTester({"targets": ["main.example.com"]}, noop=noop)
+        tester.on(re.compile("curl"), respond=ca)
+        result = tester.run.step(step, "main.example.com")[0]
+        assert result.status == CHANGED and result.noop == noop
+        assert result.message == ("would " if noop else "") + (
+            f"sign {A}, agent2.example.com; sign 1 new request(s) after checking their "
+            "fingerprints")
+        puts = [c for c in tester.commands("main.example.com") if " -X PUT " in c]
+        if noop:
+            assert puts == []
+        else:  # submitted (agent2's), then signed (agent1's; agent2's is not on this CA)
+            assert ["certificate_request/agent2" in c for c in puts] == [True, False]
+            verdicts, issued = result.value
+            assert verdicts[A].sign and issued == {A: "PEM\n"}
 
 
 # -- code access ----------------------------------------------------------------------------

@@ -89,3 +89,66 @@ def test_a_finding_carries_what_the_check_read_into_the_change_and_the_result(tm
     assert (done.status, done.value, path.read_text()) == (CHANGED, 2, "a\nb\n")
     again = status(Appended(str(path), "b"))
     assert (again.status, again.value) == (UNCHANGED, 2)
+
+
+def test_wheel_sets_are_uploaded_once_and_only_the_current_and_previous_stay(tmp_path):
+    """install_webhook's wheel sets on the host: each in a folder named by its digest, built
+    only when it must be uploaded; an upload keeps the set before it (to go back to) and
+    removes older ones, unfinished uploads and wheels of the flat layout."""
+    from puppetops.steps.python_venv import COMPLETE, WheelsUploaded
+    local = tmp_path / "built"
+    local.mkdir()
+    (local / "a-1-py3-none-any.whl").write_bytes(b"wheel a")
+    house, stamp = tmp_path / "wheelhouse", tmp_path / "venv-stamp"
+    house.mkdir()
+    (house / "old-flat-0.1-py3-none-any.whl").write_bytes(b"flat layout")
+    (house / ".incoming-dead").mkdir()
+    builds = []
+
+    def wheels():
+        builds.append(1)
+        return sorted(local.glob("*.whl"))
+
+    def upload(digest, **kwargs):
+        return status(WheelsUploaded(str(house), digest, wheels, str(stamp)), **kwargs)
+
+    first, second, third = ("1" * 64, "2" * 64, "3" * 64)
+    for n, digest in enumerate((first, second, third)):
+        would = upload(digest, noop=True)
+        assert would.status == CHANGED and would.message.startswith(f"would upload wheels {digest[:12]}")
+        assert not (house / digest).exists() and len(builds) == n  # noop built nothing
+        assert upload(digest).status == CHANGED
+        assert (house / digest / "a-1-py3-none-any.whl").read_bytes() == b"wheel a"
+        assert (house / digest / COMPLETE).is_file()
+        time.sleep(0.01)  # folders ordered by mtime
+    assert sorted(p.name for p in house.iterdir()) == [second, third]
+    assert len(builds) == 3
+    assert upload(third).status == UNCHANGED and len(builds) == 3
+    stamp.write_text(f"{'4' * 64}\n")  # the venv has a set installed: nothing to upload
+    result = upload("4" * 64)
+    assert result.status == CHANGED and "remove 1 old wheel set(s)" in result.message
+    assert sorted(p.name for p in house.iterdir()) == [third] and len(builds) == 3
+
+
+def test_a_probe_of_a_service_not_running_yet_is_what_a_noop_run_would_check(tmp_path):
+    """A noop run that did not start the service says it would check it; a real run asks
+    at once (and fails when it does not answer); a running one is asked in either."""
+    from puppetops import StepError
+    from puppetops.steps.probe import Probe
+    pidfile = tmp_path / "pid"
+
+    def ask(ctx):
+        if not pidfile.exists():
+            raise StepError("no answer")
+        return "answers"
+
+    probe = Probe("service answers", "the service", lambda ctx: pidfile.exists(), ask)
+    would = status(probe, noop=True)
+    assert would.status == CHANGED and would.message == "would check the service once it runs"
+    with local_run() as run:
+        failed = run.step(probe, "localhost", catch_errors=True)[0]
+    assert failed.status == "failed" and "no answer" in failed.message
+    pidfile.write_text("1")
+    for noop in (True, False):
+        asked = status(probe, noop=noop)
+        assert asked.status == UNCHANGED and asked.value == "answers"

@@ -220,12 +220,12 @@ def sign(ctx: StepContext, layout: Layout, wanted: Mapping[str, tuple[Identity, 
     """Review every pending request on the CA and sign the approved ones in ONE call (one
     curl, one TLS connection, a PUT per name: milliseconds, see ``ca_api``).
 
-    ``wanted``: certname → (identity, the node's own fingerprint). In noop nothing is signed.
+    ``wanted``: certname → (identity, the node's own fingerprint).
     """
     entries = ca_list(ctx, layout, wanted)
     verdicts = {name: review(want, fp, entries.get(name)) for name, (want, fp) in wanted.items()}
     approved = [n for n, v in verdicts.items() if v.sign]
-    if approved and not ctx.noop:
+    if approved:
         replies = ca_api.set_state(ctx, layout, node.certname(ctx.target), approved, "signed")
         for name, (code, body) in replies.items():
             if code != 204:  # the CA's answer to a signature it made

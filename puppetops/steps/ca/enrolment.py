@@ -28,8 +28,8 @@ from ...errors import StepError
 from ...flow import Cohort
 from ...puppet import csr, names, node
 from ...puppet.layout import Layout
-from ...result import CHANGED, UNCHANGED
-from ...step import Outcome, Step, StepContext
+from ...result import CHANGED
+from ...step import Finding, Step, StepContext
 from ...target import Target
 from . import ca_api, certs
 
@@ -168,6 +168,90 @@ class CertificateInstalled(Step):
                                    self.identities[ctx.target.name].certname))
 
 
+class CaReviewed(Step):
+    """CA side: each node's certificate and request against the CA's records (one status call
+    for all) decide what it needs (``certs.decide``: the value, target → ``CertAction``); CA
+    entries that must go before a node can request again are cleaned (one call)."""
+
+    name = "review certificates on the CA"
+
+    def __init__(self, ca: Layout, identities: Mapping[str, certs.Identity],
+                 nodes: Mapping[str, certs.NodeCert]):
+        super().__init__()
+        self.ca, self.identities, self.nodes = ca, identities, nodes
+
+    def find(self, ctx: StepContext) -> Finding:
+        entries = certs.ca_list(ctx, self.ca, [self.identities[t].certname for t in self.nodes])
+        actions = {t: certs.decide(state, entries.get(self.identities[t].certname),
+                                   self.identities[t]) for t, state in self.nodes.items()}
+        dirty = [entries[self.identities[t].certname] for t, a in actions.items() if a.clean_ca]
+        todo = f"clean {', '.join(e.name for e in dirty)} on the CA" if dirty else None
+        return Finding(todo, dirty, actions)
+
+    def apply(self, ctx: StepContext, found: Finding) -> None:
+        certs.ca_clean(ctx, self.ca, found.state)
+
+
+class RequestsSigned(Step):
+    """CA side: the nodes' requests (read from them over SSH) submitted in one call, reviewed
+    against each node's own fingerprint and identity, the approved ones signed in one call,
+    and the certificates read back in one call. The value: (certname → ``SigningVerdict``,
+    certname → certificate PEM).
+
+    ``requests``: target → its request (None: it has none — a node that makes one only when
+    the run changes things); ``fetch``: targets whose request the CA signed already. What the
+    CA holds is read first: requests it lacks are to be submitted and signed, those pending
+    with the node's own fingerprint and identity to be signed, the others are refused."""
+
+    name = "sign certificates on the CA"
+
+    def __init__(self, ca: Layout, identities: Mapping[str, certs.Identity],
+                 requests: Mapping[str, str | None], fetch: set[str]):
+        super().__init__()
+        self.ca, self.identities, self.requests, self.fetch = ca, identities, requests, fetch
+
+    def _wanted(self, with_request: bool) -> dict[str, tuple[certs.Identity, str | None]]:
+        return {self.identities[t].certname: (self.identities[t], _fingerprint(pem))
+                for t, pem in self.requests.items() if pem or not with_request}
+
+    def _mine(self) -> dict[str, str]:
+        """certname → request, for the requests this run submits (not those signed already)."""
+        return {self.identities[t].certname: pem for t, pem in self.requests.items()
+                if pem and t not in self.fetch}
+
+    def find(self, ctx: StepContext) -> Finding:
+        made = self._wanted(with_request=True)
+        entries = certs.ca_list(ctx, self.ca, made) if made else {}
+        new = sorted(n for n in self._mine() if n not in entries)
+        verdicts = {n: certs.review(want, fp, entries.get(n))
+                    for n, (want, fp) in made.items() if n not in new}
+        signing = sorted(n for n, v in verdicts.items() if v.sign) + new
+        unmade = [t for t, pem in self.requests.items() if not pem]
+        parts = [f"sign {', '.join(signing)}"] if signing else []
+        if unmade:
+            parts.append(f"sign {len(unmade)} new request(s) after checking their fingerprints")
+        if parts:
+            return Finding("; ".join(parts), value=(verdicts, {}))
+        return Finding(None, value=(verdicts, self._issued(ctx, verdicts)))
+
+    def _issued(self, ctx: StepContext, verdicts: Mapping[str, certs.SigningVerdict]
+                ) -> dict[str, str]:
+        ready = [n for n, v in verdicts.items() if not v.refusal]
+        return ca_api.certificates(ctx, self.ca, node.certname(ctx.target), ready) if ready else {}
+
+    def apply(self, ctx: StepContext, found: Finding) -> tuple[dict, dict]:
+        mine = self._mine()
+        if mine:
+            answers = ca_api.submit(ctx, self.ca, node.certname(ctx.target), mine)
+            failed = {n: a for n, a in answers.items() if a[0] != 200 and CONFLICT not in a[1]}
+            if failed:
+                raise StepError("the CA refused certificate requests: " + "; ".join(
+                    f"{n} ({code}: {body.strip()[:120]})"
+                    for n, (code, body) in sorted(failed.items())))
+        verdicts = certs.sign(ctx, self.ca, self._wanted(with_request=False))
+        return verdicts, self._issued(ctx, verdicts)
+
+
 def enrol(cohort: Cohort, main: Target, identities: Mapping[str, certs.Identity]) -> set[str]:
     """Bring every live member of ``cohort`` to a signed certificate matching its identity.
 
@@ -183,34 +267,19 @@ def enrol(cohort: Cohort, main: Target, identities: Mapping[str, certs.Identity]
     if not nodes:
         return set()
 
-    def plan_actions(ctx: StepContext) -> Outcome:
-        entries = certs.ca_list(ctx, ca, [identities[t].certname for t in nodes])
-        actions = {t: certs.decide(state, entries.get(identities[t].certname), identities[t])
-                   for t, state in nodes.items()}
-        dirty = [identities[t].certname for t, a in actions.items() if a.clean_ca]
-        if not dirty:
-            return Outcome(UNCHANGED, value=actions)
-        if not ctx.noop:
-            certs.ca_clean(ctx, ca, [entries[name] for name in dirty])
-        return Outcome(CHANGED, f"clean {', '.join(dirty)} on the CA", value=actions)
-
-    actions = run.each("review certificates on the CA", plan_actions, [main])[0].value
+    actions = run.step(CaReviewed(ca, identities, nodes), [main])[0].value
     cohort.step(CaTrusted(run.each("read the CA bundle", ca_bundle, [main])[0].value))
     cohort.step(CertificateRequested(identities, actions))
 
     issued: dict[str, str] = {}
     pending = [t for t in cohort.live if actions[t.name].kind != certs.KEEP]
     if pending:
-        # in noop a node without a request stays without one: nothing to read
-        readable = [t for t in pending if not run.noop or nodes[t.name].has_csr]
         own = cohort.each("read own request", lambda ctx: ctx.read(
             certs.csr_path(node.layout(ctx.target), identities[ctx.target.name].certname)),
-            only=readable)
-        requests = {t.name: None for t in pending if t.name not in {r.target for r in own}}
-        requests.update({r.target: r.value for r in own.ok_set})
+            only=pending)
+        requests = {r.target: r.value for r in own.ok_set}
         fetch = {t for t in requests if actions[t].kind == certs.FETCH}  # signed already
-        signing = run.each("sign certificates on the CA",
-                           lambda ctx: _sign(ctx, ca, identities, requests, fetch), [main])
+        signing = run.step(RequestsSigned(ca, identities, requests, fetch), [main])
         verdicts, issued = signing[0].value
         refused = {t: verdicts[identities[t].certname].refusal for t in requests
                    if identities[t].certname in verdicts
@@ -224,36 +293,6 @@ def enrol(cohort: Cohort, main: Target, identities: Mapping[str, certs.Identity]
 
     installed = cohort.step(CertificateInstalled(identities, issued))
     return {r.target for r in installed if r.status == CHANGED}
-
-
-def _sign(ctx: StepContext, ca: Layout, identities: Mapping[str, certs.Identity],
-          requests: Mapping[str, str | None], fetch: set[str]) -> Outcome:
-    """The CA's step, on the CA host: submit the nodes' requests (read from them over SSH) in
-    one call, review and sign in one call, read the certificates back in one call.
-
-    In noop, a node without a request yet (it would have one in a real run) is reported as
-    "would sign after checking"."""
-    ca_name = node.certname(ctx.target)
-    mine = {identities[t].certname: pem for t, pem in requests.items()
-            if pem and t not in fetch}
-    if mine and not ctx.noop:
-        answers = ca_api.submit(ctx, ca, ca_name, mine)
-        failed = {n: a for n, a in answers.items() if a[0] != 200 and CONFLICT not in a[1]}
-        if failed:
-            raise StepError("the CA refused certificate requests: " + "; ".join(
-                f"{n} ({code}: {body.strip()[:120]})" for n, (code, body) in sorted(failed.items())))
-    wanted = {identities[t].certname: (identities[t], _fingerprint(pem))
-              for t, pem in requests.items() if pem or not ctx.noop}
-    unsubmitted = [t for t, pem in requests.items() if not pem and ctx.noop]
-    verdicts = certs.sign(ctx, ca, wanted) if wanted else {}
-    signed = sorted(n for n, v in verdicts.items() if v.sign)
-    ready = [n for n, v in verdicts.items() if not v.refusal]
-    issued = ca_api.certificates(ctx, ca, ca_name, ready) if ready and not ctx.noop else {}
-    parts = [f"{'would sign' if ctx.noop else 'signed'} {', '.join(signed)}"] if signed else []
-    if unsubmitted:
-        parts.append(f"would sign {len(unsubmitted)} new request(s) after checking their "
-                     "fingerprints")
-    return Outcome(CHANGED if parts else UNCHANGED, "; ".join(parts), value=(verdicts, issued))
 
 
 def _fingerprint(pem: str | None) -> str | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import asdict
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from ...errors import StepError
 from ...puppet import names, node
@@ -116,9 +116,11 @@ class EnvironmentDeploy(Step):
 
     def find(self, ctx: StepContext) -> Finding:
         """What to do, the record read (for ``apply``), and as the value that record as
-        ``deployed`` gives it: the plan compares servers without reading every record again."""
+        ``deployed`` gives it: the plan compares servers without reading every record again.
+        After a deploy the record says ``head``, deployed (its time is not known before)."""
         record, generated = self._state(ctx)
-        return Finding(self._needed(record, generated), record, _plain(record))
+        after = Deployed(self.head, True) if self._deploy_needed(record) else record
+        return Finding(self._needed(record, generated), record, _plain(record), _plain(after))
 
     def _deploy_needed(self, record: Deployed | None) -> str | None:
         at = record.signature if record and record.success else None
@@ -197,7 +199,9 @@ def require_flushed(out: CommandOutput) -> None:
 class EnvironmentCacheFlush(Step):
     """Puppet Server's cache of ``environment`` was flushed after the deploy the server has
     now (DELETE on the admin API, 204 expected). 503 and refused connections while a server
-    restarts are retried.
+    restarts are retried. ``deployed``: server → the stamp of the deploy this run left there
+    (as its deploy step reported it; in noop, the deploy it would make): a flush marked for
+    another deploy is to be done.
 
     Three commands per server: one reading the marker and the deploy record, one flushing
     and (on 204) writing the marker, one checking. The marker names the deploy read before
@@ -206,9 +210,10 @@ class EnvironmentCacheFlush(Step):
 
     retry_on_failure = True
 
-    def __init__(self, environment: str):
+    def __init__(self, environment: str, deployed: Mapping[str, str] | None = None):
         super().__init__()
         self.environment = names.environment(environment)
+        self.deployed = dict(deployed or {})
         self.name = f"flush {self.environment} cache"
 
     def _marker(self) -> str:
@@ -223,11 +228,13 @@ class EnvironmentCacheFlush(Step):
     def find(self, ctx: StepContext) -> Finding:
         """What to do, and the deploy the server has now: the one the flush marks."""
         flushed, stamp = self._state(ctx)
-        todo = None if flushed == stamp else f"flush the environment cache of {self.environment}"
-        return Finding(todo, stamp)
+        done = flushed == stamp == self.deployed.get(ctx.target.name, stamp)
+        return Finding(None if done else f"flush the environment cache of {self.environment}",
+                       stamp)
 
     def check(self, ctx: StepContext) -> str | None:
-        return self.find(ctx).todo
+        flushed, stamp = self._state(ctx)
+        return None if flushed == stamp else f"flush the environment cache of {self.environment}"
 
     def apply(self, ctx: StepContext, found: Finding) -> None:
         self._flush(ctx, found.state)
