@@ -56,18 +56,21 @@ def branches(ls_remote: str) -> dict[str, str]:
     return heads
 
 
-def chosen_heads(wanted: list[str] | None,
-                 heads: dict[str, str]) -> tuple[dict[str, str], list[str]]:
-    """(environment → the commit to deploy, branches skipped because r10k would refuse their
-    names). A named environment without a branch is a usage error."""
+def chosen_heads(wanted: list[str] | None, heads: dict[str, str], prefix: str = ""
+                 ) -> tuple[dict[str, tuple[str, str]], list[str]]:
+    """(environment → (its branch, the commit to deploy), branches skipped because r10k would
+    refuse their environments' names). Under r10k's source prefix an environment is
+    ``PREFIX_branch``; a named environment without a branch is a usage error."""
     if wanted is None:
-        valid = {b: c for b, c in heads.items() if names.ENVIRONMENT.match(b)}
-        return valid, sorted(set(heads) - set(valid))
-    missing = [e for e in wanted if e not in heads]
+        valid = names.environments_of(heads, prefix)
+        return ({env: (branch, heads[branch]) for env, branch in valid.items()},
+                sorted(set(heads) - set(valid.values())))
+    chosen = {env: names.branch_of(env, prefix) for env in wanted}
+    missing = [branch for branch in chosen.values() if branch not in heads]
     if missing:
         raise UsageError(f"the control repo has no branch {', '.join(missing)} "
                          f"(branches: {', '.join(sorted(heads)) or 'none'})")
-    return {e: heads[e] for e in wanted}, []
+    return {env: (branch, heads[branch]) for env, branch in chosen.items()}, []
 
 
 def heads_command(main: Target) -> str:
@@ -123,14 +126,15 @@ def _drained(run: Run, servers: list[Target], verdict: ConsistencyVerdict) -> li
     return [t for t in off if used_off(t)]
 
 
-def _purge(run: Run, servers: list[Target], branches: dict[str, str]) -> None:
+def _purge(run: Run, servers: list[Target], branches: dict[str, str], prefix: str) -> None:
     """Environments whose branch is gone leave every server (see steps.code.purge), each server's
     purge in its own result; a message lists what was purged where. A control repo that
     lists no branch at all purges nothing: that is a broken read, not a repo to mirror."""
     if not branches:
         run.message("deploy_code: the control repo lists no branches: purging nothing")
         return
-    purged = run.step(StaleEnvironmentsPurged(branches), servers, catch_errors=True)
+    purged = run.step(StaleEnvironmentsPurged(names.environments_of(branches, prefix)), servers,
+                      catch_errors=True)
     done = [f"{r.target}: {', '.join(r.value)}" for r in purged.ok_set if r.value]
     if done:
         verb = "would purge" if any(r.noop for r in purged) else "purged"
@@ -244,7 +248,8 @@ def deploy_code(run: Run, env: Environments = "production", targets: TargetSpec 
     plan starts.
 
     Args:
-        env: environments: a name, a comma list, or all (every branch)
+        env: environments: a name, a comma list, or all (every branch); under r10k's
+            source prefix (var r10k_prefix) the names are PREFIX_branch
         main: the host with the control repo
         modules: also deploy Puppetfile modules (r10k -m; the deployer always runs)
         incremental: with modules: only changed or floating modules (r10k --incremental)
@@ -252,12 +257,14 @@ def deploy_code(run: Run, env: Environments = "production", targets: TargetSpec 
     """
     wanted = environment_list(env)
     ca = single(run, main, "main")
+    prefix = node.environment_prefix(ca)
     servers, lbs = run.targets(targets), run.targets(loadbalancers)
     node.validate(servers, node.agent_environments)
     run.each("facts", gather, list(dict.fromkeys([ca, *servers, *lbs])))
     _warn_uncached(run, servers)
     found = run.each("control repo branches", read_heads(heads_command(ca)), [ca])[0].value
-    heads, skipped = chosen_heads(wanted, found)
+    chosen, skipped = chosen_heads(wanted, found, prefix)
+    heads = {environment: commit for environment, (_, commit) in chosen.items()}
     if skipped:
         run.message(f"deploy_code: not deploying branches r10k would refuse: {', '.join(skipped)}")
 
@@ -266,9 +273,9 @@ def deploy_code(run: Run, env: Environments = "production", targets: TargetSpec 
                 for r in installed.error_set for env in heads}
     ready = [t for t in servers if not installed.find(t.name) or installed.find(t.name).ok]
     records: dict[str, dict[str, dict | None]] = {t.name: {} for t in servers}
-    for env, head in heads.items():
-        deploys = run.step(EnvironmentDeploy(env, head, modules=modules, incremental=incremental),
-                           ready, catch_errors=True)
+    for env, (branch, head) in chosen.items():
+        deploys = run.step(EnvironmentDeploy(env, head, branch=branch, modules=modules,
+                                             incremental=incremental), ready, catch_errors=True)
         failures.update({(r.target, env): r.message for r in deploys.error_set})
         for r in deploys.ok_set:
             records[r.target][env] = r.value
@@ -280,7 +287,7 @@ def deploy_code(run: Run, env: Environments = "production", targets: TargetSpec 
             run.step(EnvironmentCacheFlush(env, _stamps(records, env)), servers,
                      catch_errors=True)
         if wanted is None:
-            _purge(run, servers, found)
+            _purge(run, servers, found, prefix)
         _put_back(run, lbs, servers, list(heads))
     else:
         run.message("deploy_code: the servers differ, so no environment cache was flushed"

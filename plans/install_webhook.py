@@ -225,7 +225,7 @@ def health_url(bind: str, port: int) -> str:
 @plan(main="targets")
 def install_webhook(run: Run, targets: TargetSpec = "main", compilers: TargetSpec = "compilers",
                     loadbalancers: TargetSpec = "loadbalancers", bind: str = "0.0.0.0",
-                    port: int = 8088, secret_file: str = "", prefix: str = "") -> None:
+                    port: int = 8088, secret_file: str = "") -> None:
     """Install the webhook on main (deploy on git push), deploying to main and every compiler.
 
     The webhook on main: puppetops in its own virtualenv (wheels built here, no index
@@ -243,13 +243,11 @@ def install_webhook(run: Run, targets: TargetSpec = "main", compilers: TargetSpe
         port: its port
         secret_file: a file only you can read holding the shared secret (default: one is
             generated on main)
-        prefix: environment = PREFIX_branch (r10k's source prefix; default none)
     """
     listen = listen_address(bind, port)
-    if prefix and not names.ENVIRONMENT.match(prefix):
-        raise UsageError(f"prefix: expected letters, digits and underscores, got {prefix!r}")
     secret = secrets.read_file(secret_file, "secret_file") if secret_file else None
     host = single(run, targets, "install_webhook")
+    prefix = node.environment_prefix(host)  # r10k's, so that a branch maps as r10k maps it
     servers, lbs = run.targets(compilers), run.targets(loadbalancers)
     everyone = list(dict.fromkeys([host, *servers, *lbs]))
     inventory, pinned = inventory_text(host, servers, lbs), pinned_known_hosts(everyone)

@@ -17,7 +17,7 @@ from puppetops.flow import single
 from puppetops.params import TargetSpec
 from puppetops.plan import plan
 from puppetops.plans.deploy_code import heads_command, read_heads
-from puppetops.puppet import names
+from puppetops.puppet import names, node
 from puppetops.run import Run
 from puppetops.steps.code.purge import StaleEnvironmentsPurged
 from puppetops.steps.facts import gather
@@ -46,23 +46,24 @@ def refuse(environment: str, branch: str, heads: dict[str, str]) -> None:
 
 
 @plan(main="main")
-def remove_environment(run: Run, env: str, branch: str = "",
-                       targets: TargetSpec = "main,compilers", main: TargetSpec = "main"
-                       ) -> None:
-    """Remove the environment ``env`` (its branch, named ``branch`` when r10k's source prefix
-    makes them differ, is gone) from main and every compiler, with its Puppet Server cache
-    flushed. Refused — nothing removed anywhere — while the control repo still has the branch.
+def remove_environment(run: Run, env: str, targets: TargetSpec = "main,compilers",
+                       main: TargetSpec = "main") -> None:
+    """Remove the environment ``env`` (its branch is gone) from main and every compiler, with
+    its Puppet Server cache flushed. Refused — nothing removed anywhere — while the control
+    repo still has the branch. Under r10k's source prefix (var r10k_prefix on main) ``env``
+    is PREFIX_branch.
 
     Args:
         env: the environment to remove
-        branch: its branch in the control repo, when r10k's source prefix makes it differ
-            (default: the environment's name)
         main: the host with the control repo
     """
     environment = names.environment(env)
     ca = single(run, main, "main")
+    prefix = node.environment_prefix(ca)
+    branch = names.branch_of(environment, prefix)
     servers = run.targets(targets)
     run.each("facts", gather, list(dict.fromkeys([ca, *servers])))
     heads = run.each("control repo branches", read_heads(heads_command(ca)), [ca])[0].value
-    refuse(environment, branch or environment, heads)
-    run.step(StaleEnvironmentsPurged(heads, only=[environment]), servers, catch_errors=True)
+    refuse(environment, branch, heads)
+    run.step(StaleEnvironmentsPurged(names.environments_of(heads, prefix), only=[environment]),
+             servers, catch_errors=True)

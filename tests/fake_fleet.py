@@ -49,6 +49,7 @@ class Fleet:
         self.purged: list[tuple[str, str]] = []  # (server, env) removed
         self.down: set[str] = set()  # servers whose Puppet Server does not answer
         self.finished: dict[tuple[str, str], str] = {}
+        self.prefix = ""  # r10k's source prefix in r10k.yaml: environment = PREFIX_branch
 
     def record(self, server: str, env: str) -> str | None:
         commit = self.records[server].get(env)
@@ -132,9 +133,13 @@ class Fleet:
         self.deploy_commands.append((target, command))
         if target in self.broken:
             return 1, self.broken[target]
-        env = re.search(r"(?:environment|-branch) (\w+)", command).group(1)
+        how, name = re.search(r"(environment|-branch) (\w+)", command).groups()
+        if how == "-branch":  # g10k takes the branch and prefixes it itself
+            env, branch = (f"{self.prefix}_{name}" if self.prefix else name), name
+        else:  # r10k takes the environment
+            env, branch = name, (name[len(self.prefix) + 1:] if self.prefix else name)
         self.runs += 1
-        self.records[target][env] = self.deploys_to.get(target, self.heads[env])
+        self.records[target][env] = self.deploys_to.get(target, self.heads[branch])
         self.finished[(target, env)] = f"t{self.runs}"
         return ""
 

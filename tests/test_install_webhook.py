@@ -140,12 +140,11 @@ def test_a_secret_file_is_generated_once_given_ones_replace_it_and_neither_is_sh
 
 
 @pytest.mark.reliability(fault="install_webhook given a secret file others can read, a bad "
-                               "address, port or prefix",
+                               "address or port",
                          outcome="exit 2 with one line naming what to fix; no host contacted")
 @pytest.mark.parametrize("args, expected", [
     (["--port", "99999"], "port: expected 1 to 65535, got 99999"),
     (["--bind", "$(touch /tmp/x)"], "bind: expected an IP address or host name"),
-    (["--prefix", "a;b"], "prefix: expected letters, digits and underscores"),
     (["--secret-file", "SECRET"], "readable or writable by group or others"),
 ])
 @pytest.mark.slow

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from fake_fleet import C1, C2, MAIN, NEW, OTHER, Fleet, planner
+from fake_fleet import C1, C2, INVENTORY, MAIN, NEW, OTHER, Fleet, planner
 from puppetops import UsageError
 from puppetops.plans.remove_environment import BranchExists, remove_environment
 
@@ -35,14 +35,15 @@ def test_a_second_removal_changes_nothing():
 @pytest.mark.reliability(fault="a branch-delete event for a branch that exists (replayed old "
                                "signed body, or delivered after the branch was pushed again)",
                          outcome="refused before anything is removed, naming the branch")
-@pytest.mark.parametrize("heads,branch", [({"production": NEW, "feature_x": OTHER}, ""),
-                                          ({"production": NEW, "x": OTHER}, "x")])
-def test_an_environment_whose_branch_exists_is_never_removed(heads, branch):
+@pytest.mark.parametrize("heads,prefix", [({"production": NEW, "feature_x": OTHER}, None),
+                                          ({"production": NEW, "x": OTHER}, "feature")])
+def test_an_environment_whose_branch_exists_is_never_removed(heads, prefix):
     fleet = Fleet(heads)
     fleet.stale[C1] = {"feature_x"}
+    inventory = {**INVENTORY, "vars": {**INVENTORY["vars"], "r10k_prefix": prefix}}
     with pytest.raises(BranchExists, match="environment feature_x not removed: the control "
                                            "repo still has branch") as refused:
-        planner(fleet).run_plan(remove_environment, env="feature_x", branch=branch)
+        planner(fleet, inventory=inventory).run_plan(remove_environment, env="feature_x")
     assert refused.value.commit == OTHER  # the webhook deploys that instead
     assert fleet.purged == [] and fleet.flushes == []
 
@@ -71,3 +72,17 @@ def test_names_that_could_escape_are_refused_before_anything_runs(bad):
     with pytest.raises(UsageError):
         planner(fleet).run_plan(remove_environment, env=bad)
     assert fleet.purged == []
+
+
+def test_under_a_source_prefix_only_a_prefixed_environment_whose_branch_is_gone_goes():
+    fleet = Fleet({"production": NEW, "feature_y": OTHER})
+    fleet.stale[C1] = {"acme_feature_x", "acme_feature_y", "feature_x"}
+    inventory = {**INVENTORY, "vars": {**INVENTORY["vars"], "r10k_prefix": "acme"}}
+    with pytest.raises(UsageError, match="'feature_x' is not acme_<branch>"):
+        planner(fleet, inventory=inventory).run_plan(remove_environment, env="feature_x")
+    with pytest.raises(BranchExists, match="branch feature_y"):
+        planner(fleet, inventory=inventory).run_plan(remove_environment, env="acme_feature_y")
+    assert fleet.purged == []
+    assert planner(fleet, inventory=inventory).run_plan(remove_environment,
+                                                        env="acme_feature_x").ok
+    assert fleet.purged == [(C1, "acme_feature_x")]

@@ -9,6 +9,7 @@ or a wildcard, even where quoting would be forgotten.
 from __future__ import annotations
 
 import re
+from typing import Iterable
 
 from ..errors import UsageError
 
@@ -39,3 +40,37 @@ def environment(name: str) -> str:
         raise UsageError(f"invalid environment name {name!r}: r10k allows only letters, digits "
                          "and underscores (at most 255)")
     return name
+
+
+# The name of the one source in the r10k.yaml puppetops writes: ``prefix: true`` prefixes
+# environments with it.
+R10K_SOURCE = "puppet"
+
+
+def prefixed(branch: str, prefix: str = "") -> str:
+    """The environment r10k deploys ``branch`` to under the source prefix ``prefix`` (""
+    for none): ``PREFIX_branch`` (r10k's Environment::Name#dirname). r10k's rule applies to
+    the whole name: ``UsageError`` unless it passes."""
+    return environment(f"{prefix}_{branch}" if prefix else branch)
+
+
+def branch_of(env: str, prefix: str = "") -> str:
+    """The branch environment ``env`` (already a valid name) comes from under the source
+    prefix ``prefix``; ``UsageError`` when it does not carry that prefix."""
+    if not prefix:
+        return env
+    if not env.startswith(f"{prefix}_") or env == f"{prefix}_":
+        raise UsageError(f"environment {env!r} is not {prefix}_<branch>: r10k's source prefix "
+                         f"(inventory var r10k_prefix on main) is {prefix!r}")
+    return env[len(prefix) + 1:]
+
+
+def environments_of(branches: Iterable[str], prefix: str = "") -> dict[str, str]:
+    """Environment → branch, for each of ``branches`` whose environment name (under
+    ``prefix``) r10k accepts."""
+    found = {}
+    for branch in branches:
+        name = f"{prefix}_{branch}" if prefix else branch
+        if ENVIRONMENT.match(name):
+            found[name] = branch
+    return found

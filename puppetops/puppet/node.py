@@ -105,3 +105,21 @@ def agent_environments(target: Target) -> list[str]:
 def agent_service(target: Target) -> str:
     """The state the agent service is left in (var ``agent_service``, default stopped)."""
     return choice(target, "agent_service")
+
+
+def r10k_prefix(target: Target) -> bool | str:
+    """r10k's source prefix as r10k.yaml says it (var ``r10k_prefix`` on main): False for
+    none, True for the source's name, or a prefix of letters, digits and underscores."""
+    value = target.vars.get("r10k_prefix")
+    if value in (None, False, ""):
+        return False
+    if value is True or (isinstance(value, str) and names.ENVIRONMENT.match(value)):
+        return value
+    raise UsageError(f"{target.name}: r10k_prefix must be true (the source's name, "
+                     f"{names.R10K_SOURCE}) or letters, digits and underscores, got {value!r}")
+
+
+def environment_prefix(target: Target) -> str:
+    """What r10k puts before ``_branch`` in an environment's name ("" for nothing)."""
+    prefix = r10k_prefix(target)
+    return names.R10K_SOURCE if prefix is True else prefix or ""

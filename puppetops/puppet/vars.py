@@ -25,12 +25,15 @@ class Var:
     choices: tuple[str, ...] = ()
     list: bool = False
     default_text: str = ""
+    flag: bool = False  # true/false also accepted
 
     @property
     def expected(self) -> str:
         if self.choices:
             return "one of " + ", ".join(self.choices)
-        return "a list of strings (or one comma-separated string)" if self.list else "a string"
+        if self.list:
+            return "a list of strings (or one comma-separated string)"
+        return "true, false or a string" if self.flag else "a string"
 
     def accepts(self, value: Any) -> bool:
         if self.choices:
@@ -38,6 +41,8 @@ class Var:
                 and str(value) in self.choices
         if self.list and isinstance(value, list):
             return all(isinstance(item, str) for item in value)
+        if self.flag and isinstance(value, bool):
+            return True
         return isinstance(value, str)
 
 
@@ -67,6 +72,9 @@ VARS: dict[str, Var] = {
     "control_repo": Var("an external git URL for the control repo", default_text="a repo on main"),
     "control_repo_path": Var("path of the repo on main", "/srv/puppet/control.git"),
     "code_deployer": _choice("the code deployer", ("r10k", "g10k"), "r10k"),
+    "r10k_prefix": Var("r10k's source prefix, set for main: environment = PREFIX_branch (`true`: "
+                       "the source's name, `puppet`), in r10k.yaml on every server, for "
+                       "deploy_code and the webhook", flag=True, default_text="none"),
     "agent_environments": Var("environments agents compile in: deploy_code drains a compiler "
                               "only when one of these failed there", ["production"], list=True),
 }
@@ -77,7 +85,8 @@ def markdown() -> str:
     rows = []
     for name, var in VARS.items():
         values = ", ".join(f"`{c}`" for c in var.choices) if var.choices else \
-            "a list, or `a,b`" if var.list else "a string"
+            "a list, or `a,b`" if var.list else "`true`, `false` or a string" if var.flag \
+            else "a string"
         default = var.default_text or (f"`{var.default}`" if not isinstance(var.default, list)
                                        else f"`[{', '.join(var.default)}]`")
         rows.append(f"| `{name}` | {values} | {default} | {var.meaning} |")

@@ -19,6 +19,7 @@ import tenacity
 from ..errors import LockHeld, PlanFailure, PuppetopsError
 from ..inventory import Inventory
 from ..output import Output
+from ..puppet import node
 from ..run import Run
 
 LOCK_RETRY = 5.0  # seconds between attempts while another run holds the locks
@@ -66,10 +67,10 @@ class PlanRunner:
     """
 
     def __init__(self, inventory: str, *, main: str = "main", targets: str = "main,compilers",
-                 loadbalancers: str = "loadbalancers", prefix: str = "",
-                 lock_wait: float = 900.0, lock_retry: float = LOCK_RETRY):
+                 loadbalancers: str = "loadbalancers", lock_wait: float = 900.0,
+                 lock_retry: float = LOCK_RETRY):
         self.inventory, self.main, self.targets = inventory, main, targets
-        self.loadbalancers, self.prefix, self.lock_wait = loadbalancers, prefix, lock_wait
+        self.loadbalancers, self.lock_wait = loadbalancers, lock_wait
         self.lock_retry = lock_retry
         self._one_at_a_time = threading.Lock()
         self._stop: int | None = None  # the signal that interrupted this runner
@@ -85,9 +86,8 @@ class PlanRunner:
 
     def remove(self, environment: str) -> Outcome:
         from puppetops.plans.remove_environment import remove_environment
-        branch = environment[len(self.prefix) + 1:] if self.prefix else environment
-        return self.run_plan(remove_environment, env=environment, branch=branch,
-                            targets=self.targets, main=self.main)
+        return self.run_plan(remove_environment, env=environment, targets=self.targets,
+                             main=self.main)
 
     def interrupt(self, signum: int) -> None:
         with self._guard:
@@ -139,6 +139,17 @@ class PlanRunner:
         finally:
             with self._guard:
                 self._current = None
+
+
+def inventory_prefix(inventory: str, main: str) -> str | None:
+    """r10k's source prefix the plans deploy under (var ``r10k_prefix`` of ``main`` in
+    ``inventory``; "" for none), or None when the inventory cannot tell (unreadable, no single
+    main: then no deploy can run either, and each says why)."""
+    try:
+        found = Inventory.load(inventory).select_some(main)
+    except PuppetopsError:
+        return None
+    return node.environment_prefix(found[0]) if len(found) == 1 else None
 
 
 def _outcome(run: Run, plan: Callable[..., Any], params: dict[str, str]) -> Outcome:

@@ -19,7 +19,7 @@ def environment_for(branch: str, prefix: str = "") -> str:
     """The environment ``branch`` deploys to; ``RefusedName`` (short enough for a log line,
     control characters escaped) when r10k would refuse it."""
     try:
-        return names.environment(f"{prefix}_{branch}" if prefix else branch)
+        return names.prefixed(branch, prefix)
     except UsageError:
         shown = repr(branch[:80]) + ("..." if len(branch) > 80 else "")
         raise RefusedName(f"branch {shown} gives no valid environment name: r10k allows only "

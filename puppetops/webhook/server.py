@@ -17,6 +17,7 @@ import signal
 import sqlite3
 import sys
 import threading
+from dataclasses import replace
 from typing import Any
 
 import waitress
@@ -24,7 +25,7 @@ import waitress
 from ..errors import UsageError
 from .app import WebhookApp
 from .config import WebhookConfig
-from .deploy import PlanRunner, Plans
+from .deploy import PlanRunner, Plans, inventory_prefix
 from .log import JsonLog
 from .queue import DeployQueue
 from .store import INTERRUPTED, DeployStore
@@ -34,6 +35,21 @@ from .store import INTERRUPTED, DeployStore
 # pushes — what the queue's coalescing is for — that is one stderr line per request, which
 # costs more than the request and says nothing the /health counts do not
 logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+
+
+def agreed_prefix(config: WebhookConfig) -> WebhookConfig:
+    """``config`` with the environment prefix the plans deploy under: r10k's source prefix as
+    the inventory gives it for main (var ``r10k_prefix``, what r10k.yaml says on every
+    server), so a branch maps to the environment ``deploy_code`` deploys. A ``prefix`` in
+    the config that says otherwise is a usage error."""
+    found = inventory_prefix(config.inventory or "inventory.yaml", config.main)
+    if found is None or found == config.prefix:
+        return config
+    if config.prefix:
+        raise UsageError(f"prefix: {config.prefix!r}, but the inventory's r10k_prefix for "
+                         f"{config.main} says {found or 'none'!r}: r10k deploys branches "
+                         "there as that; set one of them to the other")
+    return replace(config, prefix=found)
 
 
 class WebhookServer:
@@ -58,9 +74,9 @@ class WebhookServer:
         for job_id in failed:
             self.log.write(event="deploy", id=job_id, status="failed", error=INTERRUPTED)
         if plans is None:
+            config = self.config = agreed_prefix(config)
             plans = PlanRunner(config.inventory or "inventory.yaml", main=config.main,
-                               targets=config.targets, loadbalancers=config.loadbalancers,
-                               prefix=config.prefix)
+                               targets=config.targets, loadbalancers=config.loadbalancers)
         self.queue = DeployQueue(self.store, plans, self.log, workers=config.workers)
         self.app = WebhookApp(config, self.queue, self.store, self.log)
         try:

@@ -101,10 +101,11 @@ class EnvironmentDeploy(Step):
     retry_on_failure = True
     waits_for = "the code deployer (r10k or g10k) to finish"
 
-    def __init__(self, environment: str, head: str, *, modules: bool = False,
-                 incremental: bool = False):
+    def __init__(self, environment: str, head: str, *, branch: str | None = None,
+                 modules: bool = False, incremental: bool = False):
         super().__init__()
         self.environment, self.head = names.environment(environment), head
+        self.branch = names.environment(branch or environment)  # they differ under a prefix
         self.modules, self.incremental = modules or incremental, incremental
         self.name = f"deploy {self.environment}"
 
@@ -138,6 +139,7 @@ class EnvironmentDeploy(Step):
     def change(self, ctx: StepContext) -> None:
         deployer = deployers.of(ctx.target)
         out = ctx.run(deployer.deploy_command(node.layout(ctx.target), self.environment,
+                                              self.branch,
                                               modules=self.modules, incremental=self.incremental),
                       check=False)
         if not out.ok:

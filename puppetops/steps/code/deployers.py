@@ -59,17 +59,19 @@ class Deployer(ABC):
         """The step that installs the tool."""
 
     @abstractmethod
-    def _command(self, layout: Layout, environment: str, *, modules: bool,
+    def _command(self, layout: Layout, environment: str, branch: str, *, modules: bool,
                  incremental: bool) -> str:
         """The tool's own command line for ``deploy_command``."""
 
     def record_path(self, layout: Layout, environment: str) -> str:
         return f"{layout.environmentpath}/{environment}/.{self.name}-deploy.json"
 
-    def deploy_command(self, layout: Layout, environment: str, *, modules: bool,
+    def deploy_command(self, layout: Layout, environment: str, branch: str, *, modules: bool,
                        incremental: bool) -> str:
-        """The command deploying ``environment`` (already validated), under the deploy lock."""
-        command = self._command(layout, environment, modules=modules, incremental=incremental)
+        """The command deploying ``environment`` from ``branch`` (both validated; they differ
+        under r10k's source prefix), under the deploy lock."""
+        command = self._command(layout, environment, branch, modules=modules,
+                                incremental=incremental)
         return f"flock {LOCK} {command}"
 
 
@@ -86,8 +88,9 @@ class R10k(Deployer):
     def installed(self) -> Step:
         return R10kInstalled()
 
-    def _command(self, layout: Layout, environment: str, *, modules: bool,
+    def _command(self, layout: Layout, environment: str, branch: str, *, modules: bool,
                  incremental: bool) -> str:
+        """r10k takes the environment's name (the prefix included)."""
         flags = [*(["-m"] if modules or incremental else []),
                  *(["--incremental"] if incremental else [])]
         return " ".join([shlex.quote(self.binary(layout)), "deploy", "environment", environment,
@@ -106,10 +109,11 @@ class G10k(Deployer):
     def installed(self) -> Step:
         return Packages("g10k")
 
-    def _command(self, layout: Layout, environment: str, *, modules: bool,
+    def _command(self, layout: Layout, environment: str, branch: str, *, modules: bool,
                  incremental: bool) -> str:
+        """g10k takes the branch (it puts the source's prefix before it itself)."""
         return (f"{shlex.quote(self.binary(layout))} -config {shlex.quote(layout.r10k_config)} "
-                f"-branch {environment} -quiet")
+                f"-branch {branch} -quiet")
 
 
 DEPLOYERS: dict[str, Deployer] = {d.name: d for d in (R10k(), G10k())}

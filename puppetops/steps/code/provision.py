@@ -30,8 +30,9 @@ def remote(main: Target) -> str:
     return str(main.vars["control_repo"]) if path is None else f"root@{node.certname(main)}:{path}"
 
 
-def deploy(cohort: Cohort, main: Target, environment: str = "production") -> None:
-    """Environment ``environment`` deployed by r10k on every live member of ``cohort``."""
+def deploy(cohort: Cohort, main: Target, branch: str = "production") -> None:
+    """Branch ``branch`` deployed by r10k on every live member of ``cohort``, as its
+    environment under main's source prefix (var ``r10k_prefix``)."""
     run, url, path = cohort.run, remote(main), repo_on_main(main)
     cohort.step(R10kInstalled())
     if path is not None:
@@ -43,4 +44,5 @@ def deploy(cohort: Cohort, main: Target, environment: str = "production") -> Non
             run.step(AuthorizedDeployKeys(authorized, path), [main])
         known = run.each("read host keys", host_keys, [main])[0].value
         cohort.pipeline([KnownHost(node.certname(main), known), SshIdentity(node.certname(main))])
-    cohort.pipeline([R10kConfig(url), R10kDeploy(environment, url)])
+    cohort.pipeline([R10kConfig(url, node.r10k_prefix(main)),
+                     R10kDeploy(branch, url, node.environment_prefix(main))])

@@ -224,39 +224,46 @@ class R10kInstalled(Step):
             Packages("r10k").change(ctx)
 
 
-def r10k_yaml(remote: str, basedir: str) -> str:
+def r10k_yaml(remote: str, basedir: str, prefix: bool | str = False) -> str:
+    """r10k.yaml with one source, ``names.R10K_SOURCE``; ``prefix`` as r10k reads it (true:
+    the source's name; a string: that; False: none)."""
+    if prefix is not True and prefix:
+        names.environment(prefix)
     return "\n".join([
         "# managed by puppetops",
         f"cachedir: {json.dumps(CACHEDIR)}",
         "git:",
         "  provider: shellgit",
         "sources:",
-        "  puppet:",
+        f"  {names.R10K_SOURCE}:",
         f"    remote: {json.dumps(remote)}",
         f"    basedir: {json.dumps(basedir)}",
+        *([f"    prefix: {json.dumps(prefix)}"] if prefix else []),
     ]) + "\n"
 
 
 class R10kConfig(FileEdit):
     """r10k.yaml (the layout's path, one r10k actually reads — lab P8) deploys the control
-    repo into the layout's environmentpath."""
+    repo into the layout's environmentpath, environments named with ``prefix`` (main's var
+    ``r10k_prefix``: the same on every server)."""
 
     name = "r10k.yaml"
 
-    def __init__(self, remote: str):
+    def __init__(self, remote: str, prefix: bool | str = False):
         super().__init__()
-        self.remote = remote
+        self.remote, self.prefix = remote, prefix
 
     def path(self, ctx: StepContext) -> str:
         return node.layout(ctx.target).r10k_config
 
     def edit(self, ctx: StepContext, current: str | None) -> str:
-        return r10k_yaml(self.remote, node.layout(ctx.target).environmentpath)
+        return r10k_yaml(self.remote, node.layout(ctx.target).environmentpath, self.prefix)
 
 
 class R10kDeploy(Step):
-    """Environment ``environment`` is deployed from the control repo's current commit, with
-    its Puppetfile modules, and r10k recorded success.
+    """Branch ``branch`` is deployed from the control repo's current commit as its
+    environment (``PREFIX_branch`` under the source prefix ``prefix``), with its Puppetfile
+    modules, and r10k recorded success.
 
     Unchanged when ``.r10k-deploy.json`` says deploy_success and its signature is the
     branch's commit on the remote. Runs are serialized per host with flock, so two r10k
@@ -265,9 +272,10 @@ class R10kDeploy(Step):
 
     timeout = 900.0
 
-    def __init__(self, environment: str, remote: str):
+    def __init__(self, branch: str, remote: str, prefix: str = ""):
         super().__init__()
-        self.environment, self.remote = names.environment(environment), remote
+        self.environment, self.remote = names.prefixed(branch, prefix), remote
+        self.branch = names.environment(branch)
         self.name = f"r10k deploy {self.environment}"
 
     def _record(self, ctx: StepContext) -> dict:
@@ -280,9 +288,9 @@ class R10kDeploy(Step):
 
     def _head(self, ctx: StepContext) -> str:
         out = ctx.run(f"git ls-remote {shlex.quote(self.remote)} "
-                      f"refs/heads/{self.environment}", timeout=60)
+                      f"refs/heads/{self.branch}", timeout=60)
         if not out.stdout.strip():
-            raise StepError(f"the control repo {self.remote} has no branch {self.environment}")
+            raise StepError(f"the control repo {self.remote} has no branch {self.branch}")
         return out.stdout.split()[0]
 
     def check(self, ctx: StepContext) -> str | None:
