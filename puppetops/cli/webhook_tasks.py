@@ -15,7 +15,7 @@ from .runner import fail, load_inventory
     inventory=option_help("inventory"),
     listen="HOST:PORT to serve on (default 127.0.0.1:8088; :8088 for every address)",
     config="webhook config file (YAML; README 'Deploy on git push' lists the keys)",
-    prefix="environment = PREFIX_branch (r10k's source prefix; default none)",
+    prefix="environment = PREFIX_branch (r10k's source prefix; default: main's r10k_prefix)",
     database="deploy history (SQLite; default ./webhook.sqlite3)",
     log_file="append one JSON line per request and deploy here (default: stderr)",
     allow_unsigned="accept requests without a signature (no secret; anyone who can reach "
