@@ -30,6 +30,15 @@ class UsageError(PuppetopsError):
     exit_code = EXIT_USAGE
 
 
+class NeedsAttention(PuppetopsError):
+    """The fleet's status found something broken or about to be (exit 1, so cron or a
+    monitoring check can alert); the message names each culprit."""
+
+    def __init__(self, culprits: list[str]):
+        self.culprits = culprits
+        super().__init__("needs attention: " + "; ".join(culprits))
+
+
 class InventoryError(UsageError):
     """An invalid inventory file; the message names the file, line and key."""
 

@@ -234,7 +234,7 @@ class Run:
         failed = list(dict.fromkeys(r.target for r in results if not r.ok))
         not_run = [t for t in dict.fromkeys(r.target for r in results if r.not_run)
                    if t not in failed]
-        return {"ok": self.ok, "run_id": self.id, "interrupted": self.interrupted,
+        return {"ok": self.ok and not extra.get("error"), "run_id": self.id, "interrupted": self.interrupted,
                 "targets": len({r.target for r in results}),
                 "failed_targets": failed, "not_run_targets": not_run, "noop": self.noop,
                 "duration": round(time.monotonic() - self.started, 3), **extra}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from typing import Literal
 
+from ..errors import NeedsAttention
 from ..lab import DEFAULT_BRIDGE, DEFAULT_STATE_DIR, DEFAULT_SUBNET, Lab, LabError
 from ..output import FORMATS, HumanOutput
 from ..params import Count, Seconds
@@ -31,6 +32,7 @@ def demo(c, format: Literal[FORMATS] = "human", state_dir: str = DEFAULT_STATE_D
         timeout: overall time limit for the run, in seconds
     """
     from puppetops import demo as lifecycle
+    from puppetops.plans.status import status
     print(f"bringing the lab up in {state_dir} ({bridge}, {subnet})", file=sys.stderr)
     try:
         lab = Lab(state_dir, subnet, bridge).up(compilers, agents)
@@ -40,9 +42,17 @@ def demo(c, format: Literal[FORMATS] = "human", state_dir: str = DEFAULT_STATE_D
 
     def everything(run, _targets) -> None:
         done = lifecycle.lifecycle(run, out=sys.stdout if human else None)
-        if human and all(stage.ok for stage in done):
-            _quiet_step_table(run)  # the stage tables above say it all
+        built = all(stage.ok for stage in done)
+        found = status(run) if built else None  # what `invoke status` says of the new fleet
+        if found:
+            if human:
+                print(file=sys.stdout)
+            run.output.status(found.document)  # human: its table; json: in the document
+        if human and built:
+            _quiet_step_table(run)  # the stage tables and the status say it all
         print(lifecycle.overview(done, lab), file=sys.stdout if human else sys.stderr, flush=True)
+        if found and not found.ok:
+            raise NeedsAttention(found.attention())
 
     execute(everything, RunOptions(inventory=str(lab.inventory), format=format,
                                    log_file=log_file, timeout=timeout))

@@ -53,12 +53,18 @@ class RunOptions:
               "the whole run): no target starts a further step")
 
 
-def run_params() -> list[Param]:
-    """The run options as typed parameters, in declaration order."""
+def run_params(formats: tuple[str, ...] = FORMATS) -> list[Param]:
+    """The run options as typed parameters, in declaration order; ``formats``: the output
+    formats of this command (``status`` also draws a Mermaid diagram)."""
     import typing
     hints = typing.get_type_hints(RunOptions, include_extras=True)
-    return [param(f.name, hints[f.name], f.default, f.metadata["help"])
+    made = [param(f.name, hints[f.name], f.default, f.metadata["help"])
             for f in dataclasses.fields(RunOptions)]
+    if formats == FORMATS:
+        return made
+    return [dataclasses.replace(p, choices=formats, help=p.help.replace(
+        " or ".join(FORMATS), ", ".join(formats[:-1]) + " or " + formats[-1]))
+            if p.name == "format" else p for p in made]
 
 
 RUN_OPTION_NAMES = tuple(f.name for f in dataclasses.fields(RunOptions))

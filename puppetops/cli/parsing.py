@@ -33,6 +33,7 @@ from invoke.exceptions import Exit
 from invoke.parser import Argument
 
 from ..errors import EXIT_USAGE, UsageError
+from ..output import FORMATS
 from ..params import Doc, Param, describe, signature_params
 from .options import SHORT_FLAGS, RunOptions, flag, run_params
 
@@ -152,7 +153,8 @@ class TypedTask(PuppetopsTask):
 
     def __init__(self, body: Callable[..., Any], params: Sequence[Param], *,
                  positional: Sequence[str] = (), greedy: str | None = None,
-                 run_options: bool = True, name: str, doc: str) -> None:
+                 run_options: bool = True, formats: tuple[str, ...] = FORMATS, name: str,
+                 doc: str) -> None:
         def task_body(c: Context, **raw: Any) -> Any:
             return self._run(c, raw)
 
@@ -161,7 +163,7 @@ class TypedTask(PuppetopsTask):
         super().__init__(task_body, name=name, positional=list(positional))
         self.own = list(params)
         self.run_options = run_options
-        self.params = self.own + (run_params() if run_options else [])
+        self.params = self.own + (run_params(formats) if run_options else [])
         self.target_body = body
         self.greedy = greedy
 
@@ -210,13 +212,16 @@ def _help(p: Param) -> str:
 
 
 def typed_task(*, positional: Sequence[str] = (), greedy: str | None = None,
-               run_options: bool = True) -> Callable[[Callable[..., Any]], TypedTask]:
+               run_options: bool = True, formats: tuple[str, ...] = FORMATS
+               ) -> Callable[[Callable[..., Any]], TypedTask]:
     """Make ``fn(c, ..., options)`` a ``TypedTask``: its parameters (after the context; not
-    ``options``) typed by its hints, described by its docstring's ``Args:`` section."""
+    ``options``) typed by its hints, described by its docstring's ``Args:`` section;
+    ``formats``: the choices of its ``--format``."""
     def make(fn: Callable[..., Any]) -> TypedTask:
         params = [p for p in signature_params(fn) if p.name != "options"]
         made = TypedTask(fn, params, positional=positional, greedy=greedy,
-                         run_options=run_options, name=fn.__name__, doc=task_doc(describe(fn)))
+                         run_options=run_options, formats=formats, name=fn.__name__,
+                         doc=task_doc(describe(fn)))
         made.__module__ = fn.__module__
         return made
     return make

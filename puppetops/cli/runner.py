@@ -46,7 +46,7 @@ def fail(exc: PuppetopsError) -> Exit:
 
 def execute(action: Callable[[Run, str | None], Any], options: RunOptions, *,
             targeting: Targeting | None = None,
-            prepare: Callable[[Inventory], Any] | None = None) -> None:
+            prepare: Callable[[Inventory], Any] | None = None, read_only: bool = False) -> None:
     """Load the inventory, take the run lock, run ``action(run, targets)``, report, exit.
 
     ``targets`` is the spec ``targeting`` resolved (``--targets``, ``--rerun`` or the default;
@@ -58,6 +58,9 @@ def execute(action: Callable[[Run, str | None], Any], options: RunOptions, *,
     Before ``action`` starts, the transport settings of every target the specs select are
     checked (``Run.check``: key and known_hosts files, password variables, the transport):
     a mistake there is exit 2 with one line, nothing run.
+
+    A ``read_only`` run (status: it changes nothing) takes no run lock, so it answers while a
+    deploy or a rotation runs, and leaves the rerun file of the last run that did work alone.
 
     A run refused by a lock still reports, as a run that was skipped: its JSON document
     (``ok: false, skipped: "locked"``, the holder), its log file's ``run_end`` line, a line
@@ -80,14 +83,15 @@ def execute(action: Callable[[Run, str | None], Any], options: RunOptions, *,
         raise fail(exc) from None
     chosen = None if targets is None else inv.select(targets)
     confined = targeting is not None and targeting.confined
-    record = Record(rerun_path(inv.path), inv.path,
-                    None if chosen is None else [t.name for t in chosen], exact=confined)
+    record = None if read_only else Record(rerun_path(inv.path), inv.path,
+                                           None if chosen is None else [t.name for t in chosen],
+                                           exact=confined)
     output = make_output(format, log_file=log_file)
     try:
         run = Run(inv, output=output, concurrency=options.concurrency, attempts=options.attempts,
                   noop=noop, timeout=options.timeout,
                   max_fail_percentage=options.max_fail_percentage, record=record,
-                  lock=chosen if confined else True)
+                  lock=False if read_only else chosen if confined else True)
     except LockHeld as exc:
         output.run_end({"ok": False, "run_id": None, "interrupted": None, "targets": 0,
                         "noop": noop, "duration": 0.0, **skipped(exc)})

@@ -14,8 +14,11 @@ from .base import is_closed_pipe
 from .human import HumanOutput
 from .json import JsonOutput
 from .logfile import LogFileOutput
+from .status import MermaidOutput
 
 FORMATS = ("human", "json")
+STATUS_FORMATS = (*FORMATS, "mermaid")
+"""``status`` also draws its document as a Mermaid diagram; other commands have no picture."""
 
 
 class Output:
@@ -58,6 +61,10 @@ class Output:
     def message(self, text: str) -> None:
         self._emit("message", text)
 
+    def status(self, document: dict[str, Any]) -> None:
+        """A fleet status document (the ``status`` plan's), for each format to show."""
+        self._emit("status", document)
+
     def run_end(self, summary: dict[str, Any]) -> None:
         self._emit("run_end", summary)
 
@@ -65,15 +72,17 @@ class Output:
 def make_output(fmt: str = "human", *, log_file: str | None = None, quiet: bool = False,
                 stdout: Any = None, stderr: Any = None) -> Output:
     """The outputters for a CLI run: progress on stderr, results on stdout, optional log."""
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    if fmt not in STATUS_FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(STATUS_FORMATS)}")
     outs: list[Any] = [HumanOutput(stderr=stderr, stdout=stdout, quiet=quiet, summary=fmt == "human")]
     if fmt == "json":
         outs.append(JsonOutput(stdout=stdout))
+    if fmt == "mermaid":
+        outs.append(MermaidOutput(stdout=stdout))
     if log_file:
         outs.append(LogFileOutput(log_file))
     return Output(*outs)
 
 
-__all__ = ["FORMATS", "HumanOutput", "JsonOutput", "LogFileOutput", "Output", "is_closed_pipe",
-           "make_output"]
+__all__ = ["FORMATS", "STATUS_FORMATS", "HumanOutput", "JsonOutput", "LogFileOutput",
+           "MermaidOutput", "Output", "is_closed_pipe", "make_output"]

@@ -10,6 +10,7 @@ from tabulate import tabulate
 from ..result import Result, ResultSet
 from ..target import Target
 from .base import Outputter
+from .status import table as status_table
 
 
 class HumanOutput(Outputter):
@@ -18,6 +19,7 @@ class HumanOutput(Outputter):
         self.err, self.out = stderr or sys.stderr, stdout or sys.stdout
         self.quiet, self.summary = quiet, summary
         self.steps: list[ResultSet] = []
+        self.reported = False  # a status table was shown: it replaces the step table
         self._lock = threading.Lock()
 
     def _line(self, text: str) -> None:
@@ -52,9 +54,14 @@ class HumanOutput(Outputter):
     def message(self, text: str) -> None:
         self._line(text)
 
+    def status(self, document: dict[str, Any]) -> None:
+        if self.summary:
+            print(status_table(document) + "\n", file=self.out, flush=True)
+            self.reported = True
+
     def run_end(self, summary: dict[str, Any]) -> None:
-        if not self.summary:
-            return
+        if not self.summary or self.reported:  # a status table says it all, unreachable
+            return  # hosts included
         if summary.get("skipped"):  # on stdout too: a cron job's redirect must say why
             print(f"skipped ({summary['skipped']}): {summary.get('error', '')}", file=self.out,
                   flush=True)

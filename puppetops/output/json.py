@@ -15,6 +15,10 @@ class JsonOutput(Outputter):
         self.steps: list[ResultSet] = []
         self.plans: list[dict[str, Any]] = []
         self.messages: list[str] = []  # what plans said besides results (e.g. warnings)
+        self.status_document: dict[str, Any] | None = None
+
+    def status(self, document: dict[str, Any]) -> None:
+        self.status_document = document
 
     def plan_end(self, name, ok, duration, message):
         self.plans.append({"name": name, "ok": ok, "duration": round(duration, 3),
@@ -28,7 +32,8 @@ class JsonOutput(Outputter):
 
     def run_end(self, summary: dict[str, Any]) -> None:
         document = dict(summary, plans=self.plans, messages=self.messages,
-                        steps=[rs.to_dict() for rs in self.steps])
+                        steps=[rs.to_dict() for rs in self.steps],
+                        **({"status": self.status_document} if self.status_document else {}))
         json.dump(document, self.out, indent=2, default=str)
         self.out.write("\n")
         self.out.flush()

@@ -46,6 +46,9 @@ class LogFileOutput(Outputter):
     def message(self, text):
         self._write("message", text=text)
 
+    def status(self, document):
+        self._write("status", healthy=document["healthy"], findings=document["findings"])
+
     def run_end(self, summary):
         self._write("run_end", **summary)
         with self._lock:

@@ -112,9 +112,31 @@ def statuses(ctx: StepContext, layout: Layout, ca_name: str,
     return found
 
 
+_LISTING = "certificate_statuses/any_key"
+
+
 def all_statuses(ctx: StepContext, layout: Layout, ca_name: str) -> list[dict]:
     """Every certificate and request the CA has."""
-    (code, body), = call(ctx, layout, ca_name, "GET", ["certificate_statuses/any_key"])
+    reply = call(ctx, layout, ca_name, "GET", [_LISTING])
+    return _listing(reply)
+
+
+def all_statuses_command(layout: Layout, ca_name: str) -> str:
+    """The curl command whose output ``parse_all_statuses`` reads: ``all_statuses`` as a
+    command, for a script that gathers it with other reads in one remote call."""
+    return f"curl {_options(layout, ca_name)} -X GET {_url(ca_name, _LISTING)}"
+
+
+def parse_all_statuses(text: str) -> list[dict]:
+    """Every certificate and request, from ``all_statuses_command``'s output."""
+    replies = parse_responses(text)
+    if len(replies) != 1 or replies[0][0] == 0:
+        raise StepError(f"the CA did not answer GET {_API}/{_LISTING}: {text.strip()[:300]}")
+    return _listing(replies)
+
+
+def _listing(replies: list[tuple[int, str]]) -> list[dict]:
+    (code, body), = replies
     if code != 200:
         raise StepError(f"the CA answered {code} for certificate_statuses: {body.strip()[:200]}")
     return json.loads(body)

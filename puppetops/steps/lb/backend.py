@@ -71,5 +71,15 @@ class Backend(ABC):
         """Every member's state, by name."""
 
     @abstractmethod
+    def states_script(self) -> str:
+        """A shell command that prints what ``parse_states`` needs: every member's state read
+        in one remote call, for a status gathered with other reads in one script."""
+
+    @abstractmethod
+    def parse_states(self, text: str) -> dict[str, MemberState]:
+        """Every member's state, by name, from ``states_script``'s output; ``StepError`` when
+        the LB did not answer."""
+
+    @abstractmethod
     def set_admin(self, ctx: StepContext, member: str, admin: str) -> None:
         """Put ``member`` in ``admin`` state (ready, drain or maint)."""

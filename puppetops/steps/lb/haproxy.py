@@ -80,15 +80,24 @@ def parse_members(text: str | None) -> list[Member]:
     return found
 
 
+def runtime_command(command: str) -> str:
+    """The shell command that sends ``command`` to the admin socket (socat on the LB host)."""
+    return f"echo {shlex.quote(command)} | socat -t 5 stdio unix-connect:{SOCKET}"
+
+
 def runtime(ctx: StepContext, command: str) -> str:
-    """One command on the admin socket (socat on the LB host)."""
-    return ctx.run(f"echo {shlex.quote(command)} | socat -t 5 stdio unix-connect:{SOCKET}").stdout
+    """One command on the admin socket."""
+    return ctx.run(runtime_command(command)).stdout
 
 
 def stat(ctx: StepContext) -> dict[str, dict[str, str]]:
     """``show stat`` rows of our backend's servers, by server name (status, check_status...)."""
-    text = runtime(ctx, "show stat").lstrip("# ")
-    rows = csv.DictReader(io.StringIO(text))
+    return parse_stat(runtime(ctx, "show stat"))
+
+
+def parse_stat(text: str) -> dict[str, dict[str, str]]:
+    """The rows of ``show stat`` output that are our backend's servers, by server name."""
+    rows = csv.DictReader(io.StringIO(text.lstrip("# ")))
     return {r["svname"]: r for r in rows
             if r.get("pxname") == BACKEND and r.get("svname") not in ("BACKEND", "FRONTEND")}
 
@@ -209,18 +218,37 @@ class HAProxy(Backend):
         return ctx.test(f"[ -S {SOCKET} ]")
 
     def states(self, ctx: StepContext) -> dict[str, MemberState]:
-        state = parse_servers_state(runtime(ctx, f"show servers state {BACKEND}"))
-        stats = stat(ctx)
-        found = {}
-        for name, row in state.items():
-            seen = stats.get(name, {})
-            found[name] = MemberState(
-                name, admin_state(int(row["srv_admin_state"])), row["srv_op_state"] == _RUNNING,
-                int(seen.get("scur") or 0),
-                f"{seen.get('status', '?')} {seen.get('check_status', '')}".strip())
-        return found
+        return _member_states(runtime(ctx, f"show servers state {BACKEND}"),
+                              runtime(ctx, "show stat"))
+
+    def states_script(self) -> str:
+        return (f"{runtime_command(f'show servers state {BACKEND}')} && echo {_STAT_BEGINS} && "
+                f"{runtime_command('show stat')}")
+
+    def parse_states(self, text: str) -> dict[str, MemberState]:
+        servers, begins, stats = text.partition(f"{_STAT_BEGINS}\n")
+        if not begins or not servers.lstrip().startswith("1"):  # format version 1 comes first
+            raise StepError(f"HAProxy's admin socket {SOCKET} did not answer: "
+                            f"{text.strip()[:200] or 'no output'}")
+        return _member_states(servers, stats)
 
     def set_admin(self, ctx: StepContext, member: str, admin: str) -> None:
         reply = runtime(ctx, f"set server {BACKEND}/{member} state {admin}").strip()
         if reply:
             raise StepError(f"HAProxy refused `set server {member} state {admin}`: {reply}")
+
+
+_STAT_BEGINS = "@@puppetops-haproxy-show-stat"
+
+
+def _member_states(servers_state: str, show_stat: str) -> dict[str, MemberState]:
+    """Every member's state from ``show servers state`` and ``show stat`` output."""
+    state, stats = parse_servers_state(servers_state), parse_stat(show_stat)
+    found = {}
+    for name, row in state.items():
+        seen = stats.get(name, {})
+        found[name] = MemberState(
+            name, admin_state(int(row["srv_admin_state"])), row["srv_op_state"] == _RUNNING,
+            int(seen.get("scur") or 0),
+            f"{seen.get('status', '?')} {seen.get('check_status', '')}".strip())
+    return found

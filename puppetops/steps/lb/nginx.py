@@ -17,7 +17,6 @@ whole config, so it puts drained nginx members back.
 from __future__ import annotations
 
 import re
-import shlex
 from typing import Mapping
 
 from ...errors import StepError
@@ -126,6 +125,9 @@ class NginxMembersUp(Step):
         raise StepError(f"still down after 60s: {self.check(ctx)}")
 
 
+_PROBES_BEGIN = "@@puppetops-nginx-members"
+
+
 def _server_line(member: str) -> re.Pattern[str]:
     return re.compile(rf"^(\s+server \S+ [^;#]*?)( down)?;(\s+# {re.escape(member)})$", re.M)
 
@@ -136,14 +138,6 @@ def mark(text: str, member: str, down: bool) -> str:
     if not pattern.search(text):
         raise StepError(f"{member} is not a member in {CONFIG}")
     return pattern.sub(lambda m: f"{m.group(1)}{' down' if down else ''};{m.group(3)}", text)
-
-
-def sessions(ctx: StepContext, member: Member) -> int:
-    """Established connections from the LB host to the member's port."""
-    host = shlex.quote(member.address)
-    out = ctx.run(f"a=$(getent ahostsv4 {host} | awk 'NR==1{{print $1}}'); "
-                  f"ss -Htn state established dst \"$a:{member.port}\" | wc -l")
-    return int(out.stdout.strip() or 0)
 
 
 class Nginx(Backend):
@@ -164,15 +158,35 @@ class Nginx(Backend):
         return ctx.read(CONFIG) is not None
 
     def states(self, ctx: StepContext) -> dict[str, MemberState]:
-        text = ctx.read(CONFIG) or ""
+        return self.parse_states(ctx.run(self.states_script()).stdout)
+
+    def states_script(self) -> str:
+        """The config, then per member ``NAME ANSWER SESSIONS``: what /status/v1/simple
+        answers from the LB host and its established connections there."""
+        each = ("r=$(curl -sk --max-time 5 \"https://$a:$p/status/v1/simple\"); "
+                "ip=$(getent ahostsv4 \"$a\" | awk 'NR==1{print $1}'); "
+                "s=$(ss -Htn state established dst \"$ip:$p\" | wc -l); "
+                'echo "$n ${r:-none} $s"')
+        return (f"cat {CONFIG} && echo {_PROBES_BEGIN} && "
+                rf"sed -n 's/^\s*server \(\S*\):\([0-9]*\) .*# \(\S*\)$/\3 \1 \2/p' {CONFIG} | "
+                f"while read -r n a p; do {each}; done")
+
+    def parse_states(self, text: str) -> dict[str, MemberState]:
+        config, begins, probes = text.partition(f"{_PROBES_BEGIN}\n")
+        if not begins:
+            raise StepError(f"cannot read {CONFIG}: {text.strip()[:200] or 'no output'}")
+        seen = {}
+        for line in probes.splitlines():
+            fields = line.split()
+            if len(fields) == 3 and fields[2].isdigit():
+                seen[fields[0]] = (fields[1] == "running", int(fields[2]))
         found = {}
-        for member in parse_members(text):
-            marked = _server_line(member.name).search(text)
+        for member in parse_members(config):
+            marked = _server_line(member.name).search(config)
             down = bool(marked and marked.group(2))
-            found[member.name] = MemberState(
-                member.name, MAINT if down else READY,
-                puppetserver_control.ready(ctx, member.address, member.port),
-                sessions(ctx, member), "down" if down else "")
+            up, sessions_ = seen.get(member.name, (False, 0))
+            found[member.name] = MemberState(member.name, MAINT if down else READY, up,
+                                             sessions_, "down" if down else "")
         return found
 
     def set_admin(self, ctx: StepContext, member: str, admin: str) -> None:
