@@ -329,3 +329,17 @@ def test_error_days_above_warn_days_is_a_usage_error():
 
 def test_thresholds_default_to_90_and_30_days_and_2_hours():
     assert Thresholds() == Thresholds(90, 30, 2)
+
+
+@pytest.mark.slow
+def test_mermaid_s_own_parser_accepts_the_diagram_and_refuses_a_broken_one():
+    import mermaid_parser
+    fleet = healthy_fleet()
+    fleet[C2]["server"] = "curl: (7) Failed to connect"
+    fleet[MAIN]["webhook"] = json.dumps({"status": "ok", "deploys": {}})
+    _, found = run_status(fleet)
+    doc = found.document
+    doc["control_repo"] = 'git@example.com:"ops"/<control>.git'  # quotes and brackets escaped
+    assert mermaid_parser.parse(mermaid(doc)) == {"ok": True, "diagramType": "flowchart-v2"}
+    broken = mermaid_parser.parse(mermaid(doc).replace("-->", "--", 1))
+    assert broken["ok"] is False and "error on line" in broken["error"]

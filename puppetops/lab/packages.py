@@ -9,6 +9,7 @@ and any daemon that still appears is stopped by the PID in its pidfile.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -18,6 +19,10 @@ from ..procs import Proc, proc, terminate
 LAB_PACKAGES = ("openssh-server", "iproute2", "puppetserver", "puppet-agent", "r10k", "g10k", "haproxy",
                 "nginx", "libnginx-mod-stream", "git", "socat", "curl", "procps", "sudo", "openssl",
                 "nftables")  # nft: the fault tests make a host's port 22 refuse connections
+# commands the tests need, whoever packaged them: Debian's packages only where the command is
+# missing (NodeSource's nodejs brings its own npm, and conflicts with Debian's npm package).
+# npm: the status tests parse the Mermaid diagram with mermaid's own parser (npm's mermaid).
+COMMAND_PACKAGES = {"npm": ("nodejs", "npm")}
 # pidfiles of the daemons those packages could start on the real root
 DAEMON_PIDFILES = ("/run/sshd.pid", "/run/haproxy.pid", "/run/nginx.pid", "/run/puppet/agent.pid",
                    "/run/puppetserver/puppetserver.pid")
@@ -33,9 +38,17 @@ def missing_packages(packages: tuple[str, ...] = LAB_PACKAGES) -> list[str]:
     return [p for p in packages if p not in installed]
 
 
-def lab_setup(packages: tuple[str, ...] = LAB_PACKAGES) -> list[str]:
-    """Install the missing ``packages`` (``apt-get update`` only then); returns what was installed."""
-    missing = missing_packages(packages)
+def missing_commands(commands: dict[str, tuple[str, ...]] = COMMAND_PACKAGES) -> list[str]:
+    """The packages of each command of ``commands`` that is not on PATH."""
+    return [p for command, found_in in commands.items() if not shutil.which(command)
+            for p in found_in]
+
+
+def lab_setup(packages: tuple[str, ...] = LAB_PACKAGES,
+              commands: dict[str, tuple[str, ...]] = COMMAND_PACKAGES) -> list[str]:
+    """Install the missing ``packages`` and the packages of missing ``commands`` (``apt-get
+    update`` only then); returns what was installed."""
+    missing = list(dict.fromkeys(missing_packages(packages) + missing_commands(commands)))
     if not missing:
         return []
     if os.geteuid() != 0:
