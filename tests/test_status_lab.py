@@ -140,7 +140,7 @@ def test_a_certificate_expiring_within_30_days_is_an_error(infrastructure):
         try:
             proc = status(infra)
             assert proc.returncode == 1, proc.stdout
-            assert f"certificate {SHORT_LIVED}: expires in 10 days" in proc.stderr
+            assert f"certificate {SHORT_LIVED}: expires in " in proc.stderr
             assert "certificate agent1" not in proc.stderr
         finally:
             cleaned = run.each("clean it", lambda ctx: ca_api.delete(
