@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
@@ -343,3 +344,54 @@ def test_mermaid_s_own_parser_accepts_the_diagram_and_refuses_a_broken_one():
     assert mermaid_parser.parse(mermaid(doc)) == {"ok": True, "diagramType": "flowchart-v2"}
     broken = mermaid_parser.parse(mermaid(doc).replace("-->", "--", 1))
     assert broken["ok"] is False and "error on line" in broken["error"]
+
+
+# -- the command, as a real process on real sshd hosts ------------------------------------------
+
+@pytest.fixture
+def fleet_inventory(sshd_fleet, tmp_path):
+    fleet = sshd_fleet(count=3)
+    return fleet, str(fleet.write_inventory(tmp_path / "inventory.yaml"))
+
+
+@pytest.mark.slow
+def test_status_command_json_and_mermaid_name_every_host_and_exit_0(fleet_inventory):
+    from helpers import cli
+    fleet, inv = fleet_inventory
+    proc = cli("status", "-i", inv, "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["ok"] and doc["status"]["healthy"]
+    assert set(doc["status"]["hosts"]) == {"host1", "host2", "host3"}
+    drawn = cli("status", "-i", inv, "-f", "mermaid")
+    assert drawn.returncode == 0 and drawn.stdout.startswith("flowchart LR\n")
+    assert all(f'"host{i}<br/>other host"' in drawn.stdout for i in (1, 2, 3))
+    assert not (Path(inv).parent / ".puppetops").exists()  # no rerun file: it changed nothing
+
+
+@pytest.mark.slow
+@pytest.mark.reliability(fault="a host of the inventory unreachable during status",
+                         outcome="exit 1 naming the host; the others' status still shown")
+def test_status_command_exits_1_naming_an_unreachable_host(fleet_inventory):
+    from helpers import cli
+    fleet, inv = fleet_inventory
+    fleet.stop_host(1)
+    proc = cli("status", "-i", inv, "--attempts", "1")
+    assert proc.returncode == 1
+    assert "error: needs attention: host2: unreachable" in proc.stderr
+    assert re.search(r"^host1 +- +ok", proc.stdout, re.M), proc.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("args, expected", [
+    (("status", "--format", "yaml"), "error: --format: expected one of human, json, mermaid"),
+    (("deploy-code", "--format", "mermaid"), "error: --format: expected one of human, json"),
+    (("status", "--warn-days", "10", "--error-days", "30"), "error: error_days (30) must not"),
+    (("status", "--warn-days", "0"), "error: --warn-days: expected an integer of at least 1"),
+])
+def test_status_usage_errors_exit_2(fleet_inventory, args, expected):
+    from helpers import cli
+    fleet, inv = fleet_inventory
+    proc = cli(*args, "-i", inv)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith(expected), \
+        proc.stderr
