@@ -155,7 +155,7 @@ def test_servers_at_different_commits_name_the_environment_and_the_odd_server():
     env = found.document["environments"]["production"]
     assert env["agree"] is False and env["commit"] == HEAD
     assert found.attention() == [f"environment production: servers disagree: {C1} at "
-                                 f"8a2daa86bb87 (main and the others at {HEAD[:12]})"]
+                                 f"8a2daa86bb87 (main at {HEAD[:12]})"]
     assert found.document["hosts"][C1]["health"] == "error"
 
 
@@ -395,3 +395,14 @@ def test_status_usage_errors_exit_2(fleet_inventory, args, expected):
     proc = cli(*args, "-i", inv)
     assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith(expected), \
         proc.stderr
+
+
+def test_an_environment_missing_on_a_server_or_without_any_commit_is_named():
+    fleet = healthy_fleet()
+    fleet[C2]["code"] = code() + "\n" + code().replace("production", "feature", 1)
+    fleet[MAIN]["code"] = code() + '\nbroken {"deploy_success": false}'
+    _, found = run_status(fleet)
+    assert found.document["environments"]["feature"]["agree"] is False
+    assert f"environment feature: servers disagree: {C1} at nothing, {MAIN} at nothing " \
+        f"(the others at {HEAD[:12]})" in found.attention()
+    assert f"environment broken: last deploy failed on {MAIN}" in found.attention()

@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Iterable, Mapping
 
-from .gather import AGENTS, COMPILERS, LBS, MAIN, PUPPETDB
+from .gather import AGENTS, COMPILERS, MAIN
+from .reports import agent_reports
 
 OK, WARNING, ERROR = "ok", "warning", "error"
 _RANK = {OK: 0, WARNING: 1, ERROR: 2}
@@ -117,8 +118,9 @@ def _servers(hosts: Mapping[str, dict[str, Any]]) -> list[Finding]:
         if _read(h, "server"):
             down = {s: state for s, state in h["server"]["services"].items() if state != "running"}
             if down:
-                found.append(Finding(ERROR, name, "Puppet Server services not running: " + ", ".join(
-                    f"{s} {state}" for s, state in down.items()), (name,)))
+                said = ", ".join(f"{s} {state}" for s, state in down.items())
+                found.append(Finding(ERROR, name, f"Puppet Server services not running: {said}",
+                                     (name,)))
     return found
 
 
@@ -126,7 +128,8 @@ def _environments(hosts: Mapping[str, dict[str, Any]]) -> tuple[dict[str, Any], 
     """Per environment, each server's commit; they agree when all are at the same commit
     with a successful deploy. The odd ones out are named against main's commit (main's code
     is what the compilers follow), or the most common one without main."""
-    servers = [n for n in [*_role(hosts, MAIN), *_role(hosts, COMPILERS)] if _read(hosts[n], "code")]
+    servers = [n for n in [*_role(hosts, MAIN), *_role(hosts, COMPILERS)]
+               if _read(hosts[n], "code")]
     names = sorted({env for n in servers for env in hosts[n]["code"]})
     environments, found = {}, []
     mains = set(_role(hosts, MAIN))
@@ -134,15 +137,16 @@ def _environments(hosts: Mapping[str, dict[str, Any]]) -> tuple[dict[str, Any], 
         at = {n: hosts[n]["code"].get(env) or {} for n in servers}
         commits = {n: r.get("commit") for n, r in at.items()}
         failed = sorted(n for n, r in at.items() if r and not r.get("success"))
-        reference = next((commits[n] for n in servers if n in mains and commits[n]), None) \
-            or Counter(c for c in commits.values() if c).most_common(1)[0][0]
-        off = sorted(n for n, c in commits.items() if c != reference)
+        common = Counter(c for c in commits.values() if c).most_common(1)
+        on_main = next((commits[n] for n in servers if n in mains and commits[n]), None)
+        reference = on_main or (common[0][0] if common else None)
+        off = sorted(n for n, c in commits.items() if c != reference) if reference else []
         agree = not off and not failed
         environments[env] = {"servers": commits, "agree": agree, "commit": reference}
         if off:
             found.append(Finding(ERROR, f"environment {env}", "servers disagree: " + ", ".join(
                 f"{n} at {(commits[n] or 'nothing')[:12]}" for n in off)
-                + f" (main and the others at {reference[:12]})", tuple(off)))
+                + f" ({'main' if on_main else 'the others'} at {reference[:12]})", tuple(off)))
         if failed:
             found.append(Finding(ERROR, f"environment {env}", "last deploy failed on "
                                  + ", ".join(failed), tuple(failed)))
@@ -233,42 +237,29 @@ def _puppetdb(hosts: Mapping[str, dict[str, Any]]) -> tuple[dict[str, Any] | Non
 
 def _agents(hosts: Mapping[str, dict[str, Any]], puppetdb: dict[str, Any] | None,
             now: datetime, limits: Thresholds) -> tuple[dict[str, Any], list[Finding]]:
-    """Each agent's last report and its status: from PuppetDB when it is there (every node
-    that reports, in the inventory or not), else from each agent host's last run summary.
-    A failed last run, or none within ``unreported_hours``, needs attention."""
+    """Each agent's last report and its status (``reports``: PuppetDB's when it is there,
+    else each agent's own summary). A failed last run, none within ``unreported_hours`` or
+    none at all needs attention. Nodes PuppetDB knows as servers are not agents here."""
     by_certname = {h.get("certname", n): n for n, h in hosts.items()}
-    if puppetdb is not None:
-        source = "puppetdb"
-        nodes = {n["name"]: n for n in hosts[puppetdb["host"]]["puppetdb"]["nodes"]}
-        for name in _role(hosts, AGENTS):  # an inventory agent PuppetDB has never heard of
-            nodes.setdefault(hosts[name].get("certname", name),
-                             {"name": hosts[name].get("certname", name), "last_report": None,
-                              "status": None})
-        nodes = {c: n for c, n in nodes.items()
-                 if by_certname.get(c) is None or AGENTS in hosts[by_certname[c]]["roles"]}
-    else:
-        source = "agents"
-        nodes = {}
-        for name in _role(hosts, AGENTS):
-            summary = hosts[name].get("agent")
-            if isinstance(summary, dict) and "error" in summary:
-                continue  # said already: unreadable
-            nodes[name] = {"name": name, **(summary or {"last_report": None, "status": None})}
+    agents = {hosts[n].get("certname", n): hosts[n].get("agent") for n in _role(hosts, AGENTS)}
+    nodes = hosts[puppetdb["host"]]["puppetdb"]["nodes"] if puppetdb else None
+    source, found_reports = agent_reports(agents, nodes)
     found, listed = [], []
     window = timedelta(hours=limits.unreported_hours)
-    for certname, n in sorted(nodes.items()):
+    for certname, report in sorted(found_reports.items()):
         owner = by_certname.get(certname)
-        marks = (owner,) if owner else ()
-        last = n.get("last_report")
+        if owner is not None and AGENTS not in hosts[owner]["roles"]:
+            continue  # main and the compilers report to PuppetDB too
+        marks, last = ((owner,) if owner else ()), report.last_report
         if last is None:
             found.append(Finding(ERROR, f"agent {certname}", "has never reported", marks))
         elif now - datetime.fromisoformat(last.replace("Z", "+00:00")) > window:
             found.append(Finding(ERROR, f"agent {certname}", f"has not reported for "
                                  f"{limits.unreported_hours:g} hours (last {last})", marks))
-        if n.get("status") == "failed":
+        if report.status == "failed":
             found.append(Finding(ERROR, f"agent {certname}", f"its last run failed ({last})",
                                  marks))
-        listed.append({"name": certname, "last_report": last, "status": n.get("status")})
+        listed.append({"name": certname, "last_report": last, "status": report.status})
     return {"source": source, "nodes": listed}, found
 
 
