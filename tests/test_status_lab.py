@@ -111,7 +111,7 @@ def test_compilers_at_different_commits_name_the_environment(infrastructure):
     other = "0123456789abcdef0123456789abcdef01234567"
     record = shlex.quote(RECORD)
     infra.ssh("compiler1", f"cp -p {record} {record}.status-test && sed -i "
-                           f"'s/\"signature\":\"[0-9a-f]*\"/\"signature\":\"{other}\"/' {record}")
+                           f"'s/\"signature\": *\"[0-9a-f]*\"/\"signature\": \"{other}\"/' {record}")
     try:
         assert other in infra.ssh("compiler1", f"cat {record}")
         proc = status(infra)
