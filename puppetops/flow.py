@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable, Sequence
 
-from .errors import UsageError
+from .errors import TransportError, UsageError
 from .result import CHANGED, ResultSet
 from .run import Run, TargetSpec
 from .step import Call, Step, StepContext
@@ -77,3 +77,21 @@ def single(run: Run, spec: TargetSpec, role: str) -> Target:
 def changed(sets: Iterable[ResultSet]) -> set[str]:
     """Names of the targets some of these steps changed (or would change, in noop)."""
     return {r.target for rs in sets for r in rs if r.status == CHANGED}
+
+
+def answering(run: Run, targets: Sequence[Target]) -> list[Target]:
+    """Those of ``targets`` that answer at all. For plans that can do their work without a
+    host — decommissioning one that is gone for good — so one that does not answer is a fact
+    the plan reports, not a failed step (and one attempt: a gone host is not worth the
+    transport's retries)."""
+    def probe(ctx: StepContext) -> bool:
+        try:
+            ctx.run("true")
+        except TransportError:
+            return False
+        return True
+
+    if not targets:
+        return []
+    found = run.each("reachable", probe, targets)
+    return [t for t in targets if found.find(t.name).value]

@@ -165,3 +165,40 @@ class ServiceRestarted(Service):
 
     def verify(self, ctx: StepContext) -> None:
         Service.verify(self, ctx)
+
+
+def enabled_at_boot(ctx: StepContext, service: str) -> bool:
+    """Whether the init system starts ``service`` at boot (systemd: enabled; sysv: a start
+    link in a multi-user runlevel). A supervised daemon never is: nothing starts it but us."""
+    s = shlex.quote(service)
+    if init_system(ctx) == "systemd":
+        return ctx.test(f"systemctl is-enabled --quiet {s}")
+    return ctx.test(f"ls /etc/rc[2-5].d/S[0-9][0-9]{s} >/dev/null 2>&1")
+
+
+class ServiceDisabled(Service):
+    """Ensures ``service`` is stopped and stays so: not started at boot either (systemd
+    ``disable``, sysv ``update-rc.d disable``). For a host taken out of the infrastructure,
+    whose service must not come back by itself after a reboot."""
+
+    def __init__(self, service: str, *, daemon: Daemon | None = None):
+        super().__init__(service, "stopped", daemon=daemon)
+        self.name = f"service {service} disabled"
+
+    def check(self, ctx: StepContext) -> str | None:
+        todo = [Service.check(self, ctx),
+                "disable it at boot" if enabled_at_boot(ctx, self.service) else None]
+        return "; ".join(t for t in todo if t) or None
+
+    def change(self, ctx: StepContext) -> None:
+        if self.is_running(ctx):
+            Service.change(self, ctx)
+        if enabled_at_boot(ctx, self.service):
+            s = shlex.quote(self.service)
+            ctx.run(f"systemctl disable --quiet {s}" if init_system(ctx) == "systemd"
+                    else f"update-rc.d {s} disable")
+
+    def verify(self, ctx: StepContext) -> None:
+        Service.verify(self, ctx)
+        if enabled_at_boot(ctx, self.service):
+            raise StepError(f"service {self.service} is still enabled at boot after the change")

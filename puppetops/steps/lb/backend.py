@@ -83,3 +83,11 @@ class Backend(ABC):
     @abstractmethod
     def set_admin(self, ctx: StepContext, member: str, admin: str) -> None:
         """Put ``member`` in ``admin`` state (ready, drain or maint)."""
+
+    def remove(self, ctx: StepContext, names: list[str]) -> None:
+        """Balance no more ``names``: the config without them, validated, and a reload. The
+        other members keep the state they are in."""
+        keep = [m for m in self.current_members(ctx) if m.name not in names]
+        step = self.config({ctx.target.name: keep})
+        if step.check(ctx):
+            step.change(ctx)

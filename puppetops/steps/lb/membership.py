@@ -194,3 +194,37 @@ class MembersReady(_OnMembers):
                             f"in maintenance: {_show(waiting)}")
         for name in self._recorded(ctx):
             out_records.remove(ctx, name)
+
+
+class MembersRemoved(_OnMembers):
+    """The members are gone from the LB host's config (validated, then a reload) and their
+    records with them. Take them out first (``MembersOut`` to maint, ``MembersIdle``): a
+    member still serving is refused here, so no connection is cut by the reload."""
+
+    name = "LB remove"
+
+    def _present(self, ctx: StepContext) -> tuple[list[str], list[str]]:
+        """(members still configured, members with a record left) among ours."""
+        configured = {m.name for m in backends.of(ctx.target).current_members(ctx)}
+        records = out_records.read(ctx)
+        names = self._names(ctx)
+        return [n for n in names if n in configured], [n for n in names if n in records]
+
+    def check(self, ctx: StepContext) -> str | None:
+        configured, recorded = self._present(ctx)
+        todo = [f"remove {', '.join(configured)} from the config"] if configured else []
+        stale = [n for n in recorded if n not in configured]
+        todo += [f"remove the record of {', '.join(stale)}"] if stale else []
+        return "; ".join(todo) or None
+
+    def change(self, ctx: StepContext) -> None:
+        configured, recorded = self._present(ctx)
+        if configured:
+            states = backends.of(ctx.target).states(ctx)
+            serving = [n for n in configured if n in states and states[n].admin == READY]
+            if serving:
+                raise StepError(f"not removing {', '.join(serving)}: still in load balancing "
+                                "(take it out first)")
+            backends.of(ctx.target).remove(ctx, configured)
+        for name in recorded:
+            out_records.remove(ctx, name)

@@ -140,6 +140,13 @@ def mark(text: str, member: str, down: bool) -> str:
     return pattern.sub(lambda m: f"{m.group(1)}{' down' if down else ''};{m.group(3)}", text)
 
 
+def without(text: str, names: list[str]) -> str:
+    """The stream config without the server lines of ``names``; every other line (the other
+    members' ``down`` flags included) as it was."""
+    return "".join(line for line in text.splitlines(keepends=True)
+                   if not any(_server_line(n).match(line.rstrip("\n")) for n in names))
+
+
 class Nginx(Backend):
     """nginx's stream module: passive health checks only, no runtime API."""
 
@@ -191,7 +198,18 @@ class Nginx(Backend):
 
     def set_admin(self, ctx: StepContext, member: str, admin: str) -> None:
         current = ctx.read(CONFIG) or ""
-        wanted = mark(current, member, admin != READY)
-        if wanted != current:
-            ctx.put(wanted, CONFIG, mode=0o644)
-            ctx.run("nginx -t -q && nginx -s reload")
+        _write(ctx, current, mark(current, member, admin != READY))
+
+    def remove(self, ctx: StepContext, names: list[str]) -> None:
+        """Our config rewritten whole would put members marked down back in: only the
+        removed members' lines go."""
+        current = ctx.read(CONFIG) or ""
+        _write(ctx, current, without(current, names))
+
+
+def _write(ctx: StepContext, current: str, wanted: str) -> None:
+    """The stream config edited at run time, checked, and nginx reloaded (old workers finish
+    their connections)."""
+    if wanted != current:
+        ctx.put(wanted, CONFIG, mode=0o644)
+        ctx.run("nginx -t -q && nginx -s reload")

@@ -9,8 +9,9 @@ whose code differs, and says why when it refuses to take another out.
 
 Why is data, not text: ``reason`` says what must hold before the member may serve again —
 ``code_differs`` (its code differs from its peers' in ``environments``: only a consistent
-deploy puts it back) or ``maintenance`` (taken out to be worked on: back once healthy) — and
-``plan`` who took it out, for the operator.
+deploy puts it back), ``maintenance`` (taken out to be worked on: back once healthy) or
+``decommissioned`` (being removed for good: remove_compiler finishes the job) — and ``plan``
+who took it out, for the operator.
 
 ``/var/lib/puppetops/lb-out/<member>.json``, one line::
 
@@ -34,7 +35,8 @@ from .backend import READY, MemberState
 DIR = "/var/lib/puppetops/lb-out"
 CODE_DIFFERS = "code_differs"  # back only once a deploy leaves its code the same as its peers'
 MAINTENANCE = "maintenance"  # back once its Puppet Server is healthy
-REASONS = (CODE_DIFFERS, MAINTENANCE)
+DECOMMISSIONED = "decommissioned"  # on its way out for good: never back by itself
+REASONS = (CODE_DIFFERS, MAINTENANCE, DECOMMISSIONED)
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,9 @@ class OutRecord:
             envs = ",".join(self.environments) or "production"
             return (f"deploy_code puts it back once its code is the same as the others' "
                     f"(invoke deploy-code --env {envs})")
+        if self.reason == DECOMMISSIONED:
+            return (f"`invoke remove-compiler --targets {member}` finishes removing it (or "
+                    f"`invoke lb-ready --targets {member}` keeps it, once healthy)")
         return (f"once its Puppet Server is healthy, `invoke lb-ready --targets {member}` puts "
                 "it back")
 
