@@ -160,6 +160,21 @@ def inventory_text(main: Target, compilers: Iterable[Target], lbs: Iterable[Targ
             + yaml.safe_dump(document, sort_keys=False))
 
 
+def inventory_without(text: str, leaving: Iterable[str]) -> str:
+    """The webhook's inventory (as ``inventory_text`` wrote it) without the targets named
+    ``leaving``, so it deploys to them no more; ``text`` itself when none is in it."""
+    gone = set(leaving)
+    document = yaml.safe_load(text) or {}
+    groups = document.get("groups") or []
+    kept = [[t for t in g.get("targets") or [] if t.get("name") not in gone] for g in groups]
+    if all(len(k) == len(g.get("targets") or []) for k, g in zip(kept, groups)):
+        return text
+    for group, targets in zip(groups, kept):
+        group["targets"] = targets
+    header = "".join(line for line in text.splitlines(keepends=True) if line.startswith("#"))
+    return header + yaml.safe_dump(document, sort_keys=False)
+
+
 def unit_text(paths: WebhookPaths = PATHS) -> str:
     return "\n".join([
         "# managed by puppetops install_webhook",

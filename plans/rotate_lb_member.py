@@ -30,7 +30,8 @@ def preflight(names: list[str]) -> Callable[[StepContext], LbView]:
     """On one LB host: the members exist, another member keeps serving while they are out
     (if not, the refusal says why each other one is out and how to put it back), and none
     was drained by deploy_code (its code differs from its peers': putting it back is
-    deploy_code's call, once the code is the same again)."""
+    deploy_code's call, once the code is the same again) or by remove_compiler (on its way
+    out for good)."""
     def check(ctx: StepContext) -> LbView:
         found = view(ctx)
         known(found.states, names)
@@ -41,6 +42,11 @@ def preflight(names: list[str]) -> Callable[[StepContext], LbView]:
         if drained:
             raise StepError("; ".join(f"{m} {r.describe()}: run deploy_code first ({r.fix(m)})"
                                       for m, r in drained.items()))
+        leaving = {m: r for m, r in found.out_for(out_records.DECOMMISSIONED).items()
+                   if m in names}
+        if leaving:
+            raise StepError("; ".join(f"{m} {r.describe()}, on its way out: {r.fix(m)}"
+                                      for m, r in leaving.items()))
         return found
     return check
 

@@ -159,7 +159,8 @@ def run_plan(info: PlanInfo, params: dict[str, Any], options: RunOptions,
         others = {name: params.get(name, p.default) for name, p in specs.items()
                   if p.target_spec and name != "targets" and not p.required}
         targeting = Targeting(given=targets, default=None if specs["targets"].required else default,
-                              label=label, others={k: v for k, v in others.items() if v is not None})
+                              label=label, others={k: v for k, v in others.items() if v is not None},
+                              optional=not specs["targets"].required and default is None)
 
     def run(run: Run, chosen: str | None) -> Any:
         return info.fn(run, **params, **({"targets": chosen} if chosen is not None else {}))

@@ -26,13 +26,17 @@ class Targeting:
     others: dict[str, str] = field(default_factory=dict)  # {"loadbalancers": "lbs", ...}
     label: str = "--targets"
     confined: bool = False          # one step on exactly these targets (locks only them)
+    optional: bool = False          # the command may run on no targets (purge_agent certnames=)
 
-    def resolve(self, inventory: Inventory) -> str:
-        """The target spec the run uses; ``UsageError`` if any spec selects nothing."""
+    def resolve(self, inventory: Inventory) -> str | None:
+        """The target spec the run uses (None: none, for an ``optional`` one); ``UsageError``
+        if any spec selects nothing."""
         for name, spec in self.others.items():
             inventory.select_some(spec, f"{name}=")
         if self.rerun is None:
             spec = self.given if self.given is not None else self.default
+            if spec is None and self.optional:
+                return None
             if spec is None:
                 raise UsageError(f"{self.label} is required (or --rerun failure|success|all)")
             inventory.select_some(spec, self.label)

@@ -1,0 +1,148 @@
+"""The ``remove_compiler`` plan: compilers taken out of the infrastructure for good, without
+failing a single agent run.
+
+    LB hosts     refuse if no other member would serve; record why the compiler goes;
+                 drain, wait for its sessions to end, maintenance; out of the config, reload
+    compiler     Puppet Server stopped and disabled (skipped, and said, when unreachable)
+    main (CA)    certificate revoked and deleted; the webhook's inventory without it
+    compilers    the new CRL on the others (they check agents' certificates against it)
+
+Every part is checked before it is changed, so a re-run after an interruption — or on a
+compiler removed already — finishes what is left and reports the rest unchanged.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from puppetops.errors import PlanFailure, StepError, UsageError
+from puppetops.flow import Cohort, answering, single
+from puppetops.params import Seconds, TargetSpec
+from puppetops.plan import plan
+from puppetops.plans.install_webhook import PATHS as WEBHOOK, inventory_without
+from puppetops.puppet import node
+from puppetops.result import Notes
+from puppetops.run import Run
+from puppetops.step import StepContext
+from puppetops.steps import FileContent
+from puppetops.steps.ca.revocation import CertificatesCleaned, refresh_crl
+from puppetops.steps.facts import gather
+from puppetops.steps.lb import out_records, pool
+from puppetops.steps.lb.backend import MAINT
+from puppetops.steps.lb.membership import (MembersIdle, MembersOut, MembersRemoved, refusal,
+                                           view)
+from puppetops.steps.puppetserver_control import SERVICE, daemon
+from puppetops.steps.services import ServiceDisabled
+from puppetops.target import Target
+
+PLAN = "remove_compiler"
+
+
+def preflight(names: list[str]) -> Callable[[StepContext], list[str]]:
+    """On one LB host: which of ``names`` it balances, once it is sure another member keeps
+    serving without them (if not, the refusal says why each other one is not serving) and
+    that some member stays in its config at all."""
+    def check(ctx: StepContext) -> list[str]:
+        found = view(ctx)
+        present = [n for n in names if n in found.states]
+        if not present:
+            return []
+        refused = refusal(found.states, present, found.records)
+        if refused:
+            raise StepError(refused)
+        if not set(found.states) - set(present):
+            raise StepError(f"refusing to remove {', '.join(present)}: no compiler would be left "
+                            "behind this load balancer")
+        return present
+    return check
+
+
+def leave_lbs(run: Run, names: list[str], lbs: list[Target], drain_timeout: float) -> None:
+    """Out of every LB as rotate_lb_member takes a member out (recorded first, drained, idle,
+    maintenance), then out of its config; any failure stops the plan, the compiler left out
+    of load balancing with its record."""
+    present = run.each("LB preflight", preflight(names), lbs)
+    per_lb = {r.target: r.value for r in present}
+    record = out_records.taken_by(run.id, PLAN, out_records.DECOMMISSIONED)
+    with run.on_interrupt(lambda: run.message(f"{PLAN}: interrupted; {_left(names)}")):
+        try:
+            run.step(MembersOut(per_lb, record=record), lbs)
+            run.step(MembersIdle(per_lb, wait=drain_timeout), lbs)
+            run.step(MembersOut(per_lb, MAINT, record=record), lbs)
+            run.step(MembersRemoved({t.name: names for t in lbs}), lbs)
+        except PlanFailure:
+            run.message(f"{PLAN}: stopped; {_left(names)}")
+            raise
+
+
+def _left(names: list[str]) -> str:
+    return (f"{', '.join(names)} may be left out of load balancing (recorded on the LB hosts); "
+            f"`invoke remove-compiler --targets {','.join(names)}` finishes removing "
+            f"{'it' if len(names) == 1 else 'them'}")
+
+
+def stop_servers(run: Run, compilers: list[Target]) -> list[Target]:
+    """Puppet Server stopped and disabled on each compiler that answers; returns those that
+    do not (gone for good: nothing to stop there)."""
+    here = answering(run, compilers)
+    cohort = Cohort(run, here)
+    cohort.each("facts", gather)
+    for compiler in cohort.live:
+        cohort.step(ServiceDisabled(SERVICE, daemon=daemon(node.layout(compiler))), [compiler])
+    return [t for t in compilers if t not in here]
+
+
+def forget_in_webhook(run: Run, main: Target, leaving: list[Target]) -> None:
+    """The webhook's inventory on main (install_webhook's) names them no more, so its next
+    deploy leaves them out; nothing when no webhook is installed."""
+    text = run.each("webhook inventory", lambda ctx: ctx.read(WEBHOOK.inventory), [main])[0].value
+    wanted = None if text is None else inventory_without(text, [t.name for t in leaving])
+    if wanted is not None and wanted != text:
+        run.step(FileContent(WEBHOOK.inventory, wanted, mode=0o600), [main])
+
+
+@plan(main="main")
+def remove_compiler(run: Run, targets: TargetSpec, main: TargetSpec = "main",
+                    loadbalancers: TargetSpec = "loadbalancers",
+                    compilers: TargetSpec = "compilers",
+                    drain_timeout: Seconds = 600.0) -> Notes | None:
+    """Remove compilers for good: out of every LB, Puppet Server stopped, certificate revoked.
+
+    Refused (nothing changed) when no other member would be serving on an LB. On every LB:
+    the removal recorded, drained, its sessions ended (drain_timeout), maintenance, then out
+    of the config (reload). On each compiler: Puppet Server stopped and disabled at boot
+    (skipped, and said, when the host does not answer). On main: its certificate revoked and
+    deleted, and out of the webhook's inventory; the other compilers get the new CRL.
+
+    Idempotent: a re-run finishes an interrupted removal, and reports a removed compiler
+    unchanged. ``main``: the CA, where the run holds the infrastructure lock.
+
+    Args:
+        main: the CA host: a target or group selecting exactly one
+        loadbalancers: the load balancers to remove them from
+        compilers: the compilers that stay get the new CRL (those removed are left out)
+        drain_timeout: seconds to wait for a drained compiler's sessions to end
+    """
+    ca = single(run, main, "main")
+    leaving, lbs = run.targets(targets), run.targets(loadbalancers)
+    node.validate(leaving, node.certname, pool.member)
+    node.validate([ca], node.certname)
+    if ca in leaving:
+        raise UsageError(f"remove_compiler: {ca.name} is main, the CA: it is no compiler to remove")
+    staying = [t for t in run.targets(compilers) if t not in leaving and t != ca]
+    names = [pool.member(t).name for t in leaving]
+    run.each("facts", gather, [ca, *lbs])
+    try:
+        leave_lbs(run, names, lbs, drain_timeout)
+    except PlanFailure:
+        return None  # the failed step is in the results; the summary reports it
+    gone = stop_servers(run, leaving)
+    run.step(CertificatesCleaned(node.certname(t) for t in leaving), [ca])
+    forget_in_webhook(run, ca, leaving)
+    refresh_crl(run, ca, staying)
+    if not gone:
+        return None
+    unreachable = ", ".join(t.name for t in gone)
+    run.message(f"{PLAN}: {unreachable} did not answer: its Puppet Server was not stopped or "
+                "disabled there (its certificate is revoked: it can serve no agent); removed "
+                "from the load balancers and the CA all the same")
+    return Notes(messages={t.name: "unreachable: host-side steps skipped" for t in gone})
