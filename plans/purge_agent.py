@@ -8,11 +8,11 @@ certificate revoked and deleted, the servers told — whether the host still ans
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Annotated, Optional
 
 from puppetops.errors import UsageError
 from puppetops.flow import Cohort, answering, single
-from puppetops.params import TargetSpec
+from puppetops.params import Check, TargetSpec
 from puppetops.plan import plan
 from puppetops.puppet import names, node
 from puppetops.result import Notes
@@ -24,6 +24,10 @@ from puppetops.target import Target
 
 PLAN = "purge_agent"
 AGENT_SERVICE = "puppet"
+
+# Checked as the command line is read, before the inventory or any host: never an option
+# (--all), a wildcard or shell syntax on its way to the CA.
+Certnames = Annotated[tuple[str, ...], Check(names.certnames)]
 
 
 def purged_names(agents: list[Target], certnames: list[str], servers: list[Target]) -> list[str]:
@@ -44,7 +48,7 @@ def purged_names(agents: list[Target], certnames: list[str], servers: list[Targe
 
 
 @plan(main="main")
-def purge_agent(run: Run, targets: Optional[TargetSpec] = None, certnames: tuple[str, ...] = (),
+def purge_agent(run: Run, targets: Optional[TargetSpec] = None, certnames: Certnames = (),
                 main: TargetSpec = "main", compilers: TargetSpec = "compilers"
                 ) -> Notes | None:
     """Purge agents for good: certificate revoked and deleted, agent stopped if reachable.

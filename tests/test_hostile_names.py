@@ -167,6 +167,16 @@ def test_plan_refuses_bad_parameters_before_taking_mains_lock(closed_inventory, 
                    "invalid environment name")
 
 
+@pytest.mark.slow
+@pytest.mark.reliability(fault="hostile certnames to purge (purge-agent --certnames)",
+                         outcome="exit 2 with 'invalid certname' before the infrastructure "
+                                 "lock: no host contacted, nothing revoked")
+@pytest.mark.parametrize("certname", ["--all", "*", "agent2;touch /tmp/pwn", "Agent2", "a b"])
+def test_purge_agent_refuses_bad_certnames_before_taking_mains_lock(closed_inventory, certname):
+    assert_refused(cli("purge-agent", "--certnames", certname, "-i", str(closed_inventory)),
+                   "invalid certname")
+
+
 @pytest.mark.reliability(fault="hostile target specs (--targets) and maintenance actions",
                          outcome="exit 2 naming the unknown target, group or action; no host "
                                  "contacted")
