@@ -1,0 +1,103 @@
+"""End to end on the stood-up lab: remove_compiler while agents run, purge_agent, and each
+host brought back (add_compiler, enroll_agent) in the same test, so the tests after these
+still find the whole infrastructure.
+"""
+from __future__ import annotations
+
+import pytest
+
+from puppetops.plans.add_compiler import add_compiler
+from puppetops.plans.enroll_agent import enroll_agent
+from puppetops.plans.purge_agent import purge_agent
+from puppetops.plans.remove_compiler import remove_compiler
+
+from test_operate_e2e import AGENTS, LOOP, PIDFILE, fqdn, lb_states
+
+pytestmark = pytest.mark.lab
+
+SSL = "/var/lib/puppet/ssl"
+CADIR = "/etc/puppet/puppetserver/ca"
+
+
+def serial(infra, short: str) -> str:
+    """The serial of the host's own certificate, as openssl prints it (hex)."""
+    out = infra.ssh(short, f"openssl x509 -noout -serial -in {SSL}/certs/{fqdn(infra, short)}.pem")
+    return out.strip().split("=", 1)[1]
+
+
+def revoked_serials(infra, short: str, crl: str) -> set[str]:
+    text = infra.ssh(short, f"openssl crl -noout -text -in {crl}")
+    return {line.split(":", 1)[1].strip() for line in text.splitlines()
+            if line.strip().startswith("Serial Number:")}
+
+
+def on_ca(infra, certname: str) -> list[str]:
+    """The CA's files for ``certname`` (signed certificate, pending request)."""
+    return infra.ssh("main", f"ls {CADIR}/signed/{certname}.pem {CADIR}/requests/{certname}.pem "
+                             "2>/dev/null || true").split()
+
+
+def test_remove_compiler_under_agent_load_then_add_it_back(infrastructure):
+    infra = infrastructure
+    c1, c2 = fqdn(infra, "compiler1"), fqdn(infra, "compiler2")
+    c2_serial = serial(infra, "compiler2")
+    for agent in AGENTS:
+        infra.ssh(agent, LOOP)
+    try:
+        with infra.run() as run:
+            results = remove_compiler(run, targets="compiler2", drain_timeout=300.0)
+    finally:
+        for agent in AGENTS:  # let the run in progress finish, then read every exit code
+            infra.ssh(agent, "touch /tmp/e2e-loop.stop; while kill -0 $(cat /tmp/e2e-loop.pid) "
+                             "2>/dev/null; do sleep 1; done")
+    try:
+        assert results.ok, results.details()
+        for agent in AGENTS:
+            codes = [int(c) for c in infra.ssh(agent, "cat /tmp/e2e-loop.codes").split()]
+            print(agent, f"{len(codes)} runs, exit codes {sorted(set(codes))}")
+            assert codes and set(codes) <= {0, 2}, \
+                infra.ssh(agent, "grep -E 'Error|Warning' /tmp/e2e-loop.log")
+        assert set(lb_states(infra)) == {c1}
+        assert on_ca(infra, c2) == []
+        assert c2_serial in revoked_serials(infra, "main", f"{CADIR}/ca_crl.pem")
+        assert c2_serial in revoked_serials(infra, "compiler1", f"{SSL}/crl.pem")
+        # compiler2's certificate fails verification against the CRL compiler1 now has
+        cert = infra.ssh("compiler2", f"cat {SSL}/certs/{c2}.pem")
+        verdict = infra.ssh("compiler1", f"cat > /tmp/c2.pem <<'EOF'\n{cert}EOF\n"
+                                         f"openssl verify -crl_check -CRLfile {SSL}/crl.pem "
+                                         f"-CAfile {SSL}/certs/ca.pem /tmp/c2.pem 2>&1; true")
+        assert "certificate revoked" in verdict
+        assert infra.ssh("compiler2", f"[ -s {PIDFILE} ] && kill -0 $(cat {PIDFILE}) "
+                                      "2>/dev/null && echo running || echo stopped").strip() \
+            == "stopped"
+        with infra.run() as run:
+            again = remove_compiler(run, targets="compiler2")
+        assert {r.status for r in again} == {"unchanged"}, again.details()
+    finally:
+        with infra.run() as run:
+            back = add_compiler(run, targets="compiler2")
+        assert back.ok, back.details()
+    assert lb_states(infra) == {c1: (2, 0), c2: (2, 0)}
+
+
+def test_purge_agent_leaves_no_trace_on_the_ca_then_it_enrols_again(infrastructure):
+    infra = infrastructure
+    a2 = fqdn(infra, "agent2")
+    a2_serial = serial(infra, "agent2")
+    try:
+        with infra.run() as run:
+            results = purge_agent(run, targets="agent2")
+        assert results.ok, results.details()
+        assert on_ca(infra, a2) == []
+        assert a2_serial in revoked_serials(infra, "compiler1", f"{SSL}/crl.pem")
+        assert a2_serial in revoked_serials(infra, "compiler2", f"{SSL}/crl.pem")
+        assert infra.ssh("agent2", f"ls {SSL}/certs/{a2}.pem {SSL}/private_keys/{a2}.pem "
+                                   "2>/dev/null || true").strip() == ""
+        with infra.run() as run:
+            again = purge_agent(run, targets="agent2")
+        assert {r.status for r in again} == {"unchanged"}, again.details()
+    finally:
+        with infra.run() as run:
+            back = enroll_agent(run, targets="agent2")
+        assert back.ok, back.details()
+    assert len(on_ca(infra, a2)) == 1
