@@ -11,7 +11,7 @@ from puppetops.plans.enroll_agent import enroll_agent
 from puppetops.plans.purge_agent import purge_agent
 from puppetops.plans.remove_compiler import remove_compiler
 
-from test_operate_e2e import AGENTS, LOOP, PIDFILE, fqdn, lb_states
+from test_operate_e2e import AGENTS, LOOP, PIDFILE, SOCKET, fqdn, lb_states, wait_for
 
 pytestmark = pytest.mark.lab
 
@@ -31,6 +31,26 @@ def revoked_serials(infra, short: str, crl: str) -> set[str]:
             if line.strip().startswith("Serial Number:")}
 
 
+def sessions(infra, member: str) -> int:
+    """HAProxy's current sessions on ``member`` (show stat's scur)."""
+    text = infra.ssh("lb", f"echo 'show stat' | socat stdio unix-connect:{SOCKET}")
+    rows = [line.split(",") for line in text.splitlines() if line.startswith("puppet_compilers,")]
+    return next(int(r[4]) for r in rows if r[1] == member)
+
+
+def codes(infra, agent: str) -> list[int]:
+    return [int(c) for c in infra.ssh(agent, "cat /tmp/e2e-loop.codes 2>/dev/null || true").split()]
+
+
+def catalog_answer(infra, agent: str, server: str) -> str:
+    """What ``server`` answers an agent presenting the copy of its certificate kept in /tmp
+    (the HTTP status, or curl's error when TLS refuses it)."""
+    url = f"https://{server}:8140/puppet/v3/node/{fqdn(infra, agent)}?environment=production"
+    return infra.ssh(agent, "curl -s -o /dev/null -w '%{http_code}' --cacert /tmp/kept-ca.pem "
+                            "--cert /tmp/kept-cert.pem --key /tmp/kept-key.pem "
+                            f"'{url}' 2>&1; true").strip()
+
+
 def on_ca(infra, certname: str) -> list[str]:
     """The CA's files for ``certname`` (signed certificate, pending request)."""
     return infra.ssh("main", f"ls {CADIR}/signed/{certname}.pem {CADIR}/requests/{certname}.pem "
@@ -43,19 +63,26 @@ def test_remove_compiler_under_agent_load_then_add_it_back(infrastructure):
     c2_serial = serial(infra, "compiler2")
     for agent in AGENTS:
         infra.ssh(agent, LOOP)
-    try:
+    try:  # an agent run in flight on compiler2: the removal must wait for it to end
+        wait_for("an agent run on compiler2", lambda: sessions(infra, c2) > 0, 300)
         with infra.run() as run:
             results = remove_compiler(run, targets="compiler2", drain_timeout=300.0)
+        done = {agent: len(codes(infra, agent)) for agent in AGENTS}
+        for agent in AGENTS:  # and agent runs go on through compiler1 alone
+            wait_for(f"{agent}'s runs after the removal",
+                     lambda: len(codes(infra, agent)) >= done[agent] + 2, 300)
     finally:
         for agent in AGENTS:  # let the run in progress finish, then read every exit code
             infra.ssh(agent, "touch /tmp/e2e-loop.stop; while kill -0 $(cat /tmp/e2e-loop.pid) "
                              "2>/dev/null; do sleep 1; done")
     try:
         assert results.ok, results.details()
+        drained = next(r for s in run.steps for r in s if r.step == "LB sessions drained")
+        assert drained.status == "changed", drained  # it waited for the run in flight
         for agent in AGENTS:
-            codes = [int(c) for c in infra.ssh(agent, "cat /tmp/e2e-loop.codes").split()]
-            print(agent, f"{len(codes)} runs, exit codes {sorted(set(codes))}")
-            assert codes and set(codes) <= {0, 2}, \
+            ran = codes(infra, agent)
+            print(agent, f"{len(ran)} runs, exit codes {sorted(set(ran))}")
+            assert set(ran) <= {0, 2}, \
                 infra.ssh(agent, "grep -E 'Error|Warning' /tmp/e2e-loop.log")
         assert set(lb_states(infra)) == {c1}
         assert on_ca(infra, c2) == []
@@ -84,10 +111,15 @@ def test_purge_agent_leaves_no_trace_on_the_ca_then_it_enrols_again(infrastructu
     infra = infrastructure
     a2 = fqdn(infra, "agent2")
     a2_serial = serial(infra, "agent2")
+    infra.ssh("agent2", f"cp {SSL}/certs/{a2}.pem /tmp/kept-cert.pem; cp {SSL}/certs/ca.pem "
+                        f"/tmp/kept-ca.pem; cp {SSL}/private_keys/{a2}.pem /tmp/kept-key.pem")
+    assert catalog_answer(infra, "agent2", fqdn(infra, "compiler1")) == "200"
     try:
         with infra.run() as run:
             results = purge_agent(run, targets="agent2")
         assert results.ok, results.details()
+        for server in ("compiler1", "compiler2"):  # the revoked certificate is refused there
+            assert catalog_answer(infra, "agent2", fqdn(infra, server)) == "000"  # TLS refuses it
         assert on_ca(infra, a2) == []
         assert a2_serial in revoked_serials(infra, "compiler1", f"{SSL}/crl.pem")
         assert a2_serial in revoked_serials(infra, "compiler2", f"{SSL}/crl.pem")
