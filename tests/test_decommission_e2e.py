@@ -8,6 +8,7 @@ import pytest
 
 from puppetops.plans.add_compiler import add_compiler
 from puppetops.plans.enroll_agent import enroll_agent
+from puppetops.plans.install_webhook import PATHS as WEBHOOK
 from puppetops.plans.purge_agent import purge_agent
 from puppetops.plans.remove_compiler import remove_compiler
 
@@ -61,6 +62,8 @@ def test_remove_compiler_under_agent_load_then_add_it_back(infrastructure):
     infra = infrastructure
     c1, c2 = fqdn(infra, "compiler1"), fqdn(infra, "compiler2")
     c2_serial = serial(infra, "compiler2")
+    webhook_inventory = infra.ssh("main", f"cat {WEBHOOK.inventory}")  # the demo installed it
+    assert c2 in webhook_inventory
     for agent in AGENTS:
         infra.ssh(agent, LOOP)
     try:  # an agent run in flight on compiler2: the removal must wait for it to end
@@ -85,6 +88,7 @@ def test_remove_compiler_under_agent_load_then_add_it_back(infrastructure):
             assert set(ran) <= {0, 2}, \
                 infra.ssh(agent, "grep -E 'Error|Warning' /tmp/e2e-loop.log")
         assert set(lb_states(infra)) == {c1}
+        assert c2 not in infra.ssh("main", f"cat {WEBHOOK.inventory}")  # no more deploys there
         assert on_ca(infra, c2) == []
         assert c2_serial in revoked_serials(infra, "main", f"{CADIR}/ca_crl.pem")
         assert c2_serial in revoked_serials(infra, "compiler1", f"{SSL}/crl.pem")
@@ -103,6 +107,8 @@ def test_remove_compiler_under_agent_load_then_add_it_back(infrastructure):
     finally:
         with infra.run() as run:
             back = add_compiler(run, targets="compiler2")
+        # what re-running install_webhook after add_compiler would write back
+        infra.ssh("main", f"cat > {WEBHOOK.inventory} <<'EOF'\n{webhook_inventory}EOF\n")
         assert back.ok, back.details()
     assert lb_states(infra) == {c1: (2, 0), c2: (2, 0)}
 
