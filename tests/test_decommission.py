@@ -332,3 +332,20 @@ def test_the_webhook_inventory_loses_only_the_removed_compiler():
     assert C2 not in left and C1 in left and LB in left
     assert inventory_without(left, [C2]) == left
     assert WEBHOOK.inventory.endswith("inventory.yaml")
+
+
+def test_puppetserver_running_enables_it_at_boot_again_under_systemd():
+    """remove_compiler disabled it; add_compiler's start must undo that, not only start it."""
+    from puppetops.steps.puppetserver import PuppetserverRunning
+    from puppetops.testing.plans import PlanTester
+    t = PlanTester({"targets": [C2]})
+    t.on("[ -d /run/systemd/system ]")
+    t.on("systemctl is-enabled --quiet puppetserver")  # once enabled
+    t.on("systemctl is-enabled --quiet puppetserver", exit_code=1, times=2)  # check, change
+    t.on("systemctl is-active --quiet puppetserver")
+    t.on("systemctl enable --quiet puppetserver")
+    t.on(re.compile(r"^curl -sk .*/status/v1/simple"), stdout="running")
+    t.on(re.compile(r"^for i in \$\(seq 5\)"))  # wait_ready: ready
+    results = t.run.step(PuppetserverRunning(), [C2], catch_errors=True)
+    assert "enable --quiet puppetserver" in " ".join(t.commands(C2))
+    assert results[0].message == "enable puppetserver at boot"

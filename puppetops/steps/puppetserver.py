@@ -9,6 +9,7 @@ from ..step import Step, StepContext
 from ..target import Target
 from . import puppetserver_control
 from .files import FileEdit
+from .services import enabled_at_boot
 
 if TYPE_CHECKING:
     from ..flow import Cohort
@@ -54,12 +55,20 @@ class AdminApiAccess(FileEdit):
 
 
 class PuppetserverRunning(Step):
-    """Puppet Server runs and is ready (``/status/v1/simple`` = running)."""
+    """Puppet Server runs and is ready (``/status/v1/simple`` = running), and under systemd
+    starts at boot too (remove_compiler disables it; add_compiler brings the host back)."""
 
     name = "puppetserver running"
     timeout = puppetserver_control.START_TIMEOUT + 60.0
 
+    @staticmethod
+    def _disabled(ctx: StepContext) -> bool:
+        return puppetserver_control.control(ctx) == "systemd" and \
+            not enabled_at_boot(ctx, puppetserver_control.SERVICE)
+
     def check(self, ctx: StepContext) -> str | None:
+        if self._disabled(ctx):
+            return "enable puppetserver at boot"
         if not puppetserver_control.running(ctx, node.layout(ctx.target)):
             return "start puppetserver"
         if not puppetserver_control.ready(ctx, node.certname(ctx.target)):
@@ -68,6 +77,8 @@ class PuppetserverRunning(Step):
 
     def change(self, ctx: StepContext) -> None:
         layout = node.layout(ctx.target)
+        if self._disabled(ctx):
+            ctx.run(f"systemctl enable --quiet {puppetserver_control.SERVICE}")
         if not puppetserver_control.running(ctx, layout):
             puppetserver_control.start(ctx, layout)
 
