@@ -175,6 +175,9 @@ def test_removing_a_removed_compiler_again_changes_nothing():
     assert {r.status for r in again} == {"unchanged"}, again.details()
 
 
+@pytest.mark.reliability(fault="removing the last compiler serving behind the LB",
+                         outcome="refused before anything changes, naming why the other member "
+                                 "does not serve")
 def test_removing_the_last_serving_member_is_refused_and_changes_nothing():
     fleet = Decom()
     fleet.failing_check.add(C1)  # compiler1's health check fails: compiler2 serves alone
@@ -195,6 +198,9 @@ def test_removing_every_compiler_is_refused():
     assert set(lb_members(fleet)) == {C1, C2} and fleet.certs[C1] == fleet.certs[C2] == "signed"
 
 
+@pytest.mark.reliability(fault="the compiler to remove does not answer (gone for good)",
+                         outcome="out of the LB and revoked on the CA all the same; the run says "
+                                 "its Puppet Server was not stopped")
 def test_an_unreachable_compiler_is_still_removed_from_the_lb_and_the_ca():
     fleet = Decom()
     fleet.gone.add(C2)
@@ -227,6 +233,8 @@ def being_removed(fleet: Decom, admin_flags: int) -> None:
         "remove_compiler", "0123456789ab", "ops@admin1", "t", DECOMMISSIONED).to_json(C2)
 
 
+@pytest.mark.reliability(fault="remove_compiler interrupted after the drain",
+                         outcome="the compiler stays out with its record; a re-run finishes")
 def test_a_removal_left_half_done_is_finished_by_a_re_run():
     """Interrupted after the drain: compiler2 is out (drain) with remove_compiler's record."""
     fleet = Decom()
@@ -266,6 +274,9 @@ def test_purge_agent_stops_it_cleans_it_and_revokes_its_certificate():
     assert {r.status for r in again} == {"unchanged"}, again.details()
 
 
+@pytest.mark.reliability(fault="the agent to purge does not answer (gone for good)",
+                         outcome="revoked and deleted on the CA all the same; the run says its "
+                                 "agent was not stopped")
 def test_purge_agent_of_a_host_gone_for_good_purges_it_on_the_ca():
     fleet = Decom()
     fleet.gone.add(AGENT2)
