@@ -49,15 +49,30 @@ def api_date(days: float) -> str:
     return (NOW + timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SUTC")
 
 
-def openssl_date(days: float) -> str:
-    return (NOW + timedelta(days=days)).strftime("%b %d %H:%M:%S %Y GMT")
+def ca_files(ca_days: float, crl_days: float) -> tuple[str, str]:
+    """A CA certificate and its CRL (PEM) that run out in ``ca_days`` and ``crl_days``."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Puppet CA: main.example.com")])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(1).not_valid_before(NOW - timedelta(days=1))
+            .not_valid_after(NOW + timedelta(days=ca_days)).sign(key, hashes.SHA256()))
+    crl = (x509.CertificateRevocationListBuilder().issuer_name(name)
+           .last_update(NOW - timedelta(days=1)).next_update(NOW + timedelta(days=crl_days))
+           .sign(key, hashes.SHA256()))
+    return (cert.public_bytes(serialization.Encoding.PEM).decode(),
+            crl.public_bytes(serialization.Encoding.PEM).decode())
 
 
 def ca_listing(extra: list[dict] | None = None, ca_days: float = 5000, crl_days: float = 5000) -> str:
     listing = [{"name": n, "state": "signed", "not_after": api_date(1800),
                 "fingerprint": "AA:BB"} for n in (MAIN, C1, C2, *AGENTS)] + (extra or [])
+    cert, crl = ca_files(ca_days + 0.5, crl_days + 0.5)
     return (f"{json.dumps(listing)}\n@@puppetops-http 200\n@@puppetops-status-part\n"
-            f"notAfter={openssl_date(ca_days)}\nnextUpdate={openssl_date(crl_days)}")
+            f"{cert}@@puppetops-status-part\n{crl}")
 
 
 HAPROXY_STATE = """1

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Sequence
 
 from ...errors import StepError
 from ...puppet import node
@@ -31,10 +31,17 @@ class Section:
     parse: Callable[[str], Any]
 
 
-def script(sections: Iterable[Section]) -> str:
-    # the marker starts a line of its own, whether or not the output before it ended one
-    return "\n".join(f"printf '\\n%s\\n' '{MARK} {s.name}'; ( {s.command}\n) 2>&1"
-                     for s in sections)
+def script(sections: Sequence[Section]) -> str:
+    """The sections' commands, run at the same time (a main server's reads wait on Puppet
+    Server, the CA and the webhook: together they take as long as the slowest), their
+    outputs printed in order, each after its marker on a line of its own."""
+    if len(sections) == 1:
+        return f"printf '\\n%s\\n' '{MARK} {sections[0].name}'; ( {sections[0].command}\n) 2>&1"
+    started = "\n".join(f"( {s.command}\n) >\"$d/{i}\" 2>&1 &" for i, s in enumerate(sections))
+    printed = "; ".join(f"printf '\\n%s\\n' '{MARK} {s.name}'; cat \"$d/{i}\""
+                        for i, s in enumerate(sections))
+    return (f"d=$(mktemp -d) || exit 1; trap 'rm -rf \"$d\"' EXIT\n{started}\nwait\n"
+            f"{printed}")
 
 
 def host_script(target: Target, build: Callable[[Layout], Sequence[Section]]) -> str:
