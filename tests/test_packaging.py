@@ -6,7 +6,18 @@ import subprocess
 
 import pytest
 
-from helpers import install_wheel
+from helpers import REPO, install_wheel
+
+INSTALLED_PACKAGES = ("import pkgutil, puppetops; print('\\n'.join(sorted(m.name for m in "
+                      "pkgutil.walk_packages(puppetops.__path__, 'puppetops.') if m.ispkg)))")
+
+
+def source_packages() -> list[str]:
+    """Every package of the source tree, as installed (``plans/`` is ``puppetops.plans``)."""
+    found = ["puppetops.plans"] + [
+        ".".join(init.parent.relative_to(REPO).parts)
+        for init in (REPO / "puppetops").rglob("__init__.py") if init.parent != REPO / "puppetops"]
+    return sorted(found)
 
 
 @pytest.mark.slow
@@ -20,6 +31,10 @@ def test_an_installed_wheel_runs_a_plan_from_puppetops_plans(tmp_path):
     where = subprocess.run([str(py), "-c", module_file],
                            cwd=tmp_path, capture_output=True, text=True, check=True)
     assert str(env_dir) in where.stdout
+    # every package ships (setup.cfg lists them: a new one missing there is missing here)
+    installed = subprocess.run([str(py), "-c", INSTALLED_PACKAGES], cwd=tmp_path,
+                               capture_output=True, text=True, check=True).stdout.split()
+    assert installed == source_packages()
     proc = subprocess.run([str(env_dir / "bin" / "puppetops"), "plan", "facts",
                            "targets=localhost", "-i", str(inventory), "--format", "json"],
                           cwd=tmp_path, capture_output=True, text=True)
