@@ -9,6 +9,11 @@ them (never learned from the network); an inventory of them; the service (system
 a supervised daemon where systemd does not run), restarted when its code, config or secret
 changed; and, when the control repo lives on main, its post-receive hook.
 
+The service runs as a system user of its own (``USER``), which owns the key, the secret, the
+inventory, the deploy history and the log, and nothing else: the process answering the
+network needs no root on main. Its deploys reach every server — main itself too — over SSH,
+as the inventory's user, with its own key (which is what root on those servers is given).
+
 Every run re-renders the inventory from the controller's: after add_compiler, a re-run is
 what makes the webhook deploy to the new compiler too.
 """
@@ -40,6 +45,7 @@ from puppetops.steps.secret_file import SecretFile
 from puppetops.steps.services import ServiceRestarted
 from puppetops.steps.ssh_keys import (AuthorizedKey, SshKeyPair, pinned_known_hosts,
                                       read_public_key)
+from puppetops.steps.system_user import OwnedBy, SystemUser
 from puppetops.steps.systemd import SystemdUnit
 from puppetops.target import Target
 
@@ -57,6 +63,11 @@ class WebhookPaths:
     log: str = "/var/log/puppetops-webhook.jsonl"
     output: str = "/var/log/puppetops-webhook.out"  # the process's own stdout and stderr
     pidfile: str = "/run/puppetops-webhook.pid"
+
+    @property
+    def state(self) -> str:
+        """Where the webhook keeps its deploy history."""
+        return self.database.rsplit("/", 1)[0]
 
     @property
     def venv(self) -> str:
@@ -98,7 +109,15 @@ class WebhookPaths:
 
 
 PATHS = WebhookPaths()
-DAEMON = Daemon(PATHS.command, PATHS.pidfile, PATHS.output)
+# The webhook runs as a user of its own: nothing it does on main needs root there (its deploys
+# reach every server, main too, over SSH with its own key, as the inventory's user).
+USER = "puppetops-webhook"
+DAEMON = Daemon(PATHS.command, PATHS.pidfile, PATHS.output, user=USER)
+
+
+def inventory_file(text: str) -> FileContent:
+    """The webhook's inventory on main holding ``text``, readable by the webhook's user only."""
+    return FileContent(PATHS.inventory, text, mode=0o600, owner=f"{USER}:{USER}")
 
 
 def key_comment(main: Target) -> str:
@@ -175,12 +194,15 @@ def inventory_without(text: str, leaving: Iterable[str]) -> str:
     return header + yaml.safe_dump(document, sort_keys=False)
 
 
-def unit_text(paths: WebhookPaths = PATHS) -> str:
+def unit_text(port: int = 8088, paths: WebhookPaths = PATHS) -> str:
+    """The systemd unit: the webhook as ``USER``, allowed to bind ``port`` below 1024."""
+    bind = ["AmbientCapabilities=CAP_NET_BIND_SERVICE"] if port < 1024 else []
     return "\n".join([
         "# managed by puppetops install_webhook",
         "[Unit]", "Description=puppetops webhook: deploy on git push",
         "After=network-online.target", "Wants=network-online.target", "",
-        "[Service]", f"ExecStart={paths.command}", "Restart=on-failure", "RestartSec=5",
+        "[Service]", f"ExecStart={paths.command}", f"User={USER}", f"Group={USER}", *bind,
+        "Restart=on-failure", "RestartSec=5",
         # SIGTERM lets a running deploy finish (a half-done r10k run is worse than a late stop)
         "TimeoutStopSec=900", "",
         "[Install]", "WantedBy=multi-user.target", ""])
@@ -269,8 +291,13 @@ def install_webhook(run: Run, targets: TargetSpec = "main", compilers: TargetSpe
     wheels = wheelhouse.wheelhouse()
 
     facts = run.each("facts", gather, [host])[0].value
+    systemd = facts.get("init") == "systemd"
+    if port < 1024 and not systemd:
+        raise UsageError(f"port: {port} is below 1024, which the webhook (running as {USER}) "
+                         f"may bind only under systemd; {host.name} has none: choose 1024 or "
+                         "above")
     run.each("python", same_python, [host])
-    code_steps = [Packages(*PACKAGES), Virtualenv(PATHS.venv)]
+    code_steps = [Packages(*PACKAGES), Virtualenv(PATHS.venv), SystemUser(USER, PATHS.home)]
     results = run.pipeline(code_steps, [host])
     upload = WheelsUploaded(PATHS.wheels, wheels.digest, lambda: wheels.ensure_built().files,
                             f"{PATHS.venv}/{STAMP}")
@@ -282,13 +309,14 @@ def install_webhook(run: Run, targets: TargetSpec = "main", compilers: TargetSpe
     public = run.each("webhook public key", read_public_key(PATHS.key), [host])[0].value
     if public:
         run.step(AuthorizedKey(public, key_comment(host)), everyone)
-    run.pipeline([FileContent(PATHS.known_hosts, pinned, mode=0o644),
-                  FileContent(PATHS.inventory, inventory, mode=0o600)], [host])
+    run.pipeline([FileContent(PATHS.known_hosts, pinned, mode=0o644, owner=f"{USER}:{USER}"),
+                  inventory_file(inventory)], [host])
     results += run.pipeline([SecretFile(PATHS.secret, secret),
-                             FileContent(PATHS.config, config_text(listen, prefix), mode=0o644)],
+                             FileContent(PATHS.config, config_text(listen, prefix), mode=0o644),
+                             OwnedBy(USER, dirs=[PATHS.etc, PATHS.state], files=[PATHS.log])],
                             [host])
-    if facts.get("init") == "systemd":
-        results.append(run.step(SystemdUnit(SERVICE, unit_text()), [host]))
+    if systemd:
+        results.append(run.step(SystemdUnit(SERVICE, unit_text(port)), [host]))
         service = Service(SERVICE)
     else:
         service = Service(SERVICE, daemon=DAEMON)

@@ -18,12 +18,11 @@ from puppetops.errors import PlanFailure, StepError, UsageError
 from puppetops.flow import Cohort, answering, single
 from puppetops.params import Seconds, TargetSpec
 from puppetops.plan import plan
-from puppetops.plans.install_webhook import PATHS as WEBHOOK, inventory_without
+from puppetops.plans.install_webhook import PATHS as WEBHOOK, inventory_file, inventory_without
 from puppetops.puppet import node
 from puppetops.result import Notes
 from puppetops.run import Run
 from puppetops.step import StepContext
-from puppetops.steps import FileContent
 from puppetops.steps.ca.revocation import CertificatesCleaned, refresh_crl
 from puppetops.steps.facts import gather
 from puppetops.steps.lb import out_records, pool
@@ -97,7 +96,7 @@ def forget_in_webhook(run: Run, main: Target, leaving: list[Target]) -> None:
     text = run.each("webhook inventory", lambda ctx: ctx.read(WEBHOOK.inventory), [main])[0].value
     wanted = None if text is None else inventory_without(text, [t.name for t in leaving])
     if wanted is not None and wanted != text:
-        run.step(FileContent(WEBHOOK.inventory, wanted, mode=0o600), [main])
+        run.step(inventory_file(wanted), [main])
 
 
 @plan(main="main")

@@ -152,3 +152,23 @@ def test_a_probe_of_a_service_not_running_yet_is_what_a_noop_run_would_check(tmp
     for noop in (True, False):
         asked = status(probe, noop=noop)
         assert asked.status == UNCHANGED and asked.value == "answers"
+
+
+def test_a_services_files_are_given_to_its_user_and_made_when_missing(tmp_path):
+    """OwnedBy on real files (the user is root here: the box's users are not ours to add)."""
+    from puppetops.steps.system_user import OwnedBy, SystemUser
+    state, log = tmp_path / "state", tmp_path / "service.log"
+    step = OwnedBy("root", dirs=[str(state)], files=[str(log)])
+    made = status(step)
+    assert made.status == CHANGED and state.is_dir() and log.is_file()
+    assert oct(state.stat().st_mode & 0o777) == "0o700" and oct(log.stat().st_mode & 0o777) == "0o600"
+    assert status(step).status == UNCHANGED
+    (state / "history").write_text("x")
+    os.chown(state / "history", 65534, 65534)  # left behind by another owner
+    would = status(step, noop=True)
+    assert would.status == CHANGED and str(state / "history") in would.message
+    assert (state / "history").stat().st_uid == 65534  # noop changed nothing
+    assert status(step).status == CHANGED and (state / "history").stat().st_uid == 0
+    assert status(SystemUser("root", "/root")).status == UNCHANGED
+    missing = status(SystemUser("puppetops-no-such-user", "/nonexistent"), noop=True)
+    assert missing.message == "would add system user puppetops-no-such-user"

@@ -15,7 +15,7 @@ import uuid
 import pytest
 
 from puppetops.lab.git_push import Checkout, get, last_job, wait_for_deploy, webhook_url
-from puppetops.plans.install_webhook import PATHS, install_webhook
+from puppetops.plans.install_webhook import PATHS, USER, install_webhook
 from puppetops.steps.code.provision import DEFAULT_REPO
 
 from test_operate_e2e import (MOTD, SERVERS, agent_run, deployed_commit, flushes, fqdn,
@@ -56,6 +56,19 @@ def test_install_webhook_installs_and_starts_the_webhook_on_main(infrastructure,
         assert out.strip() == short
     assert infrastructure.ssh("main", f"stat -c %a {PATHS.secret} {PATHS.key}").split() == \
         ["600", "600"]
+
+
+def test_the_webhook_runs_as_its_own_user_which_owns_only_its_files(infrastructure, webhook):
+    """No root for the process that answers the network: it runs as USER, which owns its key,
+    secret, inventory, history and log (and can read nothing else of root's); the pushes
+    below prove it still deploys to every server, main included."""
+    pid = infrastructure.ssh("main", f"cat {PATHS.pidfile}").strip()
+    assert infrastructure.ssh("main", f"ps -o user= -p {pid}").strip() == USER
+    owned = [PATHS.key, PATHS.secret, PATHS.inventory, PATHS.database, PATHS.log]
+    assert infrastructure.ssh("main", f"stat -c %U {' '.join(owned)}").split() == \
+        [USER] * len(owned)
+    assert infrastructure.ssh("main", f"runuser -u {USER} -- cat /etc/shadow >/dev/null "
+                                      "2>&1 && echo read || echo refused").strip() == "refused"
 
 
 def test_a_git_push_from_the_controller_deploys_everywhere_and_agents_apply_it(
