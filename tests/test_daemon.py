@@ -75,3 +75,29 @@ def test_a_process_that_ignores_term_is_killed_and_gone_when_stop_returns(tmp_pa
     pid = pid_in(tmp_path / "stubborn.pid")
     assert sh(d.stop_script(grace=1)).returncode == 0
     assert not alive(pid)
+
+
+@pytest.mark.slow
+def test_a_daemon_with_a_user_runs_as_that_user_and_its_pid_file_names_it(tmp_path):
+    """The pid file names the process itself, running as the user with that user's
+    environment: what is signalled on stop is the service, not a root parent."""
+    pidfile = tmp_path / "as-user.pid"
+    d = Daemon(command="sh -c 'echo \"$HOME\" > /dev/null; exec sleep 600'", pidfile=str(pidfile),
+               log="/dev/null", user="nobody")
+    try:
+        assert sh(d.start_script()).returncode == 0
+        pid = pid_in(pidfile)
+        for _ in range(100):  # the pid file is written just before the exec
+            if open(f"/proc/{pid}/cmdline").read().startswith("sleep"):
+                break
+            time.sleep(0.05)
+        status = open(f"/proc/{pid}/status").read()
+        uid = next(line.split()[1] for line in status.splitlines() if line.startswith("Uid:"))
+        assert uid == "65534"  # nobody
+        assert open(f"/proc/{pid}/cmdline").read().split("\0")[0] == "sleep"
+        environ = dict(item.split("=", 1) for item in
+                       open(f"/proc/{pid}/environ").read().split("\0") if "=" in item)
+        assert environ.get("USER") == "nobody" and environ.get("HOME") != "/root"
+    finally:
+        assert sh(d.stop_script(grace=3)).returncode == 0
+    assert not pidfile.exists()

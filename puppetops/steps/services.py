@@ -32,8 +32,12 @@ class Daemon:
         """Start detached unless it already runs, and return only once the pid file names the
         new process: a check right after (``running_test``) must not see a missing or stale pid
         file — on a persistent remote shell the next command follows within a millisecond."""
+        # setpriv execs the command as the user (runuser would stay its parent, as root, and
+        # the pid file would name runuser); its environment is that user's (HOME...)
+        user = shlex.quote(self.user or "")
         cmd = self.command if not self.user else \
-            f"runuser -u {shlex.quote(self.user)} -- {self.command}"
+            f"setpriv --reuid={user} --regid=$(id -g {user}) --init-groups --reset-env -- " \
+            f"{self.command}"
         p = shlex.quote(self.pidfile)
         return self._serialised(
             f"{self.running_test()} && exit 0; "
