@@ -8,6 +8,7 @@ start "exited".
 """
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 
@@ -98,6 +99,7 @@ def test_a_daemon_with_a_user_runs_as_that_user_and_its_pid_file_names_it(tmp_pa
         environ = dict(item.split("=", 1) for item in
                        open(f"/proc/{pid}/environ").read().split("\0") if "=" in item)
         assert environ.get("USER") == "nobody" and environ.get("HOME") != "/root"
+        assert os.readlink(f"/proc/{pid}/cwd") == "/"  # not a folder the user may not read
     finally:
         assert sh(d.stop_script(grace=3)).returncode == 0
     assert not pidfile.exists()

@@ -29,9 +29,10 @@ class Daemon:
     user: str | None = None
 
     def start_script(self) -> str:
-        """Start detached unless it already runs, and return only once the pid file names the
-        new process: a check right after (``running_test``) must not see a missing or stale pid
-        file — on a persistent remote shell the next command follows within a millisecond."""
+        """Start detached (from ``/``, as daemons do: not from a folder its user may not
+        read) unless it already runs, and return only once the pid file names the new process:
+        a check right after (``running_test``) must not see a missing or stale pid file — on
+        a persistent remote shell the next command follows within a millisecond."""
         # setpriv execs the command as the user (runuser would stay its parent, as root, and
         # the pid file would name runuser); its environment is that user's (HOME...)
         user = shlex.quote(self.user or "")
@@ -41,7 +42,7 @@ class Daemon:
         p = shlex.quote(self.pidfile)
         return self._serialised(
             f"{self.running_test()} && exit 0; "
-            f"rm -f {p}; setsid sh -c {shlex.quote(f'echo $$ > {self.pidfile}; exec {cmd}')} "
+            f"rm -f {p}; setsid sh -c {shlex.quote(f'echo $$ > {self.pidfile}; cd /; exec {cmd}')} "
             f">>{shlex.quote(self.log)} 2>&1 </dev/null & "
             f"for i in $(seq 100); do [ -s {p} ] && exit 0; sleep 0.05; done; "
             f"echo 'no pid file after 5 s' >&2; exit 1")
