@@ -6,6 +6,7 @@ from puppetops.params import TargetSpec
 from puppetops.plan import plan
 from puppetops.plans.bootstrap_ca import SERVER_PACKAGES
 from puppetops.plans.configure_lb import balance, current_members
+from puppetops.plans.install_puppetdb import allow, installed_on
 from puppetops.puppet import conf, names, node
 from puppetops.run import Run
 from puppetops.steps import Packages
@@ -16,6 +17,7 @@ from puppetops.steps.code import envcache, provision
 from puppetops.steps.facts import gather
 from puppetops.steps.lb import pool
 from puppetops.steps.preflight import preflight
+from puppetops.steps.puppetdb.terminus import terminus_steps
 from puppetops.steps.puppet_agent import PuppetConf
 from puppetops.steps.puppetserver import (AdminApiAccess, ServerJavaArgs, require_ready,
                                           start_servers)
@@ -52,6 +54,8 @@ def add_compiler(run: Run, targets: TargetSpec = "compilers", main: TargetSpec =
     New compilers, in parallel: packages, CA service disabled before the first start,
     puppet.conf, certificate (fingerprint and alt names checked on main, then signed), code
     (r10k), Puppet Server ready, then added to every load balancer and seen UP there.
+    Where install_puppetdb has installed PuppetDB, the compilers store in it too and are on
+    its certificate allow-list.
 
     A compiler that fails drops out; the others go on (the run still fails). A certificate
     with wrong alt names is cleaned and re-issued; a correct one is left alone.
@@ -73,12 +77,15 @@ def add_compiler(run: Run, targets: TargetSpec = "compilers", main: TargetSpec =
 
     compilers.each("facts", gather)
     compilers.each("preflight", preflight)
+    pdb = installed_on(run, ca)
     jvm = ServerJavaArgs()
     config_steps = [Packages(*SERVER_PACKAGES), CaService(False), PuppetConf(compiler_settings(ca)),
-                    jvm, AdminApiAccess(ca)]
+                    jvm, AdminApiAccess(ca), *(terminus_steps(node.certname(pdb)) if pdb else [])]
     config = dict(zip(config_steps, compilers.pipeline(config_steps)))
     new_certs = enrol(compilers, ca, {t.name: compiler_identity(t) for t in compilers.live})
     provision.deploy(compilers, ca, environment)
+    if pdb and compilers.live:
+        allow(run, pdb, [node.certname(t) for t in compilers.live])
     start_servers(compilers, changed(config.values()) | new_certs, changed([config[jvm]]))
 
     added = [pool.member(t) for t in compilers.live]

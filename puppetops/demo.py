@@ -105,7 +105,7 @@ def stages(run: Run) -> list[tuple[str, Callable[[], ResultSet]]]:
     commit = ControlRepoCommit(provision.repo_on_main(main) or provision.DEFAULT_REPO,
                                {"manifests/site.pp": SITE_PP}, f"Manage {MOTD}")
     return [
-        ("bootstrap_ca", lambda: bootstrap_ca(run)),
+        ("bootstrap_ca", lambda: bootstrap_ca(run, puppetdb=True)),
         *[("add_compiler", lambda t=t: add_compiler(run, targets=t.name))
           for t in run.targets("compilers")],
         *[("enroll_agent", lambda t=t: enroll_agent(run, targets=t.name))

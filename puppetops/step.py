@@ -11,6 +11,7 @@ the step's result value, so nothing is read twice and no step looks at noop itse
 """
 from __future__ import annotations
 
+import base64
 import re
 import shlex
 import time
@@ -106,15 +107,18 @@ class StepContext:
         """True when ``command`` exits 0 (for checks)."""
         return self.run(command, check=False, timeout=timeout).ok
 
-    def read(self, path: str) -> str | None:
-        """A remote file's content, or None when it does not exist."""
+    def read(self, path: str, *, secret: bool = False) -> str | None:
+        """A remote file's content, or None when it does not exist. Command output has every
+        registered secret masked; a file holding one is read ``secret``: base64-encoded on
+        the way, so it arrives as it is (register what is in it before showing anything)."""
         q = shlex.quote(path)
-        out = self.run(f"if [ -e {q} ]; then cat {q}; else exit 3; fi", check=False)
+        show = f"base64 -w0 {q}" if secret else f"cat {q}"
+        out = self.run(f"if [ -e {q} ]; then {show}; else exit 3; fi", check=False)
         if out.exit_code == 3:
             return None
         if not out.ok:
             raise StepError(f"cannot read {path}: {out.stderr.strip()}", exit_code=out.exit_code)
-        return out.stdout
+        return base64.b64decode(out.stdout.strip()).decode() if secret else out.stdout
 
     def put(self, content: bytes | str, path: str, *, mode: int | None = None) -> None:
         out = self.conn.put(content, path, mode=mode, timeout=self._limit(None))

@@ -17,8 +17,11 @@ DEFAULT_STATE_DIR = "/var/tmp/puppetops-lab"
 # Up to three Puppet Server JVMs share a small machine (lab.md: ~0.9 GiB each at this heap).
 # The lab starts JVMs far more often than it compiles catalogs: the quick JIT tier only (no C2
 # compiler threads) and one GC thread leave the two cores to start-up work.
-LAB_VARS = {"puppetserver_java_args":
-            "-Xms512m -Xmx512m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC"}
+# PuppetDB (on main) gets the same JIT and GC flags and a smaller heap: the lab's few nodes
+# store a few kilobytes each.
+_JIT_GC = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+LAB_VARS = {"puppetserver_java_args": f"-Xms512m -Xmx512m {_JIT_GC}",
+            "puppetdb_java_args": f"-Xms256m -Xmx256m {_JIT_GC}"}
 # Agents get EC keys (~1 ms to make; RSA-4096 costs ~1.5 CPU-s each, which fifty agents
 # enrolling at once on a 2-core lab would spend on keys alone); compilers keep Puppet's RSA,
 # so both kinds are exercised.

@@ -18,15 +18,20 @@ from ..procs import Proc, proc, terminate
 
 LAB_PACKAGES = ("openssh-server", "iproute2", "puppetserver", "puppet-agent", "r10k", "g10k", "haproxy",
                 "nginx", "libnginx-mod-stream", "git", "socat", "curl", "procps", "sudo", "openssl",
-                "nftables")  # nft: the fault tests make a host's port 22 refuse connections
+                "nftables",  # nft: the fault tests make a host's port 22 refuse connections
+                "puppetdb", "puppet-terminus-puppetdb", "postgresql")  # install_puppetdb
 # commands the tests need, whoever packaged them: Debian's packages only where the command is
 # missing (NodeSource's nodejs brings its own npm, and conflicts with Debian's npm package).
 # npm: the status tests parse the Mermaid diagram with mermaid's own parser (npm's mermaid).
 COMMAND_PACKAGES = {"npm": ("nodejs", "npm")}
 # pidfiles of the daemons those packages could start on the real root
 DAEMON_PIDFILES = ("/run/sshd.pid", "/run/haproxy.pid", "/run/nginx.pid", "/run/puppet/agent.pid",
-                   "/run/puppetserver/puppetserver.pid")
+                   "/run/puppetserver/puppetserver.pid", "/run/puppetdb/puppetdb.pid",
+                   "/run/postgresql/15-main.pid")
 POLICY_RC_D = Path("/usr/sbin/policy-rc.d")
+# Debian's puppetdb would have dbconfig-common make its database (PostgreSQL does not run on
+# the controller, and install_puppetdb makes it on the lab host, with a password of its own)
+DEBCONF_SELECTIONS = "puppetdb puppetdb/dbconfig-install boolean false\n"
 
 
 def missing_packages(packages: tuple[str, ...] = LAB_PACKAGES) -> list[str]:
@@ -60,6 +65,9 @@ def lab_setup(packages: tuple[str, ...] = LAB_PACKAGES,
         POLICY_RC_D.chmod(0o755)
     try:
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        if shutil.which("debconf-set-selections"):
+            subprocess.run(["debconf-set-selections"], input=DEBCONF_SELECTIONS, text=True,
+                           capture_output=True, env=env)
         for argv in (["apt-get", "update"],
                      ["apt-get", "install", "-y", "--no-install-recommends", *missing]):
             done = subprocess.run(argv, env=env, capture_output=True, text=True)

@@ -18,7 +18,7 @@ CA_DISABLED = ("puppetlabs.services.ca.certificate-authority-disabled-service/"
                "certificate-authority-disabled-service")
 
 _SECTION = re.compile(r"^\s*\[([^\]]+)\]\s*$")
-_SETTING = re.compile(r"^\s*([A-Za-z0-9_]+)\s*=")
+_SETTING = re.compile(r"^\s*([A-Za-z0-9_.-]+)\s*=")  # INI keys of trapperkeeper too (ssl-port)
 
 
 def _lines(text: str | None) -> list[str]:

@@ -73,19 +73,25 @@ def lb_name(target: Target) -> str:
 _JVM_FLAG = re.compile(r"^-[A-Za-z0-9:+=._/,%@-]+\Z")
 
 
-def java_args(target: Target) -> str | None:
-    """JVM flags to merge into Puppet Server's JAVA_ARGS (var ``puppetserver_java_args``),
-    e.g. ``-Xms512m -Xmx512m`` in the lab; None leaves the package's. The defaults file is
-    sourced by a shell, so each flag must be a plain ``-option`` (no quotes, $, spaces)."""
-    value = target.vars.get("puppetserver_java_args")
+def java_args(target: Target, var: str = "puppetserver_java_args") -> str | None:
+    """JVM flags to merge into Puppet Server's JAVA_ARGS (var ``puppetserver_java_args``;
+    PuppetDB's: ``puppetdb_java_args``), e.g. ``-Xms512m -Xmx512m`` in the lab; None leaves
+    the package's. The defaults file is sourced by a shell, so each flag must be a plain
+    ``-option`` (no quotes, $, spaces)."""
+    value = target.vars.get(var)
     if not value:
         return None
     flags = str(value).split()
     bad = [f for f in flags if not _JVM_FLAG.match(f)]
     if bad:
-        raise UsageError(f"{target.name}: puppetserver_java_args has flags puppetops will not "
+        raise UsageError(f"{target.name}: {var} has flags puppetops will not "
                          f"write into a shell-sourced file: {' '.join(bad)}")
     return " ".join(flags)
+
+
+def puppetdb_java_args(target: Target) -> str | None:
+    """JVM flags to merge into PuppetDB's JAVA_ARGS (var ``puppetdb_java_args``)."""
+    return java_args(target, "puppetdb_java_args")
 
 
 def agent_environments(target: Target) -> list[str]:

@@ -63,6 +63,8 @@ VARS: dict[str, Var] = {
                              default_text="from the `facts` plan"),
     "puppetserver_java_args": Var("JVM flags for Puppet Server (e.g. `-Xms512m -Xmx512m`)",
                                   default_text="the package's"),
+    "puppetdb_java_args": Var("JVM flags for PuppetDB (e.g. `-Xms256m -Xmx256m`), on its host",
+                              default_text="the package's"),
     "agent_service": _choice("the state the agent service is left in", ("running", "stopped"),
                              "stopped"),
     "cert_key_type": _choice("key of the certificates puppetops requests (the lab's agents use "

@@ -32,10 +32,14 @@ class Packages(Step):
                 return manager
         raise ValueError("no supported package manager (apt, dnf, yum) on the target")
 
+    def packages(self, ctx: StepContext) -> tuple[str, ...]:
+        """The packages this target needs (subclasses choose by its layout)."""
+        return self.names
+
     def _missing(self, ctx: StepContext) -> list[str]:
         probe = _MANAGERS[self._manager(ctx)][0]
         script = "; ".join(f"{probe.format(p=shlex.quote(n))} || echo {shlex.quote(n)}"
-                           for n in self.names)
+                           for n in self.packages(ctx))
         return ctx.run(script).stdout.split()
 
     def check(self, ctx: StepContext) -> str | None:

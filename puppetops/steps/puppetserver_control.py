@@ -14,30 +14,22 @@ from __future__ import annotations
 
 import shlex
 
-from ..errors import StepError
-from ..polling import wait_until
 from ..puppet.layout import Layout
 from ..step import StepContext
+from . import trapperkeeper
 from .services import Daemon, init_system
 
 START_TIMEOUT = 300
-_POLLS = 5  # readiness probes per remote call of wait_ready
 SERVICE = "puppetserver"
 
 
 def daemon(layout: Layout) -> Daemon:
     """The supervised-daemon form of the package's systemd unit."""
-    user = shlex.quote(layout.server_user)
-    restart = shlex.quote(layout.server_restart_file)
-    java = " ".join(shlex.quote(a) for a in layout.server_jvm_main)
-    script = (
-        f"set -a; . {shlex.quote(layout.server_defaults)}; set +a; umask 027; cd /; "
-        f'exec setpriv --reuid={user} --regid={user} --init-groups "${{JAVA_BIN:-/usr/bin/java}}" '
-        f"$JAVA_ARGS {java} --config {shlex.quote(layout.server_confd)} "
-        f"--bootstrap-config {shlex.quote(layout.server_bootstrap_config)} "
-        f"--restart-file {restart} $TK_ARGS")
-    return Daemon(command=f"/bin/sh -c {shlex.quote(script)}", pidfile=layout.server_pidfile,
-                  log=f"{layout.server_logdir}/puppetserver-daemon.log")
+    return trapperkeeper.jvm_daemon(
+        user=layout.server_user, defaults=layout.server_defaults, jvm_main=layout.server_jvm_main,
+        confd=layout.server_confd, bootstrap_config=layout.server_bootstrap_config,
+        restart_file=layout.server_restart_file, pidfile=layout.server_pidfile,
+        log=f"{layout.server_logdir}/puppetserver-daemon.log")
 
 
 def control(ctx: StepContext) -> str:
@@ -67,13 +59,6 @@ def ready(ctx: StepContext, host: str, port: int = 8140) -> bool:
     return out.ok and out.stdout.strip() == "running"
 
 
-def _prepare_rundir(layout: Layout) -> str:
-    """What the unit's RuntimeDirectory= and ExecStartPre= do: the run dir, restart flag 0."""
-    d, f = shlex.quote(layout.server_rundir), shlex.quote(layout.server_restart_file)
-    u = shlex.quote(layout.server_user)
-    return f"install -d -o {u} -g {u} -m 755 {d} && printf 0 > {f} && chown {u}:{u} {f}"
-
-
 def _packaged(ctx: StepContext, action: str) -> bool:
     """Do ``action`` through systemd or the package's init script when the host has one;
     False when there is neither and we supervise the JVM ourselves."""
@@ -87,7 +72,8 @@ def _packaged(ctx: StepContext, action: str) -> bool:
 
 def start(ctx: StepContext, layout: Layout) -> None:
     if not _packaged(ctx, "start"):
-        ctx.run(_prepare_rundir(layout))
+        ctx.run(trapperkeeper.prepare_rundir(layout.server_rundir, layout.server_restart_file,
+                                             layout.server_user))
         ctx.run(daemon(layout).start_script())
 
 
@@ -99,28 +85,15 @@ def stop(ctx: StepContext, layout: Layout) -> None:
 def reload(ctx: StepContext, layout: Layout) -> None:
     """Make a running server load changed config (not JAVA_ARGS: that needs a restart)."""
     if not _packaged(ctx, "reload"):
-        f, p = shlex.quote(layout.server_restart_file), shlex.quote(layout.server_pidfile)
-        ctx.run(f"printf 0 > {f} && kill -HUP $(cat {p})")
+        ctx.run(trapperkeeper.reload_script(layout.server_restart_file, layout.server_pidfile))
 
 
 def wait_ready(ctx: StepContext, layout: Layout, host: str, timeout: int = START_TIMEOUT) -> None:
-    """Wait until the server is ready; fail at once, with its log, if the process died. The
-    remote loop runs a few seconds at a time, so an interrupted run stops waiting promptly."""
-    ctx.waiting_for(f"puppetserver to answer {status_url(host)} (up to {int(timeout)}s)")
-    curl = f"curl -sk --max-time 5 {shlex.quote(status_url(host))}"
+    """Wait until the server is ready; fail at once, with its log, if the process died."""
     supervised = control(ctx) == "daemon"
-    alive = daemon(layout).running_test() if supervised else "true"
-    flag = f'[ "$(head -c1 {shlex.quote(layout.server_restart_file)} 2>/dev/null)" = 1 ] && ' \
-        if supervised else ""
-    script = (f"for i in $(seq {_POLLS}); do "
-              f"{alive} || exit 3; "
-              f'{flag}[ "$({curl})" = running ] && exit 0; sleep 1; done; exit 4')
-    # exit 4: not ready yet, look again (ctx.sleep raises Interrupted when the run must stop)
-    out = wait_until(lambda: ctx.run(script, check=False, timeout=_POLLS * 6 + 30),
-                     lambda out: out.exit_code != 4, timeout, 0, sleep=ctx.sleep)
-    if out.ok:
-        return
-    log = daemon(layout).log if supervised else f"{layout.server_logdir}/puppetserver.log"
-    tail = ctx.run(f"tail -n 15 {shlex.quote(log)}", check=False).stdout.strip()
-    what = "exited" if out.exit_code == 3 else f"was not ready after {timeout}s"
-    raise StepError(f"puppetserver {what} ({status_url(host)}); last lines of {log}:\n{tail}")
+    trapperkeeper.wait_ready(
+        ctx, SERVICE, status_url(host),
+        probe=f'[ "$(curl -sk --max-time 5 {shlex.quote(status_url(host))})" = running ]',
+        daemon=daemon(layout) if supervised else None, restart_file=layout.server_restart_file,
+        log=daemon(layout).log if supervised else f"{layout.server_logdir}/puppetserver.log",
+        timeout=timeout)
