@@ -56,6 +56,7 @@ def pdb(infrastructure, tmp_path_factory):
     api = connect(host=main.address, port=puppetdb.PORT, ssl_verify=str(paths["ca"]),
                   ssl_key=str(paths["key"]), ssl_cert=str(paths["cert"]), timeout=30)
     api.session.mount("https://", _Certname(main.fqdn))
+    api.session.headers["Host"] = f"{main.fqdn}:{puppetdb.PORT}"  # Jetty: Host must match SNI
     yield api
     api.disconnect()
 
@@ -67,13 +68,15 @@ def test_an_agent_runs_report_facts_and_catalog_are_in_puppetdb(infrastructure, 
     facts = {f.name: f.value for f in pdb.facts(query=f'["=", "certname", "{agent}"]')}
     assert facts["networking"]["fqdn"] == agent and facts["clientcert"] == agent
     catalog = pdb.catalog(agent)
-    titles = {(r.type_, r.title) for r in catalog.resources.values()}
+    titles = {(r.type_, r.name) for r in catalog.resources.values()}
     assert ("File", "/etc/puppetops-motd") in titles
     # compiled behind the load balancer: a compiler stored it, through its own terminus and
     # its place on the allow-list (add_compiler's part)
-    assert catalog.producer in compilers
-    reports = list(pdb.reports(query=f'["=", "certname", "{agent}"]'))
-    assert any(r.producer in compilers and r.status in ("changed", "unchanged") for r in reports)
+    stored = list(pdb.pql(f'catalogs[producer] {{ certname = "{agent}" }}'))
+    assert stored and stored[0]["producer"] in compilers
+    reports = list(pdb.pql(f'reports[producer, status] {{ certname = "{agent}" }}'))
+    assert any(r["producer"] in compilers and r["status"] in ("changed", "unchanged")
+               for r in reports), reports
 
 
 def test_the_allow_list_holds_main_and_every_compiler_and_the_password_file_is_private(
