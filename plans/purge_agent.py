@@ -3,6 +3,7 @@ certificate revoked and deleted, the servers told — whether the host still ans
 
     agent        its service stopped and disabled, its SSL files gone (skipped, and said,
                  when it does not answer: a host gone for good)
+    PuppetDB     everything it holds about them deleted (where install_puppetdb put it)
     main (CA)    certificate revoked and deleted (also for certnames no inventory names now)
     compilers    the new CRL, so the revoked certificate gets no catalog there either
 """
@@ -14,11 +15,13 @@ from puppetops.errors import UsageError
 from puppetops.flow import Cohort, answering, single
 from puppetops.params import Check, TargetSpec
 from puppetops.plan import plan
+from puppetops.plans.install_puppetdb import installed_on
 from puppetops.puppet import names, node
 from puppetops.result import Notes
 from puppetops.run import Run
 from puppetops.steps.ca.revocation import CertificatesCleaned, NodeSslCleaned, refresh_crl
 from puppetops.steps.facts import gather
+from puppetops.steps.puppetdb.nodes import NodesDeleted
 from puppetops.steps.services import ServiceDisabled
 from puppetops.target import Target
 
@@ -55,7 +58,8 @@ def purge_agent(run: Run, targets: Optional[TargetSpec] = None, certnames: Certn
 
     On each agent that answers: its puppet service stopped and disabled at boot, and its
     key, request and certificate removed (puppet ssl clean); one that does not answer is
-    skipped, and said so. On main: the certificates revoked and deleted; the compilers get
+    skipped, and said so. Where install_puppetdb put PuppetDB: their catalogs, facts and
+    reports deleted there. On main: the certificates revoked and deleted; the compilers get
     the new CRL, so a revoked agent gets no catalog anywhere. certnames= purges agents the
     inventory no longer names (a host gone for good). Idempotent.
 
@@ -75,6 +79,9 @@ def purge_agent(run: Run, targets: Optional[TargetSpec] = None, certnames: Certn
     cohort = Cohort(run, here)
     cohort.each("facts", gather)
     cohort.pipeline([ServiceDisabled(AGENT_SERVICE), NodeSslCleaned()])
+    pdb = installed_on(run, ca)
+    if pdb is not None:
+        run.step(NodesDeleted(doomed), [pdb])
     run.step(CertificatesCleaned(doomed), [ca])
     refresh_crl(run, ca, [t for t in servers if t != ca])
 

@@ -5,6 +5,7 @@ failing a single agent run.
                  drain, wait for its sessions to end, maintenance; out of the config, reload
     compiler     Puppet Server stopped and disabled (skipped, and said, when unreachable)
     main (CA)    certificate revoked and deleted; the webhook's inventory without it
+    PuppetDB     off its certificate allow-list (where install_puppetdb put PuppetDB)
     compilers    the new CRL on the others (they check agents' certificates against it)
 
 Every part is checked before it is changed, so a re-run after an interruption — or on a
@@ -15,9 +16,10 @@ from __future__ import annotations
 from typing import Callable
 
 from puppetops.errors import PlanFailure, StepError, UsageError
-from puppetops.flow import Cohort, answering, single
+from puppetops.flow import Cohort, answering, changed, single
 from puppetops.params import Seconds, TargetSpec
 from puppetops.plan import plan
+from puppetops.plans.install_puppetdb import allow, installed_on
 from puppetops.plans.install_webhook import PATHS as WEBHOOK, inventory_file, inventory_without
 from puppetops.puppet import node
 from puppetops.result import Notes
@@ -29,6 +31,7 @@ from puppetops.steps.lb import out_records, pool
 from puppetops.steps.lb.backend import MAINT
 from puppetops.steps.lb.membership import (MembersIdle, MembersOut, MembersRemoved, refusal,
                                            view)
+from puppetops.steps.puppetdb.server import Allowlist
 from puppetops.steps.puppetserver_control import SERVICE, daemon
 from puppetops.steps.services import ServiceDisabled
 from puppetops.target import Target
@@ -99,18 +102,37 @@ def forget_in_webhook(run: Run, main: Target, leaving: list[Target]) -> None:
         run.step(inventory_file(wanted), [main])
 
 
+def leave_puppetdb(run: Run, main: Target, leaving: list[Target], restart: bool) -> None:
+    """Off PuppetDB's certificate allow-list, where install_puppetdb installed it. PuppetDB
+    reads the list only as it starts, and a restart takes it away for a minute or two — the
+    servers' writes, and so agent runs, fail meanwhile — so it restarts only when asked
+    (``restart``); otherwise the run says the change waits for its next restart."""
+    pdb = installed_on(run, main)
+    if pdb is None:
+        return
+    gone = [node.certname(t) for t in leaving]
+    if restart:
+        allow(run, pdb, [], gone)
+    elif changed([run.step(Allowlist(remove=gone), [pdb])]):
+        run.message(f"{PLAN}: {', '.join(gone)} off PuppetDB's allow-list on {pdb.name}; "
+                    "PuppetDB reads it at its next start (puppetdb_restart=true restarts it "
+                    "now: agent runs fail while it is down)")
+
+
 @plan(main="main")
 def remove_compiler(run: Run, targets: TargetSpec, main: TargetSpec = "main",
                     loadbalancers: TargetSpec = "loadbalancers",
                     compilers: TargetSpec = "compilers",
-                    drain_timeout: Seconds = 600.0) -> Notes | None:
+                    drain_timeout: Seconds = 600.0, puppetdb_restart: bool = False
+                    ) -> Notes | None:
     """Remove compilers for good: out of every LB, Puppet Server stopped, certificate revoked.
 
     Refused (nothing changed) when no other member would be serving on an LB. On every LB:
     the removal recorded, drained, its sessions ended (drain_timeout), maintenance, then out
     of the config (reload). On each compiler: Puppet Server stopped and disabled at boot
     (skipped, and said, when the host does not answer). On main: its certificate revoked and
-    deleted, and out of the webhook's inventory; the other compilers get the new CRL.
+    deleted, and out of the webhook's inventory; the other compilers get the new CRL. Where
+    install_puppetdb put PuppetDB: off its certificate allow-list, read at its next start.
 
     Idempotent: a re-run finishes an interrupted removal, and reports a removed compiler
     unchanged. ``main``: the CA, where the run holds the infrastructure lock.
@@ -120,6 +142,8 @@ def remove_compiler(run: Run, targets: TargetSpec, main: TargetSpec = "main",
         loadbalancers: the load balancers to remove them from
         compilers: the compilers that stay get the new CRL (those removed are left out)
         drain_timeout: seconds to wait for a drained compiler's sessions to end
+        puppetdb_restart: restart PuppetDB now so its allow-list drops them at once (a
+            minute or two in which the servers' writes, and agent runs, fail)
     """
     ca = single(run, main, "main")
     leaving, lbs = run.targets(targets), run.targets(loadbalancers)
@@ -137,6 +161,7 @@ def remove_compiler(run: Run, targets: TargetSpec, main: TargetSpec = "main",
     gone = stop_servers(run, leaving)
     run.step(CertificatesCleaned(node.certname(t) for t in leaving), [ca])
     forget_in_webhook(run, ca, leaving)
+    leave_puppetdb(run, ca, leaving, puppetdb_restart)
     refresh_crl(run, ca, staying)
     if not gone:
         return None

@@ -30,6 +30,8 @@ GONE = "retired.example.com"  # a certname no inventory names any more
 INVENTORY = {**FLEET, "groups": [*FLEET["groups"], {"name": "agents", "targets": [
     {"name": AGENT1, "alias": "agent1"}, {"name": AGENT2, "alias": "agent2"}]}]}
 CA_CRL = "/etc/puppet/puppetserver/ca/ca_crl.pem"
+ALLOWLIST = "/etc/puppetdb/certificate-allowlist"
+PDB_NODE = re.compile(r"http://127.0.0.1:8080/pdb/query/v4/nodes/([a-z0-9.-]+)")
 CA_URL = re.compile(r"https://[^/]+/puppet-ca/v1/certificate_status/([a-z0-9.-]+)")
 
 
@@ -48,6 +50,13 @@ class Decom(Fleet):
         self.files[(MAIN, CA_CRL)] = self.crl()
         self.files[(LB, haproxy.CONFIG)] = haproxy.render([Member(C1, C1), Member(C2, C2)])
         self.ca_calls: list[str] = []
+        self.puppetdb = False  # install_puppetdb has put PuppetDB on main
+        self.pdb_nodes = {MAIN, C1, C2, AGENT1, AGENT2, GONE}  # certnames PuppetDB knows
+
+    def with_puppetdb(self) -> "Decom":
+        self.puppetdb = True
+        self.files[(MAIN, ALLOWLIST)] = f"# allowed\n{MAIN}\n{C1}\n{C2}\n"
+        return self
 
     def crl(self) -> str:
         return f"CRL with {self.crl_serials} serials\n"
@@ -77,6 +86,19 @@ class Decom(Fleet):
         if m:
             self.at_boot.discard((target, m.group(1)))
             return ""
+        if command.startswith("[ -f ") and "grep -q certificate-allowlist" in command:
+            return "" if self.puppetdb else (1, "")
+        if command.startswith("stat -c '%a %u:%g'"):
+            return "640 0:0\n"
+        if command.startswith("chown 0:0 "):
+            return ""
+        if command.startswith("for u in ") and "/pdb/query/v4/nodes/" in command:
+            return "".join("200\n" if n in self.pdb_nodes else "404\n"
+                           for n in PDB_NODE.findall(command))
+        if "/pdb/admin/v1/cmd" in command:
+            self.pdb_nodes.discard(json.loads(re.search(r"--data '([^']*)'", command).group(1))
+                                   ["payload"]["certname"])
+            return "{}\n200"
         if command.startswith("curl -sS") and "/puppet-ca/v1/" in command:
             return self._ca(command)
         if command.startswith("haproxy -c -f") or command.startswith("mv -f "):
@@ -254,6 +276,17 @@ def test_a_compiler_being_removed_is_not_rotated_back_in():
     assert fleet.admin[C2] == 1
 
 
+def test_a_removed_compiler_leaves_puppetdbs_allow_list_without_a_restart_by_default():
+    fleet = Decom().with_puppetdb()
+    messages = Messages()
+    results = plan_tester(fleet, messages=messages).run_plan(remove_compiler, targets="compiler2")
+    assert results.ok, results.details()
+    assert fleet.files[(MAIN, ALLOWLIST)] == f"# allowed\n{MAIN}\n{C1}\n"
+    assert any("PuppetDB reads it at its next start" in m for m in messages.texts)
+    again = plan_tester(fleet).run_plan(remove_compiler, targets="compiler2")
+    assert {r.status for r in again} == {"unchanged"}, again.details()
+
+
 def test_main_is_no_compiler_to_remove():
     with pytest.raises(UsageError, match="is main, the CA"):
         plan_tester(Decom()).run_plan(remove_compiler, targets="main")
@@ -297,12 +330,24 @@ def test_purge_agent_by_certname_alone_touches_no_agent():
     assert {r.target for r in results} == {MAIN, C1, C2}
 
 
+def test_purge_agent_deletes_the_node_from_puppetdb_where_it_is_installed():
+    fleet = Decom().with_puppetdb()
+    results = plan_tester(fleet).run_plan(purge_agent, targets="agent2", certnames=[GONE])
+    assert results.ok, results.details()
+    assert fleet.pdb_nodes == {MAIN, C1, C2, AGENT1}
+    assert "delete agent2.example.com, retired.example.com from PuppetDB" in \
+        results.find(MAIN).message
+    again = plan_tester(fleet).run_plan(purge_agent, targets="agent2")
+    assert {r.status for r in again} == {"unchanged"}, again.details()
+
+
 def test_purge_agent_noop_changes_nothing():
-    fleet = Decom()
+    fleet = Decom().with_puppetdb()
     results = plan_tester(fleet, noop=True).run_plan(purge_agent, targets="agent2")
     assert "revoke and delete the certificate of agent2.example.com" in \
         results.find(MAIN).message
-    assert fleet.certs[AGENT2] == "signed" and AGENT2 in fleet.ssl
+    assert "would delete agent2.example.com from PuppetDB" in results.find(MAIN).message
+    assert fleet.certs[AGENT2] == "signed" and AGENT2 in fleet.ssl and AGENT2 in fleet.pdb_nodes
     assert (AGENT2, "puppet") in fleet.running
 
 
