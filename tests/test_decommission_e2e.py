@@ -52,6 +52,22 @@ def catalog_answer(infra, agent: str, server: str) -> str:
                             f"'{url}' 2>&1; true").strip()
 
 
+ALLOWLIST = "/etc/puppetdb/certificate-allowlist"
+
+
+def puppetdb_installed(infra) -> bool:
+    """The demo installs PuppetDB on main (install_puppetdb)."""
+    return infra.ssh("main", f"[ -f {ALLOWLIST} ] && echo yes || true").strip() == "yes"
+
+
+def in_puppetdb(infra, certname: str) -> bool:
+    """PuppetDB holds something about ``certname`` (asked on main's localhost port)."""
+    code = infra.ssh("main", "curl -s -o /dev/null -w '%{http_code}' "
+                             f"http://127.0.0.1:8080/pdb/query/v4/nodes/{certname}; true")
+    assert code in ("200", "404"), code
+    return code == "200"
+
+
 def on_ca(infra, certname: str) -> list[str]:
     """The CA's files for ``certname`` (signed certificate, pending request)."""
     return infra.ssh("main", f"ls {CADIR}/signed/{certname}.pem {CADIR}/requests/{certname}.pem "
@@ -64,6 +80,8 @@ def test_remove_compiler_under_agent_load_then_add_it_back(infrastructure):
     c2_serial = serial(infra, "compiler2")
     webhook_inventory = infra.ssh("main", f"cat {WEBHOOK.inventory}")  # the demo installed it
     assert c2 in webhook_inventory
+    puppetdb = puppetdb_installed(infra)
+    allowlist = infra.ssh("main", f"cat {ALLOWLIST}") if puppetdb else ""
     for agent in AGENTS:
         infra.ssh(agent, LOOP)
     try:  # an agent run in flight on compiler2: the removal must wait for it to end
@@ -89,6 +107,8 @@ def test_remove_compiler_under_agent_load_then_add_it_back(infrastructure):
                 infra.ssh(agent, "grep -E 'Error|Warning' /tmp/e2e-loop.log")
         assert set(lb_states(infra)) == {c1}
         assert c2 not in infra.ssh("main", f"cat {WEBHOOK.inventory}")  # no more deploys there
+        if puppetdb:  # off the list PuppetDB reads at its next start (not restarted)
+            assert c2 not in infra.ssh("main", f"cat {ALLOWLIST}")
         assert on_ca(infra, c2) == []
         assert c2_serial in revoked_serials(infra, "main", f"{CADIR}/ca_crl.pem")
         assert c2_serial in revoked_serials(infra, "compiler1", f"{SSL}/crl.pem")
@@ -105,6 +125,8 @@ def test_remove_compiler_under_agent_load_then_add_it_back(infrastructure):
             again = remove_compiler(run, targets="compiler2")
         assert {r.status for r in again} == {"unchanged"}, again.details()
     finally:
+        if puppetdb:  # as PuppetDB, never restarted, still has it: add_compiler need not restart it
+            infra.ssh("main", f"cat > {ALLOWLIST} <<'EOF'\n{allowlist}EOF\n")
         with infra.run() as run:
             back = add_compiler(run, targets="compiler2")
         # what re-running install_webhook after add_compiler would write back
@@ -120,6 +142,8 @@ def test_purge_agent_leaves_no_trace_on_the_ca_then_it_enrols_again(infrastructu
     infra.ssh("agent2", f"cp {SSL}/certs/{a2}.pem /tmp/kept-cert.pem; cp {SSL}/certs/ca.pem "
                         f"/tmp/kept-ca.pem; cp {SSL}/private_keys/{a2}.pem /tmp/kept-key.pem")
     assert catalog_answer(infra, "agent2", fqdn(infra, "compiler1")) == "200"
+    puppetdb = puppetdb_installed(infra)
+    assert not puppetdb or in_puppetdb(infra, a2)
     try:
         with infra.run() as run:
             results = purge_agent(run, targets="agent2")
@@ -127,6 +151,7 @@ def test_purge_agent_leaves_no_trace_on_the_ca_then_it_enrols_again(infrastructu
         for server in ("compiler1", "compiler2"):  # the revoked certificate is refused there
             assert catalog_answer(infra, "agent2", fqdn(infra, server)) == "000"  # TLS refuses it
         assert on_ca(infra, a2) == []
+        assert not puppetdb or not in_puppetdb(infra, a2)
         assert a2_serial in revoked_serials(infra, "compiler1", f"{SSL}/crl.pem")
         assert a2_serial in revoked_serials(infra, "compiler2", f"{SSL}/crl.pem")
         assert infra.ssh("agent2", f"ls {SSL}/certs/{a2}.pem {SSL}/private_keys/{a2}.pem "
@@ -139,3 +164,4 @@ def test_purge_agent_leaves_no_trace_on_the_ca_then_it_enrols_again(infrastructu
             back = enroll_agent(run, targets="agent2")
         assert back.ok, back.details()
     assert len(on_ca(infra, a2)) == 1
+    assert not puppetdb or in_puppetdb(infra, a2)  # its first run after enrolling stored it
