@@ -88,10 +88,12 @@ puppet_compilers,BACKEND,0,0,0,2,999,8,121530,33472,0,0,,0,0,0,0,UP,1,1,,
 """
 
 
-def haproxy(op2: int = 2, admin2: int = 0, status2: str = "UP") -> str:
+def haproxy(op2: int = 2, admin2: int = 0, status2: str = "UP", records: str = "") -> str:
+    """HAProxy's answers, then the out records on the LB host (``MEMBER.json:JSON`` lines)."""
     return (HAPROXY_STATE.format(op1=2, admin1=0, op2=op2, admin2=admin2)
             + "@@puppetops-haproxy-show-stat\n"
-            + HAPROXY_STAT.format(status1="UP", status2=status2))
+            + HAPROXY_STAT.format(status1="UP", status2=status2)
+            + "\n@@puppetops-status-part\n" + records)
 
 
 def summary(hours_ago: float = 0.2, failed: int = 0) -> str:
@@ -227,10 +229,19 @@ def test_agents_that_failed_or_went_quiet_need_attention():
 
 def test_maintenance_is_a_warning_but_no_member_up_is_an_error():
     fleet = healthy_fleet()
-    fleet[LB]["lb"] = haproxy(admin2=1, status2="MAINT")
+    record = json.dumps({"member": C2, "who": "ops@admin1", "when": "2026-11-29T08:00:00Z",
+                         "run": "4f1c2a9b7e01", "why": {"plan": "rotate_lb_member",
+                                                        "reason": "maintenance"}})
+    fleet[LB]["lb"] = haproxy(admin2=1, status2="MAINT", records=f"{C2}.json:{record}\n")
     _, found = run_status(fleet)
-    assert found.ok and found.attention("warning") == [f"{LB}: member {C2} is in MAINT"]
+    assert found.ok and found.attention("warning") == [
+        f"{LB}: member {C2} is in MAINT: {C2} is maint, taken out by rotate_lb_member in run "
+        f"4f1c2a9b7e01, ops@admin1, 2026-11-29T08:00:00Z; once its Puppet Server is healthy, "
+        f"`invoke lb-ready --targets {C2}` puts it back"]
     assert found.document["loadbalancers"][LB]["members"][C2]["state"] == "MAINT"
+    fleet[LB]["lb"] = haproxy(admin2=1, status2="MAINT")  # by hand: no record
+    _, found = run_status(fleet)
+    assert "with no puppetops record (taken out by hand?)" in found.attention("warning")[0]
 
 
 def test_puppetdb_in_use_gives_the_agents_reports():

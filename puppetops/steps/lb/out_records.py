@@ -112,11 +112,19 @@ def remove(ctx: StepContext, member: str) -> None:
     ctx.run(f"rm -f {shlex.quote(path(member))}")
 
 
+READ = f"cd {DIR} 2>/dev/null && grep -H . -- *.json 2>/dev/null || true"
+"""Prints every record on the LB host, one ``MEMBER.json:JSON`` line each (``parse``)."""
+
+
 def read(ctx: StepContext) -> dict[str, OutRecord]:
     """member → its record, for every record on the LB host."""
-    out = ctx.run(f"cd {DIR} 2>/dev/null && grep -H . -- *.json 2>/dev/null || true")
+    return parse(ctx.run(READ).stdout)
+
+
+def parse(text: str) -> dict[str, OutRecord]:
+    """member → its record, from ``READ``'s output."""
     found = {}
-    for line in out.stdout.splitlines():
+    for line in text.splitlines():
         name, _, text = line.partition(":")
         found[name[:-len(".json")]] = OutRecord.from_json(text)
     return found

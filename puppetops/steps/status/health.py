@@ -215,7 +215,8 @@ def _loadbalancers(hosts: Mapping[str, dict[str, Any]]) -> list[Finding]:
                 found.append(Finding(ERROR, lb, f"member {member} is DOWN ({state['detail']})",
                                      (lb, owner) if owner else (lb,)))
             elif state["state"] in ("MAINT", "DRAIN"):
-                found.append(Finding(WARNING, lb, f"member {member} is in {state['state']}",
+                found.append(Finding(WARNING, lb, f"member {member} is in {state['state']}"
+                                     + (f": {state['why']}" if state.get("why") else ""),
                                      (lb,)))
         if not any(s["state"] == "UP" for s in members.values()):
             found.append(Finding(ERROR, lb, "no member is UP: agents cannot compile", (lb,)))

@@ -22,7 +22,8 @@ from ...puppet.layout import Layout
 from ...target import Target
 from ..ca import ca_api
 from ..code import deployers
-from ..lb import backends
+from ..lb import backends, out_records
+from ..lb.backend import READY
 from .script import Section
 
 SERVER_PORT, PUPPETDB_PORT = 8140, 8081
@@ -134,14 +135,22 @@ def _api_date(text: str | None) -> str | None:
 # -- the load balancer -----------------------------------------------------------------------
 
 def lb(target: Target, layout: Layout) -> Section:
+    """Every member's state and sessions (the backend's own read), and for a member out of
+    load balancing the record of who took it out, why and how it comes back."""
     backend = backends.of(target)
 
     def parse_lb(text: str) -> dict[str, Any]:
-        states = backend.parse_states(text)
-        return {"backend": backend.name, "members": {
-            name: {"state": lb_state(s.admin, s.up), "sessions": s.sessions, "detail": s.detail}
-            for name, s in sorted(states.items())}}
-    return Section("lb", backend.states_script(), parse_lb)
+        state_text, _, record_text = text.partition(f"\n{_SPLIT}\n")
+        states, records = backend.parse_states(state_text), out_records.parse(record_text)
+        members = {}
+        for name, s in sorted(states.items()):
+            members[name] = {"state": lb_state(s.admin, s.up), "sessions": s.sessions,
+                             "detail": s.detail}
+            if s.admin != READY:
+                members[name]["why"] = out_records.explain(name, s, records.get(name))
+        return {"backend": backend.name, "members": members}
+    return Section("lb", f"{backend.states_script()}; echo; echo {_SPLIT}; {out_records.READ}",
+                   parse_lb)
 
 
 def lb_state(admin: str, up: bool) -> str:
