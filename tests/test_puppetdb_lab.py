@@ -154,3 +154,29 @@ def test_noop_says_what_would_change_and_a_run_repairs_it(infrastructure, tmp_pa
     status = infrastructure.ssh("main", f"curl -s --cacert {ssl.ca} --cert {ssl.cert} --key "
                                         f"{ssl.key} https://{main}:8081{puppetdb.STATUS_PATH}")
     assert json.loads(status)["state"] == "running"
+
+
+def _query(infrastructure, *args: str):
+    return cli("command", "true", "-i", str(infrastructure.lab.inventory), "--format", "json",
+               *args, timeout=300)
+
+
+def test_query_selects_exactly_the_nodes_puppetdb_knows_and_intersects_targets(infrastructure,
+                                                                               pdb):
+    known = {n.name for n in pdb.nodes()}
+    assert fqdn(infrastructure, "agent1") in known
+    done = _query(infrastructure, "--query", "nodes[certname] { }")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert set(_statuses(json.loads(done.stdout))) == known
+    agent1 = fqdn(infrastructure, "agent1")
+    done = _query(infrastructure, "--query", "nodes[certname] { }", "--targets", f"{agent1},main")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert set(_statuses(json.loads(done.stdout))) == {agent1}
+
+
+@pytest.mark.reliability(fault="a PQL query PuppetDB cannot parse",
+                         outcome="exit 2 with PuppetDB's own message, nothing run")
+def test_a_bad_query_is_exit_2_with_puppetdbs_message(infrastructure):
+    done = _query(infrastructure, "--query", "nodes[certname { ")
+    assert done.returncode == 2 and done.stdout == ""
+    assert "--query: PuppetDB:" in done.stderr, done.stderr[-2000:]

@@ -141,3 +141,36 @@ def test_the_puppetdb_group_host_is_the_default_and_main_without_one():
                                           {"name": "puppetdb", "targets": ["pdb.example.com"]}]}
     tester = PlanTester(with_group)
     assert puppetdb_host(tester.run, "", tester.run.targets("main")[0]).name == "pdb.example.com"
+
+
+# -- --query: targets from PuppetDB -------------------------------------------------------------
+
+def test_query_answers_become_the_inventorys_targets_or_adhoc_ones():
+    from puppetops.cli import query
+    from puppetops.inventory import Inventory
+    inventory = Inventory.from_dict({"groups": [
+        {"name": "main", "targets": ["main.example.com"]},
+        {"name": "agents", "targets": [{"name": "web1.example.com", "alias": "web1"}]}]})
+    names = query.certnames('[{"certname": "web1.example.com"}, {"certname": "db9.example.com"},'
+                            ' {"certname": "web1.example.com"}]', "200")
+    assert names == ["web1.example.com", "db9.example.com"]
+    assert query.as_spec(inventory, names) == "web1.example.com,ssh://db9.example.com"
+    assert query.puppetdb_host(inventory).name == "main.example.com"
+    command = query.query_command(inventory.select("main")[0], 'nodes[certname] { }')
+    assert "--data-urlencode 'query=nodes[certname] { }'" in command
+    assert "--cert /var/lib/puppet/ssl/certs/main.example.com.pem" in command
+    assert "https://main.example.com:8081/pdb/query/v4" in command
+
+
+@pytest.mark.parametrize("answer, code, expected", [
+    ("PQL parse error at line 1, column 7", "400", "PuppetDB: PQL parse error"),
+    ('[{"name": "x"}]', "200", "needs a certname"),
+    ('[{"certname": "a,b"}]', "200", "will not target"),
+    ('[{"certname": "--all"}]', "200", "will not target"),
+])
+@pytest.mark.reliability(fault="a PQL query PuppetDB refuses, or hostile names in its answer",
+                         outcome="usage error with PuppetDB's message or the bad name, nothing run")
+def test_a_refused_query_or_a_hostile_answer_is_a_usage_error(answer, code, expected):
+    from puppetops.cli import query
+    with pytest.raises(UsageError, match=expected):
+        query.certnames(answer, code)

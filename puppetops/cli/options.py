@@ -48,6 +48,9 @@ class RunOptions:
     rerun: Optional[Literal[RERUN]] = _option(  # type: ignore[valid-type]
         None, f"instead of --targets: the {', '.join(RERUN[:-1])} or {RERUN[-1]} targets of the "
               "last run (outcomes kept in .puppetops/rerun.json next to the inventory)")
+    query: Optional[str] = _option(
+        None, "targets from PuppetDB: a PQL query whose results have a certname (with "
+              "--targets: the targets both select)")
     max_fail_percentage: Optional[Percentage] = _option(
         None, "stop once more than this percentage of the run's targets failed (counted over "
               "the whole run): no target starts a further step")

@@ -72,13 +72,16 @@ def execute(action: Callable[[Run, str | None], Any], options: RunOptions, *,
             check_log_file(log_file)
         if rerun is not None and targeting is None:
             raise UsageError("--rerun: this command has no targets to pick")
+        if options.query is not None and targeting is None:
+            raise UsageError("--query: this command has no targets to pick")
     except UsageError as exc:
         raise fail(exc) from None
     inv = load_inventory(options.inventory, options.strict)
     try:
         if prepare:
             prepare(inv)
-        targets = replace(targeting, rerun=rerun).resolve(inv) if targeting else None
+        targets = replace(targeting, rerun=rerun, query=options.query).resolve(inv) \
+            if targeting else None
     except PuppetopsError as exc:
         raise fail(exc) from None
     chosen = None if targets is None else inv.select(targets)

@@ -4,6 +4,9 @@ Checked before anything runs (exit 2, nothing contacted): every target spec the 
 (``--targets``, and parameters such as ``main=`` or ``loadbalancers=``) must select at least
 one target — ``-t ''`` or an empty group is a mistake, not a run on nobody that reports ok.
 
+``--query 'PQL'`` takes them from PuppetDB (``cli/query.py``), intersected with ``--targets``
+when both are given.
+
 ``--rerun failure|success|all`` takes the targets from the last run's outcomes
 (``puppetops.rerun``). As in Bolt, it replaces ``--targets``: giving both is refused, since
 "which of the two did they mean" has no safe answer. It picks targets only; every other
@@ -14,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .. import rerun as outcomes
+from . import query
 from ..errors import TargetNotFound, UsageError
 from ..inventory import Inventory
 
@@ -23,6 +27,7 @@ class Targeting:
     given: str | None = None        # --targets (or the plan's targets=) as typed; None: not given
     default: str | None = None      # the command's own targets when neither is given
     rerun: str | None = None        # --rerun failure|success|all
+    query: str | None = None        # --query 'PQL': targets from PuppetDB
     others: dict[str, str] = field(default_factory=dict)  # {"loadbalancers": "lbs", ...}
     label: str = "--targets"
     confined: bool = False          # one step on exactly these targets (locks only them)
@@ -33,6 +38,10 @@ class Targeting:
         if any spec selects nothing."""
         for name, spec in self.others.items():
             inventory.select_some(spec, f"{name}=")
+        if self.query is not None:
+            if self.rerun is not None:
+                raise UsageError("--query and --rerun: give one of them")
+            return query.resolve(inventory, self.query, self.given, self.label)
         if self.rerun is None:
             spec = self.given if self.given is not None else self.default
             if spec is None and self.optional:
