@@ -50,8 +50,9 @@ def query_command(host: Target, pql: str) -> str:
 
 def certnames(answer: str, code: str) -> list[str]:
     """The certnames in PuppetDB's answer (body, HTTP status), in its order, once each."""
-    if code == "400":
-        raise UsageError(f"--query: PuppetDB: {answer.strip()}")
+    if code == "400":  # PuppetDB's message, on one line (it points at the column with a ^)
+        said = [line.strip() for line in answer.splitlines() if line.strip().strip("^")]
+        raise UsageError(f"--query: PuppetDB: {' '.join(said)}")
     if code != "200":
         raise PuppetopsError(f"--query: PuppetDB answered HTTP {code}: {answer.strip()[:300]}")
     try:
