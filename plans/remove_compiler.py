@@ -20,13 +20,14 @@ from puppetops.flow import Cohort, answering, changed, single
 from puppetops.params import Seconds, TargetSpec
 from puppetops.plan import plan
 from puppetops.plans.install_puppetdb import allow, installed_on
-from puppetops.plans.install_webhook import PATHS as WEBHOOK, inventory_file, inventory_without
+from puppetops.plans.install_webhook import PATHS as WEBHOOK, inventory_without
 from puppetops.puppet import node
 from puppetops.result import Notes
 from puppetops.run import Run
 from puppetops.step import StepContext
 from puppetops.steps.ca.revocation import CertificatesCleaned, refresh_crl
 from puppetops.steps.facts import gather
+from puppetops.steps.files import FileEditedBy
 from puppetops.steps.lb import out_records, pool
 from puppetops.steps.lb.backend import MAINT
 from puppetops.steps.lb.membership import (MembersIdle, MembersOut, MembersRemoved, refusal,
@@ -95,11 +96,12 @@ def stop_servers(run: Run, compilers: list[Target]) -> list[Target]:
 
 def forget_in_webhook(run: Run, main: Target, leaving: list[Target]) -> None:
     """The webhook's inventory on main (install_webhook's) names them no more, so its next
-    deploy leaves them out; nothing when no webhook is installed."""
-    text = run.each("webhook inventory", lambda ctx: ctx.read(WEBHOOK.inventory), [main])[0].value
-    wanted = None if text is None else inventory_without(text, [t.name for t in leaving])
-    if wanted is not None and wanted != text:
-        run.step(inventory_file(wanted), [main])
+    deploy leaves them out; nothing when no webhook is installed. The file keeps its owner
+    (the webhook's user, or root where an older install_webhook ran it as root)."""
+    gone = [t.name for t in leaving]
+    run.step(FileEditedBy("webhook inventory", WEBHOOK.inventory,
+                          lambda text: None if text is None else inventory_without(text, gone)),
+             [main])
 
 
 def leave_puppetdb(run: Run, main: Target, leaving: list[Target], restart: bool) -> None:

@@ -175,8 +175,12 @@ def lb_members(fleet) -> list[str]:
 
 def test_remove_compiler_drains_removes_stops_revokes_and_refreshes_the_crl():
     fleet = Decom()
+    fleet.files[(MAIN, WEBHOOK.inventory)] = inventory_text(
+        Target(name=MAIN), [Target(name=C1), Target(name=C2)], [])
     results = plan_tester(fleet).run_plan(remove_compiler, targets="compiler2")
     assert results.ok, results.details()
+    assert C2 not in fleet.files[(MAIN, WEBHOOK.inventory)]
+    assert C1 in fleet.files[(MAIN, WEBHOOK.inventory)]
     assert lb_members(fleet) == [C1]
     states = [c for c in fleet.lb_commands if c.startswith("set server")]
     assert states == [f"set server puppet_compilers/{C2} state drain",

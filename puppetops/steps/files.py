@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shlex
 from pathlib import Path
+from typing import Callable
 
 from ..errors import UsageError
 from ..step import Step, StepContext
@@ -101,3 +102,19 @@ class FileEdit(Step):
         ctx.put(wanted, path, mode=mode)
         if owner:
             ctx.run(f"chown {shlex.quote(owner)} {q}")
+
+
+class FileEditedBy(FileEdit):
+    """``path`` reads what ``edit(current)`` makes of it — a pure function of its text, for a
+    file a plan changes one part of (a target out of an inventory another plan wrote); its
+    mode and owner stay. A missing file stays missing when ``edit(None)`` is None."""
+
+    def __init__(self, name: str, path: str, edit: Callable[[str | None], str | None]):
+        super().__init__()
+        self.name, self._path, self._edit = name, path, edit
+
+    def path(self, ctx: StepContext) -> str:
+        return self._path
+
+    def edit(self, ctx: StepContext, current: str | None) -> str | None:
+        return self._edit(current)
