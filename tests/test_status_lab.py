@@ -70,6 +70,9 @@ def test_the_demo_ends_healthy_and_status_names_every_lab_host(infrastructure):
         assert 0 < heap["heap_used"] < heap["heap_max"]
     assert {n["name"] for n in found["agents"]["nodes"]} == {fqdn(infra, "agent1"),
                                                             fqdn(infra, "agent2")}
+    # the demo installs PuppetDB on main: read there with main's certificate, it gives the
+    # agents' last reports
+    assert found["puppetdb"]["state"] == "running" and found["agents"]["source"] == "puppetdb"
     human = status(infra)
     assert human.returncode == 0 and "HEALTHY: 6 host(s)" in human.stdout
 
