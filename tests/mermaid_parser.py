@@ -1,6 +1,8 @@
 """Mermaid's own parser (npm's ``mermaid``, on Node with jsdom for the DOM it expects), for
 tests that must know a diagram renders: installed once with npm into a cache folder outside
-the checkout (versions pinned in tests/mermaid/package.json), then one ``node`` per parse.
+the checkout (versions pinned in tests/mermaid/package.json) by ``scripts/bootstrap``
+(``python tests/mermaid_parser.py``: tests talk to no network, so they find it installed;
+only a run without the bootstrap installs it on first use), then one ``node`` per parse.
 
 ``invoke lab-setup`` installs Node and npm where ``npm`` is missing (Debian's ``nodejs`` and
 ``npm``). @mermaid-js/mermaid-cli would parse the same way but needs a headless Chromium
@@ -49,3 +51,7 @@ def parse(text: str) -> dict:
     lines = done.stdout.strip().splitlines()
     assert lines, f"the mermaid parser printed nothing (exit {done.returncode}): {done.stderr}"
     return json.loads(lines[-1])
+
+
+if __name__ == "__main__":
+    print(ensure())
