@@ -17,6 +17,7 @@ import yaml
 from puppetops import Inventory, Run
 from puppetops.flow import Cohort
 from puppetops.output import LogFileOutput, Output
+from puppetops.plans import deploy_code
 from puppetops.puppet import LAYOUTS, names
 from puppetops.steps.code import provision
 from puppetops.steps.code.control_repo import ControlRepoCommit
@@ -97,5 +98,10 @@ def test_a_push_lands_in_prefix_branch_on_main_and_both_compilers(infrastructure
     finally:
         infra.ssh("main", f"git --git-dir={DEFAULT_REPO} branch -D {branch} 2>/dev/null; true")
         restore(infra, saved)
+        # r10k purged every environment outside the prefix (production included: its deploys
+        # purge the basedir of environments its sources do not have); deploy them again
+        with infra.run() as run:
+            assert deploy_code(run, env="all").ok
     for server in SERVERS:  # the shared infrastructure as it was
         assert infra.ssh(server, f"cat {R10K_YAML}") == saved[server]
+        assert infra.ssh(server, f"cat {ENVIRONMENTS}/production/.r10k-deploy.json")
