@@ -1,6 +1,6 @@
 """Typed parameters, declared once by a Python signature and read from text the same way
-everywhere: a plan's parameters (``invoke deploy-code --env x``, ``invoke plan NAME key=value``)
-and the run options (``--concurrency``, ``--timeout``...).
+everywhere: a plan's parameters (``invoke deploy-code --env x``,
+``invoke plan NAME --param key=value``) and the run options (``--concurrency``, ``--timeout``...).
 
 As in Bolt, whose plans type their parameters (``TargetSpec $targets``, ``Integer[1] $n``) and
 whose command line follows from them, the type hints say what a value may be: ``str``,

@@ -200,7 +200,7 @@ def test_invokes_own_options_after_a_command_name_are_refused_by_puppetops(proje
      "error: --concurrency: expected an integer of at least 1, got '-3'"),
     (("deploy-code", "--format", "yaml"), "error: --format: expected one of human, json, "
                                           "got 'yaml'"),
-    (("plan", "rotate_lb_member", "batch_size=two"),
+    (("plan", "rotate_lb_member", "--param", "batch_size=two"),
      "error: plan rotate_lb_member: batch_size: expected an integer of at least 1, got 'two'"),
 ])
 @pytest.mark.slow
@@ -209,6 +209,20 @@ def test_a_bad_value_is_one_line_naming_the_option(project, program, args, line)
     proc = PROGRAMS[program](*args, "-i", inventory)
     assert proc.returncode == 2
     assert one_line(proc) == line
+
+
+@pytest.mark.slow
+def test_plan_takes_bare_key_value_words_under_puppetops_and_keeps_an_options_value(project):
+    inventory, folder = project
+    proc = PROGRAMS["puppetops"]("plan", "rotate_lb_member", "drain_timeout=5",
+                                 "batch_size=two", "-i", inventory)
+    assert (proc.returncode, one_line(proc)) == (2, "error: plan rotate_lb_member: batch_size: "
+                                                    "expected an integer of at least 1, got 'two'")
+    # a key=value word an option is waiting for is that option's value, not a plan parameter
+    proc = PROGRAMS["puppetops"]("plan", "rotate_lb_member", "--concurrency", "x=1",
+                                 "-i", inventory)
+    assert (proc.returncode, one_line(proc)) == (2, "error: --concurrency: expected an integer "
+                                                    "of at least 1, got 'x=1'")
 
 
 # -- generated plan commands ------------------------------------------------------------------

@@ -9,13 +9,14 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from invoke import Collection, Task
+from invoke import Task
 
+from .parsing import Commands
 from .plan_tasks import plan_tasks
 
 
-def build_namespace() -> Collection:
-    ns = Collection()
+def build_namespace() -> Commands:
+    ns = Commands()
     names = ["tasks"] + sorted(m.name for m in pkgutil.iter_modules(__path__)
                                if m.name.endswith("_tasks") and m.name != "plan_tasks")
     for name in names:

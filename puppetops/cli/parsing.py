@@ -16,28 +16,28 @@
 body's signature, a plan's, and the run options of ``options.RunOptions``), each value read
 by ``Param.read`` before the body runs, so a bad value is one line and exit 2.
 
-``invoke plan NAME key=value ...``: ``KeyValueTask`` lets one list argument take any number of
-bare ``key=value`` words. Invoke's parser hands bare words to a positional argument while it
-is "missing" (value None) and takes them for the next task's name otherwise; it has no hook
-to tell "collecting" from "wrapping up", hence the look at the calling frames, confined to
-``_KeyValueArgument``. Stock ``invoke`` builds its parser contexts itself (from the module's
-collection), so a parser of our own would serve only the ``puppetops`` script.
+``plan NAME key=value ...``: ``plan`` takes its parameters as ``--param key=value``
+(repeatable, an Invoke list option); under the ``puppetops`` script a bare ``key=value`` word
+after the plan's name is the same (``Commands``: Invoke's parser asks the command's context
+about each word first, and ours answers for those). Stock ``invoke`` copies the tasks into a
+plain Collection of its own, so there only ``--param`` works.
 """
 from __future__ import annotations
 
-import sys
-from typing import Any, Callable, List, Sequence
+import re
+from typing import Any, Callable, Iterable, List, Optional, Sequence
 
-from invoke import Context, Task
+from invoke import Collection, Context, Task
 from invoke.exceptions import Exit
-from invoke.parser import Argument
+from invoke.parser import Argument, ParserContext
+from invoke.util import Lexicon
 
 from ..errors import EXIT_USAGE, UsageError
 from ..output import FORMATS
 from ..params import Doc, Param, describe, signature_params
 from .options import SHORT_FLAGS, RunOptions, flag, run_params
 
-_COLLECTING = {"missing_positional_args", "see_positional_arg"}
+_WORD = re.compile(r"[A-Za-z_][\w.-]*=")  # a plan parameter given as key=value
 
 
 def _looks_like_an_option(word: Any) -> bool:
@@ -76,30 +76,6 @@ class _Text(_Named):
 
 class _PositionalText(_Positional, _Text):
     pass
-
-
-class _KeyValueArgument(_Positional):
-    @property
-    def value(self) -> Any:
-        frame, callers = sys._getframe(1), set()
-        for _ in range(6):
-            if frame is None:
-                break
-            callers.add(frame.f_code.co_name)
-            frame = frame.f_back
-        if callers & _COLLECTING and "complete_context" not in callers:
-            return None
-        return self._value
-
-    @value.setter
-    def value(self, value: str) -> None:
-        self.set_value(value)
-
-    def set_value(self, value: Any, cast: bool = True) -> None:  # noqa: D102
-        if _looks_like_an_option(value):
-            _Positional.set_value(self, value)  # refused
-        self.raw_value = value
-        self._value = [*(self._value or []), value]
 
 
 class PuppetopsTask(Task):
@@ -148,11 +124,11 @@ def refuse_local_run_flags(run: Any) -> None:
 class TypedTask(PuppetopsTask):
     """A task whose options are typed parameters (its own, then the run options if
     ``run_options``); ``body(c, **typed)`` gets each as its type, plus ``options``
-    (``RunOptions``) when it takes the run options. ``greedy``: a positional list parameter
-    that takes every remaining bare word (``plan NAME key=value ...``)."""
+    (``RunOptions``) when it takes the run options. ``words``: a list parameter that also
+    takes the bare ``key=value`` words after the positionals (``plan NAME key=value ...``)."""
 
     def __init__(self, body: Callable[..., Any], params: Sequence[Param], *,
-                 positional: Sequence[str] = (), greedy: str | None = None,
+                 positional: Sequence[str] = (), words: str | None = None,
                  run_options: bool = True, formats: tuple[str, ...] = FORMATS, name: str,
                  doc: str) -> None:
         def task_body(c: Context, **raw: Any) -> Any:
@@ -165,7 +141,7 @@ class TypedTask(PuppetopsTask):
         self.run_options = run_options
         self.params = self.own + (run_params(formats) if run_options else [])
         self.target_body = body
-        self.greedy = greedy
+        self.words = words
 
     def get_arguments(self, *args: Any, **kwargs: Any) -> List[Argument]:  # noqa: D102
         arguments = [self._named(self._argument(p)) for p in self.params]
@@ -180,9 +156,8 @@ class TypedTask(PuppetopsTask):
         if p.kind is bool and not positional:
             return _Named(names=names, kind=bool, default=bool(p.default) and not p.required,
                             help=p.help, attr_name=attr)
-        if p.name == self.greedy:
-            return _KeyValueArgument(names=names, kind=list, positional=True, help=p.help,
-                                     attr_name=attr)
+        if p.name == self.words:
+            return _Named(names=names, kind=list, default=[], help=p.help, attr_name=attr)
         kind = _PositionalText if positional else _Text
         return kind(names=names, kind=int if p.kind is int else str, default=None,
                     positional=positional, help=_help(p), attr_name=attr)
@@ -211,7 +186,7 @@ def _help(p: Param) -> str:
     return p.help + (f" ({'; '.join(details)})" if details else "")
 
 
-def typed_task(*, positional: Sequence[str] = (), greedy: str | None = None,
+def typed_task(*, positional: Sequence[str] = (), words: str | None = None,
                run_options: bool = True, formats: tuple[str, ...] = FORMATS
                ) -> Callable[[Callable[..., Any]], TypedTask]:
     """Make ``fn(c, ..., options)`` a ``TypedTask``: its parameters (after the context; not
@@ -219,7 +194,7 @@ def typed_task(*, positional: Sequence[str] = (), greedy: str | None = None,
     ``formats``: the choices of its ``--format``."""
     def make(fn: Callable[..., Any]) -> TypedTask:
         params = [p for p in signature_params(fn) if p.name != "options"]
-        made = TypedTask(fn, params, positional=positional, greedy=greedy,
+        made = TypedTask(fn, params, positional=positional, words=words,
                          run_options=run_options, formats=formats, name=fn.__name__,
                          doc=task_doc(describe(fn)))
         made.__module__ = fn.__module__
@@ -232,3 +207,77 @@ def task_doc(doc: Doc) -> str:
     rest of the text."""
     rest = doc.text.split("\n\n", 1)[1] if "\n\n" in doc.text else ""
     return doc.summary + (f"\n\n{rest}" if rest else "")
+
+
+class Commands(Collection):
+    """The command collection as the ``puppetops`` script parses it: its parser contexts are
+    ``CommandContext`` (stock ``invoke`` copies the tasks into a plain Collection of its own,
+    so there ``plan`` takes its parameters as ``--param key=value`` only)."""
+
+    def to_contexts(self, ignore_unknown_help: Optional[bool] = None) -> List[ParserContext]:
+        return [CommandContext(name=name, aliases=aliases,
+                               args=self[name].get_arguments(
+                                   ignore_unknown_help=ignore_unknown_help),
+                               words=getattr(self[name], "words", None))
+                for name, aliases in self.task_names.items()]
+
+
+class CommandContext(ParserContext):
+    """One command's parser context. Invoke's parser asks ``word in context.flags`` before
+    anything else; with ``words`` (a list option), ``flags`` (``_Flags``) also answers for a
+    bare ``key=value`` word after the positionals, as one more value of that option, unless
+    the option before it still waits for its value (``--query x=y`` stays the query)."""
+
+    def __init__(self, name: str, aliases: Iterable[str], args: Iterable[Argument],
+                 words: Optional[str] = None) -> None:
+        super().__init__(name=name, aliases=aliases)
+        self.flags = _Flags(self)
+        for argument in args:
+            self.add_arg(argument)
+        self.words = self.args[words] if words else None
+
+    def takes_word(self, word: str) -> bool:
+        return self.words is not None and bool(_WORD.match(word)) \
+            and not self.missing_positional_args and not self.flags.waiting()
+
+
+class _Flags(Lexicon):
+    """A context's flags, answering also for the words ``CommandContext.takes_word`` takes;
+    it remembers the last option the parser switched to, to know whether a value is awaited."""
+
+    def __init__(self, context: CommandContext) -> None:
+        super().__init__()
+        object.__setattr__(self, "context", context)
+        object.__setattr__(self, "last", None)
+
+    def __contains__(self, word: object) -> bool:
+        return super().__contains__(word) or self._takes(word)
+
+    def __getitem__(self, word: str) -> Argument:
+        if self._takes(word):
+            return _Word(word, self.context.words)
+        argument = super().__getitem__(word)
+        object.__setattr__(self, "last", argument)
+        return argument
+
+    def _takes(self, word: object) -> bool:
+        # ``self.__dict__``: a copy (the parser deep-copies its contexts) is asked about its
+        # attributes while it is rebuilt, before ``context`` is set again
+        context = self.__dict__.get("context")
+        return context is not None and isinstance(word, str) \
+            and not super().__contains__(word) and context.takes_word(word)
+
+    def waiting(self) -> bool:
+        """The last option seen takes a value and has none yet (the next word is its value)."""
+        return self.last is not None and self.last.takes_value and self.last.raw_value is None
+
+
+class _Word(_Named):
+    """A bare ``key=value`` word: seen (set) by the parser, it is one more value of ``into``."""
+
+    def __init__(self, word: str, into: Argument) -> None:
+        super().__init__(names=[into.name], kind=bool)
+        self.word, self.into = word, into
+
+    def set_value(self, value: Any, cast: bool = True) -> None:  # noqa: D102
+        self.into.set_value(self.word)

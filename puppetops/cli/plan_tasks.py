@@ -4,7 +4,7 @@ the docstring's ``Args:`` section) the options, plus the run options every comma
 Adding a plan is writing one module in ``plans/``; nothing here changes.
 
 A plan whose name is already a command keeps that command (``facts``: a table of what was
-found); ``invoke plan NAME key=value`` runs any plan, generated command or not.
+found); ``plan NAME --param key=value`` runs any plan, generated command or not.
 """
 from __future__ import annotations
 

@@ -69,20 +69,23 @@ def plans(c):
     print(tabulate(rows, headers=("plan", "description")))
 
 
-@typed_task(positional=("name", "params"), greedy="params")
-def plan(c, name: str, params: list = (), targets: Optional[TargetSpec] = None, *,
+@typed_task(positional=("name",), words="param")
+def plan(c, name: str, param: list = (), targets: Optional[TargetSpec] = None, *,
          options: RunOptions):
-    """Run any plan: invoke plan NAME key=value ...  (`invoke plans` lists them).
+    """Run any plan: plan NAME --param key=value ...  (`invoke plans` lists them).
+
+    Under the puppetops script the parameters can be bare words: plan NAME key=value ...
 
     Every plan is also a command of its own, with its parameters as options.
 
     Args:
         name: the plan's name
-        params: plan parameters as key=value ... (after the plan name)
+        param: a plan parameter as key=value (repeatable); bare key=value words after the
+            plan's name are the same
     """
     try:
         info = get_plan(name)
-        raw = dict(_split(p) for p in params or [])
+        raw = dict(_split(p) for p in param or [])
         if targets is not None:
             raw.setdefault("targets", targets)
         if options.rerun is not None and "targets" not in info.parameters:
