@@ -168,6 +168,10 @@ def test_query_selects_exactly_the_nodes_puppetdb_knows_and_intersects_targets(i
     done = _query(infrastructure, "--query", "nodes[certname] { }")
     assert done.returncode == 0, done.stderr[-2000:]
     assert set(_statuses(json.loads(done.stdout))) == known
+    listed = cli("inventory", "-i", str(infrastructure.lab.inventory), "--format", "json",
+                 "--query", "nodes[certname] { }", timeout=300)
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    assert set(json.loads(listed.stdout)["targets"]) == known  # the same targets, listed
     agent1 = fqdn(infrastructure, "agent1")
     done = _query(infrastructure, "--query", "nodes[certname] { }", "--targets", f"{agent1},main")
     assert done.returncode == 0, done.stderr[-2000:]

@@ -174,3 +174,13 @@ def test_a_refused_query_or_a_hostile_answer_is_a_usage_error(answer, code, expe
     from puppetops.cli import query
     with pytest.raises(UsageError, match=expected):
         query.certnames(answer, code)
+
+
+def test_inventory_takes_query_and_says_where_puppetdb_is_missing(tmp_path):
+    from helpers import cli
+    path = tmp_path / "inventory.yaml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "agents", "targets": ["web1"]}]}))
+    done = cli("inventory", "-i", str(path), "--query", "nodes[certname] { }")
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip() == ("error: --query: the inventory has no puppetdb or main group "
+                                   "to find PuppetDB on")

@@ -13,28 +13,32 @@ from ..errors import PuppetopsError, UsageError
 from ..inventory.schema import TRANSPORTS
 from ..params import TargetSpec
 from ..plan import discover, get_plan
+from . import query as puppetdb_query
 from .options import TARGETS, RunOptions, option_help
 from .parsing import PuppetopsTask, typed_task
 from .runner import execute, fail, load_inventory, run_plan
 from .targeting import Targeting
 
 
-def _select(inv, targets):
+def _select(inv, targets, pql):
+    """``--targets`` and/or ``--query`` (intersected), else every target."""
     try:
+        if pql is not None:
+            targets = puppetdb_query.resolve(inv, pql, targets, "--targets")
         return inv.select(None) if targets is None else inv.select_some(targets, "--targets")
     except PuppetopsError as exc:
         raise fail(exc) from None
 
 
 @task(klass=PuppetopsTask, help={
-    "inventory": option_help("inventory"), "targets": TARGETS.help,
+    "inventory": option_help("inventory"), "targets": TARGETS.help, "query": option_help("query"),
     "strict": option_help("strict"), "format": "json (exact target data) or table (default)"})
-def inventory(c, inventory=None, targets=None, format="table", strict=False):
+def inventory(c, inventory=None, targets=None, query=None, format="table", strict=False):
     """Show the targets an inventory resolves to, with their merged config, vars and facts."""
     if format not in ("json", "table"):
         raise fail(UsageError(f"--format: expected json or table, got {format!r}"))
     inv = load_inventory(inventory, strict)
-    selected = _select(inv, targets)
+    selected = _select(inv, targets, query)
     if format == "json":
         print(json.dumps(_as_json(inv.to_dict(selected)), indent=2, sort_keys=True))
         return
