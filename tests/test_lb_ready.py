@@ -10,6 +10,20 @@ from puppetops.steps.lb.out_records import CODE_DIFFERS, MAINTENANCE, OutRecord
 
 RECORD = f"/var/lib/puppetops/lb-out/{C1}.json"
 HEALTH = re.compile(r"curl -sk .*/status/v1/simple")
+STARTED = re.compile(r"for i in \$\(seq \d+\); do true \|\| exit 3; ")  # wait_ready's loop
+
+
+def starting(fleet: Fleet, running: bool, *waits: int):
+    """compiler1's Puppet Server not healthy yet, under its package's init script, its
+    process up or not; ``waits``: the exit codes of wait_ready's polls (4: not yet)."""
+    t = planner(fleet).on(HEALTH, stdout="starting", targets=[C1])
+    for code in reversed(waits):  # later rules answer first
+        t.on(STARTED, exit_code=code, times=1, targets=[C1])
+    t.on("[ -d /run/systemd/system ]", exit_code=1, targets=[C1])
+    t.on("[ -x /etc/init.d/puppetserver ]", targets=[C1])
+    t.on("/etc/init.d/puppetserver status >/dev/null 2>&1", exit_code=0 if running else 3,
+         targets=[C1])
+    return t
 
 
 def out_by(plan: str, reason: str = MAINTENANCE, *environments: str) -> str:
@@ -48,9 +62,32 @@ def test_an_unhealthy_member_is_refused_and_stays_out_with_its_record():
     fleet = Fleet()
     fleet.admin[C1] = 1
     fleet.files[(LB, RECORD)] = out_by("rotate_lb_member")
-    results = with_health(fleet, "starting").run_plan(lb_ready, targets="compiler1")
-    row = results.find(C1)
+    t = starting(fleet, running=False)
+    row = t.run_plan(lb_ready, targets="compiler1").find(C1)
     assert row.status == "failed" and "Puppet Server is not healthy" in row.message
+    assert fleet.admin[C1] == 1 and (LB, RECORD) in fleet.files
+
+
+def test_a_member_whose_server_is_still_starting_goes_back_once_it_is_healthy():
+    fleet = Fleet()
+    fleet.admin[C1] = 1
+    fleet.files[(LB, RECORD)] = out_by("rotate_lb_member")
+    t = starting(fleet, True, 4, 4, 0)  # not yet, twice, then healthy
+    results = t.run_plan(lb_ready, targets="compiler1")
+    assert results.ok, results.details()
+    assert fleet.admin[C1] == 0 and (LB, RECORD) not in fleet.files
+    assert len([c for c in t.commands(C1) if STARTED.match(c)]) == 3
+
+
+def test_a_member_whose_server_does_not_finish_starting_stays_out():
+    fleet = Fleet()
+    fleet.admin[C1] = 1
+    fleet.files[(LB, RECORD)] = out_by("rotate_lb_member")
+    t = starting(fleet, True).on(STARTED, exit_code=4, targets=[C1])  # never healthy
+    t.on(re.compile(r"tail -n 15 "), stdout="Initializing the JRuby pool", targets=[C1])
+    row = t.run_plan(lb_ready, targets="compiler1", up_timeout=0.5).find(C1)
+    assert row.status == "failed" and "Puppet Server is still starting" in row.message, row
+    assert "was not ready after" in row.message
     assert fleet.admin[C1] == 1 and (LB, RECORD) in fleet.files
 
 
