@@ -12,6 +12,8 @@ import uuid
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Sequence
 
+import tenacity
+
 from . import rerun
 from .basic_steps import RunCommand, Upload
 from .errors import Interrupted, LockHeld, PlanFailure, PuppetopsError, UsageError
@@ -28,6 +30,7 @@ from .target import Target
 from .transport.pool import ConnectionPool
 
 TargetSpec = str | Sequence[str] | Sequence[Target] | None
+LOCK_POLL = 2.0  # seconds between two looks at a lock another run holds (--wait-lock)
 
 
 class Run:
@@ -35,14 +38,17 @@ class Run:
                  concurrency: int = DEFAULT_CONCURRENCY, attempts: int | None = None,
                  noop: bool = False, timeout: float | None = None,
                  lock: bool | Sequence[Target] = True, backoff: float = 0.5,
-                 max_fail_percentage: float | None = None, record: rerun.Record | None = None):
+                 max_fail_percentage: float | None = None, record: rerun.Record | None = None,
+                 lock_wait: float = 0.0):
         """``lock``: the run lock (``puppetops.lock``) — True (the default, also from Python):
         every host of the inventory, since a plan may touch any of them; a list of targets:
         only their hosts (a command on chosen targets); False: none, and no infrastructure
         lock on main either — for a caller that excludes other runs itself, or works on no
         real hosts (``PlanTester``). ``LockHeld`` (exit 75) if another run holds one.
         ``max_fail_percentage``: the run-wide failure limit (``puppetops.failure_limit``).
-        ``record``: where ``close`` records each target's outcome (``puppetops.rerun``)."""
+        ``record``: where ``close`` records each target's outcome (``puppetops.rerun``).
+        ``lock_wait``: while another run holds a lock, look again for up to this many seconds
+        before ``LockHeld`` (0: refuse at once)."""
         self.inventory, self.noop, self.record = inventory, noop, record
         self.id = uuid.uuid4().hex[:12]
         self.output = output or Output()
@@ -54,13 +60,13 @@ class Run:
                                  max_fail_percentage=max_fail_percentage)
         self.steps: list[ResultSet] = []
         self.started = time.monotonic()
-        self.locking = bool(lock)
+        self.locking, self.lock_wait = bool(lock), lock_wait
         self._main_locks: dict[str, MainLock] = {}
         self._main_wanted: dict[str, tuple[Target, str]] = {}
         self._lock = RunLock(inventory.targets if lock is True else lock,
                              about={"run": self.id}) if lock else None
         if self._lock:
-            self._lock.acquire()
+            self._take(self._lock.acquire)
             if not self._lock.shared:
                 self.output.message(f"warning: no shared lock folder is writable; the run lock "
                                     f"in {self._lock.directory} only excludes this user's runs")
@@ -168,8 +174,36 @@ class Run:
         for name in sorted(set(self._main_wanted) - set(self._main_locks)):
             server, plan = self._main_wanted[name]
             lock = MainLock(self.pool, server, {"plan": plan, "run": self.id})
-            lock.acquire()
+            self._take(lock.acquire)
             self._main_locks[name] = lock
+
+    def _take(self, acquire: Callable[[], None]) -> None:
+        """``acquire`` a lock; with ``lock_wait``, while another run holds it, try again every
+        few seconds (saying once whose it is) until that much time has passed. An interrupt
+        ends the wait at once."""
+        if not self.lock_wait:
+            acquire()
+            return
+        said: list[str] = []
+
+        def attempt() -> None:
+            try:
+                acquire()
+            except LockHeld as exc:
+                if exc.resource not in said:
+                    said.append(exc.resource)
+                    self.message(f"waiting up to {self.lock_wait:.0f} s for the lock on "
+                                 f"{exc.resource}, held by another puppetops run: "
+                                 f"{describe_holder(exc.holder)}")
+                raise
+        try:
+            tenacity.Retrying(stop=tenacity.stop_after_delay(self.lock_wait),
+                              wait=tenacity.wait_fixed(min(LOCK_POLL, self.lock_wait)),
+                              retry=tenacity.retry_if_exception_type(LockHeld),
+                              sleep=self.interruption.sleep, reraise=True)(attempt)
+        except LockHeld as exc:
+            raise LockHeld(f"{exc} (waited {self.lock_wait:.0f} s)", holder=exc.holder,
+                           resource=exc.resource) from None
 
     def _retake(self, name: str, lock: MainLock) -> None:
         """The lock's connection ended mid-run (a network drop, sshd restarted on main): take

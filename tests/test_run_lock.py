@@ -129,6 +129,47 @@ def test_a_refused_human_run_says_so_on_stdout(fleet_inventory, holder):
     assert f"pid {holder.proc.pid}" in proc.stdout and "error: host " in proc.stderr
 
 
+@pytest.mark.slow
+@pytest.mark.reliability(fault="a run that must wait for another's lock (--wait-lock)",
+                         outcome="it says whose lock it waits for and runs once it is free; "
+                                 "still held after the wait: exit 75 saying how long it waited")
+def test_wait_lock_waits_for_the_holder_then_runs_or_gives_up(fleet_inventory, holder, tmp_path):
+    _, inventory = fleet_inventory
+    gave_up = cli("command", "true", "-t", "host2", "-i", str(inventory), "--wait-lock", "1")
+    assert gave_up.returncode == 75, gave_up.stderr
+    assert "(waited 1 s)" in gave_up.stderr and f"pid {holder.proc.pid}" in gave_up.stderr
+    marker = tmp_path / "ran"
+    waiting = subprocess.Popen([sys.executable, "-m", "puppetops", "command", f"touch {marker}",
+                                "-t", "host2", "-i", str(inventory), "--wait-lock", "120"],
+                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    first = waiting.stderr.readline()
+    assert first.startswith("waiting up to 120 s for the lock on ") and \
+        f"pid {holder.proc.pid}" in first, first
+    assert not marker.exists()
+    holder.stop()
+    out, err = waiting.communicate(timeout=60)
+    assert waiting.returncode == 0, first + err
+    assert marker.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.reliability(fault="Ctrl-C while waiting for another run's lock (--wait-lock)",
+                         outcome="the wait ends at once, exit 130, nothing run")
+def test_an_interrupt_ends_the_wait_for_a_lock(fleet_inventory, holder, tmp_path):
+    _, inventory = fleet_inventory
+    marker = tmp_path / "ran"
+    waiting = subprocess.Popen([sys.executable, "-m", "puppetops", "command", f"touch {marker}",
+                                "-t", "host2", "-i", str(inventory), "--wait-lock", "600"],
+                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    assert waiting.stderr.readline().startswith("waiting up to 600 s for the lock on ")
+    waiting.send_signal(signal.SIGINT)
+    out, err = waiting.communicate(timeout=30)
+    assert waiting.returncode == 130 and "Traceback" not in err, err
+    assert not marker.exists()
+
+
 @pytest.mark.reliability(fault=WRONG_PATHS + " (the CLI holding, the Python API second; "
                                "then the CLI killed with SIGKILL)",
                          outcome="the Python run raises LockHeld; once the holder is killed the "

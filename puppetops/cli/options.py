@@ -51,6 +51,9 @@ class RunOptions:
     query: Optional[str] = _option(
         None, "targets from PuppetDB: a PQL query whose results have a certname (with "
               "--targets: the targets both select)")
+    wait_lock: Optional[Seconds] = _option(
+        None, "when another run holds a lock this run needs, wait up to this many seconds for "
+              "it (default: exit 75 at once)")
     max_fail_percentage: Optional[Percentage] = _option(
         None, "stop once more than this percentage of the run's targets failed (counted over "
               "the whole run): no target starts a further step")

@@ -94,7 +94,8 @@ def execute(action: Callable[[Run, str | None], Any], options: RunOptions, *,
         run = Run(inv, output=output, concurrency=options.concurrency, attempts=options.attempts,
                   noop=noop, timeout=options.timeout,
                   max_fail_percentage=options.max_fail_percentage, record=record,
-                  lock=False if read_only else chosen if confined else True)
+                  lock=False if read_only else chosen if confined else True,
+                  lock_wait=options.wait_lock or 0.0)
     except LockHeld as exc:
         output.run_end({"ok": False, "run_id": None, "interrupted": None, "targets": 0,
                         "noop": noop, "duration": 0.0, **skipped(exc)})
