@@ -165,6 +165,9 @@ def remove_compiler(run: Run, targets: TargetSpec, main: TargetSpec = "main",
     forget_in_webhook(run, ca, leaving)
     leave_puppetdb(run, ca, leaving, puppetdb_restart)
     refresh_crl(run, ca, staying)
+    run.message(f"{PLAN}: once removed, take {', '.join(t.name for t in leaving)} out of the "
+                f"inventory's groups ({run.inventory.path}): configure_lb, add_compiler and "
+                "install_puppetdb read them and would bring it back")
     if not gone:
         return None
     unreachable = ", ".join(t.name for t in gone)

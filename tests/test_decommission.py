@@ -287,6 +287,8 @@ def test_a_removed_compiler_leaves_puppetdbs_allow_list_without_a_restart_by_def
     assert results.ok, results.details()
     assert fleet.files[(MAIN, ALLOWLIST)] == f"# allowed\n{MAIN}\n{C1}\n"
     assert any("PuppetDB reads it at its next start" in m for m in messages.texts)
+    assert any(f"take {C2} out of the inventory's groups" in m and "would bring it back" in m
+               for m in messages.texts), messages.texts
     again = plan_tester(fleet).run_plan(remove_compiler, targets="compiler2")
     assert {r.status for r in again} == {"unchanged"}, again.details()
 
