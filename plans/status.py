@@ -8,7 +8,7 @@ from puppetops.errors import UsageError
 from puppetops.params import Count, TargetSpec
 from puppetops.plan import plan
 from puppetops.steps.code import provision
-from puppetops.steps.status.gather import MAIN, PUPPETDB, reader
+from puppetops.steps.status.gather import MAIN, PUPPETDB, reader, roles
 from puppetops.steps.status.health import FleetStatus, Thresholds, judge
 
 
@@ -39,4 +39,5 @@ def status(run, targets: TargetSpec = "all", warn_days: Count = 90, error_days: 
     return judge(((r.target, r.ok, r.value if r.ok else r.message) for r in results),
                  now=datetime.now(timezone.utc),
                  thresholds=Thresholds(warn_days, error_days, unreported_hours),
-                 control_repo=provision.remote(main) if main else None)
+                 control_repo=provision.remote(main) if main else None,
+                 roles={t.name: roles(t) for t in chosen})

@@ -277,6 +277,19 @@ def test_an_unreachable_host_is_an_error_and_every_host_is_in_the_document():
     assert set(found.document["hosts"]) == {*healthy_fleet(), "bastion.example.com"}
 
 
+
+def test_an_unreachable_compiler_is_still_shown_and_drawn_as_a_compiler():
+    fleet = healthy_fleet()
+    tester = PlanTester(INVENTORY)
+    tester.on(re.compile(re.escape(MARK)), respond=lambda t, c, s: CommandOutput(
+        c, 0, printed(**fleet[t]), "", 0.0))
+    tester.on(re.compile(re.escape(MARK)), targets=[C2], exit_code=255,
+              stderr=f"ssh: connect to host {C2} port 22: Connection refused")
+    found = tester.run_plan(status)
+    host = found.document["hosts"][C2]
+    assert (host["health"], host["roles"]) == ("error", ["compilers"])
+    assert f'["{C2}<br/>compiler"]:::error' in mermaid(found.document)
+
 def test_nginx_members_are_read_from_its_config_and_probes():
     config = ("stream {\n    upstream puppet_compilers {\n        least_conn;\n"
               f"        server 10.0.0.12:8140 max_fails=3 fail_timeout=30s;  # {C1}\n"

@@ -45,9 +45,12 @@ class Finding:
 
 def assess(hosts: Mapping[str, dict[str, Any]], unreachable: Mapping[str, str], *,
            now: datetime, thresholds: Thresholds = Thresholds(),
-           control_repo: str | None = None) -> dict[str, Any]:
+           control_repo: str | None = None,
+           roles: Mapping[str, list[str]] | None = None) -> dict[str, Any]:
     """The status document from each reachable host's reads (``hosts``: name → what
-    ``gather.reader`` returned) and the others' errors (``unreachable``: name → why)."""
+    ``gather.reader`` returned) and the others' errors (``unreachable``: name → why);
+    ``roles``: what the inventory makes each host, so one that did not answer is still
+    shown (and drawn) as what it is."""
     findings: list[Finding] = []
     findings += [Finding(ERROR, name, f"unreachable: {why}", (name,))
                  for name, why in unreachable.items()]
@@ -70,7 +73,8 @@ def assess(hosts: Mapping[str, dict[str, Any]], unreachable: Mapping[str, str], 
     for name in [*hosts, *unreachable]:
         mine = [f for f in findings if name in f.hosts]
         worst = max((f.severity for f in mine), key=_RANK.get, default=OK)
-        entry = dict(hosts.get(name) or {"roles": [], "unreachable": unreachable[name]})
+        entry = dict(hosts.get(name) or {"roles": list((roles or {}).get(name, [])),
+                                         "unreachable": unreachable[name]})
         document_hosts[name] = {**entry, "health": worst}
     return {
         "healthy": not any(f.severity == ERROR for f in findings),
@@ -281,7 +285,8 @@ class FleetStatus:
 
 
 def judge(found: Iterable[tuple[str, bool, Any]], *, now: datetime,
-          thresholds: Thresholds = Thresholds(), control_repo: str | None = None) -> FleetStatus:
+          thresholds: Thresholds = Thresholds(), control_repo: str | None = None,
+          roles: Mapping[str, list[str]] | None = None) -> FleetStatus:
     """``FleetStatus`` from each target's (name, read ok, its reads or why not)."""
     hosts, unreachable = {}, {}
     for name, ok, value in found:
@@ -290,4 +295,4 @@ def judge(found: Iterable[tuple[str, bool, Any]], *, now: datetime,
         else:
             unreachable[name] = value
     return FleetStatus(assess(hosts, unreachable, now=now, thresholds=thresholds,
-                              control_repo=control_repo))
+                              control_repo=control_repo, roles=roles))
