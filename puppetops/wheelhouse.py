@@ -25,7 +25,7 @@ from .errors import PuppetopsError, UsageError
 
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "puppetops" / "wheelhouse"
 KEEP = 3  # wheelhouses kept in the cache
-_SOURCE_SUFFIXES = (".py", ".sh")
+_SOURCE_SUFFIXES = (".py", ".sh", ".html", ".js", ".css")  # code and package data
 _SOURCE_FILES = ("setup.cfg", "pyproject.toml")
 _PACKAGES = ("puppetops", "plans")
 _BUILD_FILES = (*_SOURCE_FILES, "setup.py", "README.md", "MANIFEST.in")

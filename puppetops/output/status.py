@@ -33,7 +33,7 @@ def _mib(value: Any) -> str:
     return f"{value / 2**20:.0f}" if isinstance(value, (int, float)) else "?"
 
 
-def _detail(host: dict[str, Any]) -> str:
+def detail(host: dict[str, Any]) -> str:
     """One cell saying what the host is doing."""
     if "unreachable" in host:
         return f"unreachable: {host['unreachable']}"
@@ -61,10 +61,25 @@ def _detail(host: dict[str, Any]) -> str:
     return "; ".join(said + errors)
 
 
+def ca_summary(ca: dict[str, Any]) -> list[str]:
+    """The CA in a line (expiry of its certificate, CRL and the soonest signed one), then
+    one line per pending request with its fingerprint."""
+    signed = ca["signed"]
+    soonest = min(signed, key=lambda c: c["days_left"] if c["days_left"] is not None
+                  else float("inf"), default=None)
+    return [f"CA on {ca['host']}: its certificate expires in {ca['ca_cert_days_left']} days, "
+            f"CRL next update in {ca['crl_days_left']} days; {len(signed)} signed "
+            "certificate(s)"
+            + (f", the soonest to expire {soonest['name']} in {soonest['days_left']} days"
+               if soonest else "")
+            + f"; {len(ca['pending'])} pending request(s)",
+            *[f"  pending: {r['name']} {r['fingerprint']}" for r in ca["pending"]]]
+
+
 def table(document: dict[str, Any]) -> str:
     """The human view: hosts, environments, LB members, the CA, agents, what needs attention."""
     parts = [f"Fleet status at {document['checked_at'][:19]}Z: {verdict(document)}", ""]
-    parts.append(tabulate([(name, ", ".join(h["roles"]) or "-", h["health"], _detail(h))
+    parts.append(tabulate([(name, ", ".join(h["roles"]) or "-", h["health"], detail(h))
                            for name, h in document["hosts"].items()],
                           headers=("host", "roles", "health", "detail")))
     if document["environments"]:
@@ -79,18 +94,8 @@ def table(document: dict[str, Any]) -> str:
     if members:
         parts += ["", tabulate(members, headers=("load balancer", "member", "state", "sessions",
                                                  "detail"))]
-    ca = document.get("ca")
-    if ca:
-        signed = ca["signed"]
-        soonest = min(signed, key=lambda c: c["days_left"] if c["days_left"] is not None
-                      else float("inf"), default=None)
-        parts += ["", f"CA on {ca['host']}: its certificate expires in "
-                      f"{ca['ca_cert_days_left']} days, CRL next update in {ca['crl_days_left']} "
-                      f"days; {len(signed)} signed certificate(s)"
-                  + (f", the soonest to expire {soonest['name']} in {soonest['days_left']} days"
-                     if soonest else "")
-                  + f"; {len(ca['pending'])} pending request(s)"]
-        parts += [f"  pending: {r['name']} {r['fingerprint']}" for r in ca["pending"]]
+    if document.get("ca"):
+        parts += ["", *ca_summary(document["ca"])]
     agents = document["agents"]
     if agents["nodes"]:
         parts += ["", tabulate([(n["name"], n["last_report"] or "never", n["status"] or "-")

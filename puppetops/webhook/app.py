@@ -6,6 +6,11 @@ recognised (400) → authentic (401) → JSON (400) → event kind (tags, pings,
 ignored) → fields (400) → environment name (422) → queued (202 ``{"id": ...}``): a deploy
 for a pushed branch, a removal for a deleted one (``deleted_branches: keep``: 200, ignored).
 
+With the status page on (``status_page``), ``GET /`` is the fleet's status page, which
+polls ``GET /status.json``: the last status gathered by ``fleet.FleetWatch`` (never a
+gather per request) and the recent deploys; its script, style and mermaid.min.js are
+served too (``page``).
+
 Every request leaves one JSON line in the log. Any unexpected error becomes a 500 with a
 JSON body and a log line: no traceback ever reaches a client, and the server keeps serving.
 """
@@ -18,7 +23,9 @@ from typing import Any, Callable, Iterable
 
 from .config import WebhookConfig
 from .environments import RefusedName, environment_for
+from .fleet import FleetWatch
 from .log import JsonLog
+from .page import MERMAID_PATH, STATIC, File, Page
 from .providers import MalformedEvent, decode, detect
 from .queue import DeployQueue, QueueClosed
 from .store import DEPLOY, REMOVE, DeployStore
@@ -26,6 +33,10 @@ from .store import DEPLOY, REMOVE, DeployStore
 PUSH_PATHS = ("/payload", "/api/v1/r10k/environment")  # the second: webhook-go's, kept working
 DEPLOY_PATH = re.compile(r"/deploys/(\d{1,18})")
 RECENT = 50
+RECENT_ON_PAGE = 10
+PAGE_PATHS = ("/", "/status.json", *STATIC, MERMAID_PATH)
+STATUS_OFF = ("the status page is off: set `status_page: true` in the webhook's config "
+              "(install_webhook does)")
 
 StartResponse = Callable[..., Any]
 
@@ -46,8 +57,10 @@ _REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request", 401: "Unauthorized",
 
 class WebhookApp:
     def __init__(self, config: WebhookConfig, queue: DeployQueue, store: DeployStore,
-                 log: JsonLog):
+                 log: JsonLog, fleet: FleetWatch | None = None, page: Page | None = None):
+        """``fleet`` and ``page``: the status page's data and files (None: no status page)."""
         self.config, self.queue, self.store, self.log = config, queue, store, log
+        self.fleet, self.page = fleet, page
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         started = time.monotonic()
@@ -55,6 +68,8 @@ class WebhookApp:
         fields: dict[str, Any] = {}
         try:
             status, body = self._route(method, path, environ, fields)
+            if isinstance(body, File):
+                return self._file(body, start_response, method, path, environ, started)
         except Reply as reply:
             status, body = reply.status, reply.body
             fields["error"] = body.get("error", "")
@@ -71,8 +86,19 @@ class WebhookApp:
                        ms=round((time.monotonic() - started) * 1000, 2), **fields)
         return [payload]
 
+    def _file(self, file: File, start_response: StartResponse, method: str, path: str,
+              environ: dict[str, Any], started: float) -> Iterable[bytes]:
+        start_response(f"{file.status} {_REASONS[file.status]}",
+                       [("Content-Type", file.content_type),
+                        ("Content-Length", str(len(file.body))),
+                        ("X-Content-Type-Options", "nosniff"), *file.headers])
+        self.log.write(event="request", method=method, path=path, status=file.status,
+                       remote=environ.get("REMOTE_ADDR", ""),
+                       ms=round((time.monotonic() - started) * 1000, 2))
+        return [file.body]
+
     def _route(self, method: str, path: str, environ: dict[str, Any],
-               fields: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+               fields: dict[str, Any]) -> tuple[int, dict[str, Any] | File]:
         if path in PUSH_PATHS:
             self._only(method, "POST")
             return self._push(environ, fields)
@@ -89,8 +115,31 @@ class WebhookApp:
             if deploy is None:
                 raise Reply(404, {"error": f"no deploy {match.group(1)}"})
             return 200, deploy
+        if path in PAGE_PATHS:
+            self._only(method, "GET")
+            return self._status_page(path)
         raise Reply(404, {"error": "not found: POST /payload, GET /health, /deploys, "
-                                   "/deploys/<id>"})
+                                   "/deploys/<id>"
+                                   + (", / (the status page), /status.json" if self.fleet
+                                      else "")})
+
+    def _status_page(self, path: str) -> tuple[int, dict[str, Any] | File]:
+        """The page, its data (the last gather: asking for it is what keeps the gathers
+        going), or one of its files."""
+        if self.fleet is None or self.page is None:
+            raise Reply(404, {"error": STATUS_OFF})
+        if path == "/":
+            self.fleet.wanted()
+            return 200, self.page.index()
+        if path == "/status.json":
+            self.fleet.wanted()
+            return 200, {**self.fleet.snapshot(), "mermaid_js": self.page.mermaid_available(),
+                         "deploys": self.store.recent(RECENT_ON_PAGE)}
+        found = self.page.file(path)
+        if found is None:
+            raise Reply(404, {"error": f"{path}: not installed on this webhook (the page shows "
+                                       "the diagram's text instead)"})
+        return 200, found
 
     @staticmethod
     def _only(method: str, allowed: str) -> None:

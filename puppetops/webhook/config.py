@@ -20,6 +20,7 @@ from .. import secrets
 
 SECRET_ENV = "PUPPETOPS_WEBHOOK_SECRET"
 DEFAULT_PORT = 8088
+MIN_REFRESH = 2  # seconds: a status gather is one SSH round to every host
 DELETED_BRANCHES = ("remove", "keep")  # what a deleted branch does to its environment
 NO_SECRET = (f"no webhook secret: set the environment variable {SECRET_ENV} or `secret_file` in "
              "the config (or `allow_unsigned: true` to accept unsigned requests)")
@@ -45,6 +46,11 @@ class WebhookConfig:
     main: str = "main"           # deploy_code's targets, as in `invoke deploy-code`
     targets: str = "main,compilers"
     loadbalancers: str = "loadbalancers"
+    # GET /: the fleet's status page. Off unless asked for: the page tells whoever reaches
+    # the port every host, commit and certificate of the fleet (install_webhook turns it on)
+    status_page: bool = False
+    status_refresh: int = 10      # seconds between the page's refreshes (and gathers)
+    mermaid_js: str | None = None  # mermaid.min.js to serve; None: the controller's cache
 
 
 # key → (type, what is expected); ``secret`` is deliberately absent: see the module docstring
@@ -64,8 +70,11 @@ _KEYS: dict[str, tuple[type, str]] = {
     "main": (str, "a target name"),
     "targets": (str, "a target spec"),
     "loadbalancers": (str, "a target spec"),
+    "status_page": (bool, "true or false"),
+    "status_refresh": (int, "a number of seconds"),
+    "mermaid_js": (str, "a path"),
 }
-_PATHS = ("inventory", "secret_file", "database", "log_file")
+_PATHS = ("inventory", "secret_file", "database", "log_file", "mermaid_js")
 
 
 def load(path: str | None = None, flags: dict[str, Any] | None = None,
@@ -85,7 +94,8 @@ def load(path: str | None = None, flags: dict[str, Any] | None = None,
     if "listen" in values:
         settings["host"], settings["port"] = parse_listen(values.pop("listen"))
     secret_file = values.pop("secret_file", None)
-    for key, least in (("max_body_bytes", 1), ("workers", 1), ("threads", 1), ("stop_grace", 0)):
+    for key, least in (("max_body_bytes", 1), ("workers", 1), ("threads", 1), ("stop_grace", 0),
+                       ("status_refresh", MIN_REFRESH)):
         if key in values and values[key] < least:
             raise UsageError(f"{where}: {key}: must be at least {least}, got {values[key]}")
     if values.get("prefix"):

@@ -26,7 +26,9 @@ from ..errors import UsageError
 from .app import WebhookApp
 from .config import WebhookConfig
 from .deploy import PlanRunner, Plans, inventory_prefix
+from .fleet import FleetWatch, Gather, gather_status
 from .log import JsonLog
+from .page import Page, mermaid_file
 from .queue import DeployQueue
 from .store import INTERRUPTED, DeployStore
 
@@ -54,9 +56,11 @@ def agreed_prefix(config: WebhookConfig) -> WebhookConfig:
 
 class WebhookServer:
     """Everything one webhook process runs. ``plans``: the plan-boundary seam (default: the
-    ``deploy_code`` and ``remove_environment`` plans on the config's inventory)."""
+    ``deploy_code`` and ``remove_environment`` plans on the config's inventory); ``gather``:
+    the status page's (default: the ``status`` plan on the config's inventory)."""
 
-    def __init__(self, config: WebhookConfig, plans: Plans | None = None):
+    def __init__(self, config: WebhookConfig, plans: Plans | None = None,
+                 gather: Gather | None = None):
         """``UsageError`` (exit 2) when the log, the database or the address cannot be used."""
         self.config = config
         self.stopping = threading.Event()  # serve() returns once it is set
@@ -78,7 +82,13 @@ class WebhookServer:
             plans = PlanRunner(config.inventory or "inventory.yaml", main=config.main,
                                targets=config.targets, loadbalancers=config.loadbalancers)
         self.queue = DeployQueue(self.store, plans, self.log, workers=config.workers)
-        self.app = WebhookApp(config, self.queue, self.store, self.log)
+        self.fleet = self.page = None
+        if config.status_page:
+            inventory = config.inventory or "inventory.yaml"
+            self.fleet = FleetWatch(gather or (lambda: gather_status(inventory)),
+                                    config.status_refresh, self.log)
+            self.page = Page(mermaid_file(config.mermaid_js))
+        self.app = WebhookApp(config, self.queue, self.store, self.log, self.fleet, self.page)
         try:
             self.http: Any = waitress.create_server(
                 self.app, host=config.host, port=config.port, threads=config.threads,
@@ -91,6 +101,8 @@ class WebhookServer:
         if queued:  # left by a stop (or a death) before they started: still wanted
             self.log.write(event="resume", ids=[job_id for job_id, _ in queued])
             self.queue.resume(queued)
+        if self.fleet:
+            self.fleet.start()
 
     @property
     def port(self) -> int:
@@ -105,7 +117,8 @@ class WebhookServer:
         (SystemExit, KeyboardInterrupt) can land in a callback whose bare ``except`` eats it.
         """
         self.log.write(event="start", host=self.config.host, port=self.port,
-                       signed=self.config.secret is not None, prefix=self.config.prefix)
+                       signed=self.config.secret is not None, prefix=self.config.prefix,
+                       status_page=self.config.status_page)
         adj = self.http.adj
         try:
             while not self.stopping.is_set() and self.http._map:
@@ -137,6 +150,8 @@ class WebhookServer:
         recorded failed. Until ``at_once`` is set: then the running jobs are recorded failed
         and False is returned — the caller must end the process, whose threads are still in
         them."""
+        if self.fleet:
+            self.fleet.close()
         active = self.queue.active()
         self.log.write(event="stopping", grace=self.config.stop_grace, **active)
         if active["running"]:
