@@ -26,7 +26,7 @@ from typing import Any, Iterable
 
 import yaml
 
-from puppetops import secrets, wheelhouse
+from puppetops import mermaid_js, secrets, wheelhouse
 from puppetops.errors import StepError, UsageError
 from puppetops.flow import changed, single
 from puppetops.params import TargetSpec
@@ -38,6 +38,7 @@ from puppetops.steps import Daemon, FileContent, Packages, Service
 from puppetops.steps.code.control_repo import PostReceiveHook
 from puppetops.steps.code.provision import repo_on_main
 from puppetops.steps.facts import gather
+from puppetops.steps.pinned_file import PinnedFile
 from puppetops.steps.probe import Probe
 from puppetops.steps.python_venv import (STAMP, Virtualenv, WheelsInstalled, WheelsUploaded,
                                          python_version)
@@ -48,6 +49,7 @@ from puppetops.steps.ssh_keys import (AuthorizedKey, SshKeyPair, pinned_known_ho
 from puppetops.steps.system_user import OwnedBy, SystemUser
 from puppetops.steps.systemd import SystemdUnit
 from puppetops.target import Target
+from puppetops.webhook.config import MIN_REFRESH
 
 SERVICE = "puppetops-webhook"
 PACKAGES = ("python3-venv", "curl", "openssh-client")
@@ -80,6 +82,11 @@ class WebhookPaths:
     @property
     def config(self) -> str:
         return f"{self.etc}/config.yaml"
+
+    @property
+    def mermaid_js(self) -> str:
+        """Mermaid's renderer for the status page, shipped from the controller's cache."""
+        return f"{self.home}/mermaid.min.js"
 
     @property
     def inventory(self) -> str:
@@ -126,11 +133,14 @@ def key_comment(main: Target) -> str:
 
 # -- what main's files say -------------------------------------------------------------------
 
-def config_text(listen: str, prefix: str, paths: WebhookPaths = PATHS) -> str:
+def config_text(listen: str, prefix: str, status_page: bool = True, status_refresh: int = 10,
+                paths: WebhookPaths = PATHS) -> str:
     """The webhook's config.yaml; the secret only by its file's name."""
     values = {"listen": listen, "inventory": paths.inventory, "secret_file": paths.secret,
               "database": paths.database, "log_file": paths.log,
-              "main": "main", "targets": "main,compilers", "loadbalancers": "loadbalancers"}
+              "main": "main", "targets": "main,compilers", "loadbalancers": "loadbalancers",
+              "status_page": status_page, "status_refresh": status_refresh,
+              "mermaid_js": paths.mermaid_js}
     if prefix:
         values["prefix"] = prefix
     return "# managed by puppetops install_webhook\n" + yaml.safe_dump(values, sort_keys=False)
@@ -259,10 +269,26 @@ def health_url(bind: str, port: int) -> str:
     return f"http://{f'[{host}]' if ':' in host else host}:{port}/health"
 
 
+def ship_mermaid(run: Run, host: Target) -> None:
+    """mermaid.min.js (pinned) on main for the status page, from the controller's cache —
+    fetched there with npm first if missing (not in noop: the check needs only its digest).
+    Without it the page shows the diagram's text: said, not failed."""
+    if not run.noop:
+        try:
+            mermaid_js.ensure()
+        except mermaid_js.MermaidJsError as exc:
+            run.message(f"install_webhook: the status page will show the fleet's diagram as "
+                        f"Mermaid text, not drawn: {exc}")
+            return
+    run.step(PinnedFile(PATHS.mermaid_js, mermaid_js.SHA256,
+                        lambda: mermaid_js.ensure().read_bytes()), [host])
+
+
 @plan(main="targets")
 def install_webhook(run: Run, targets: TargetSpec = "main", compilers: TargetSpec = "compilers",
                     loadbalancers: TargetSpec = "loadbalancers", bind: str = "0.0.0.0",
-                    port: int = 8088, secret_file: str = "") -> None:
+                    port: int = 8088, secret_file: str = "", status_page: bool = True,
+                    status_refresh: int = 10) -> None:
     """Install the webhook on main (deploy on git push), deploying to main and every compiler.
 
     The webhook on main: puppetops in its own virtualenv (wheels built here, no index
@@ -272,6 +298,10 @@ def install_webhook(run: Run, targets: TargetSpec = "main", compilers: TargetSpe
     the service running (restarted when its code, config or secret changed). A control repo
     on main gets a post-receive hook that posts each pushed branch, signed, to it.
 
+    The webhook also serves the fleet's status page on GET / (what `invoke status` says,
+    the diagram drawn by Mermaid's renderer shipped from this controller, the recent
+    deploys), gathered over its own SSH key while someone looks at it.
+
     Re-run it after add_compiler: the webhook then deploys to the new compiler too.
 
     Args:
@@ -280,8 +310,14 @@ def install_webhook(run: Run, targets: TargetSpec = "main", compilers: TargetSpe
         port: its port
         secret_file: a file only you can read holding the shared secret (default: one is
             generated on main)
+        status_page: serve the fleet's status page on GET / (false: only the webhook)
+        status_refresh: seconds between the page's refreshes (each one SSH round to the
+            servers while the page is open)
     """
     listen = listen_address(bind, port)
+    if status_refresh < MIN_REFRESH:
+        raise UsageError(f"status_refresh: must be at least {MIN_REFRESH} seconds, got "
+                         f"{status_refresh}")
     secret = secrets.read_file(secret_file, "secret_file") if secret_file else None
     host = single(run, targets, "install_webhook")
     prefix = node.environment_prefix(host)  # r10k's, so that a branch maps as r10k maps it
@@ -312,7 +348,8 @@ def install_webhook(run: Run, targets: TargetSpec = "main", compilers: TargetSpe
     run.pipeline([FileContent(PATHS.known_hosts, pinned, mode=0o644, owner=f"{USER}:{USER}"),
                   inventory_file(inventory)], [host])
     results += run.pipeline([SecretFile(PATHS.secret, secret),
-                             FileContent(PATHS.config, config_text(listen, prefix), mode=0o644),
+                             FileContent(PATHS.config, config_text(
+                                 listen, prefix, status_page, status_refresh), mode=0o644),
                              OwnedBy(USER, dirs=[PATHS.etc, PATHS.state], files=[PATHS.log])],
                             [host])
     if systemd:
@@ -324,6 +361,8 @@ def install_webhook(run: Run, targets: TargetSpec = "main", compilers: TargetSpe
     if changed(results) and not changed([started]):
         run.step(ServiceRestarted(SERVICE, daemon=service.daemon), [host])
     run.step(answers(health_url(bind, port)), [host])
+    if status_page:
+        ship_mermaid(run, host)
 
     repo = repo_on_main(host)
     if repo is None:

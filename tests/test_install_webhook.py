@@ -117,6 +117,10 @@ def test_the_config_names_the_secrets_file_and_loads_as_the_webhook_reads_it(tmp
     loaded = settings.load(str(tmp_path / "config.yaml"), environ={})
     assert (loaded.host, loaded.port, loaded.prefix, loaded.secret) == \
         ("0.0.0.0", 8088, "ops", "s3cret")
+    # the status page on, drawn by the mermaid.min.js install_webhook ships next to the venv
+    assert (loaded.status_page, loaded.status_refresh, loaded.mermaid_js) == \
+        (True, 10, PATHS.mermaid_js)
+    assert settings.load(None, {"allow_unsigned": True}, environ={}).status_page is False
     assert health_url("0.0.0.0", 8088) == "http://127.0.0.1:8088/health"
     assert listen_address("::", 8088) == "[::]:8088"
     assert settings.parse_listen(listen_address("fd00::1", 80)) == ("fd00::1", 80)
