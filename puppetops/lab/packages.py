@@ -19,7 +19,9 @@ from ..procs import Proc, proc, terminate
 LAB_PACKAGES = ("openssh-server", "iproute2", "puppetserver", "puppet-agent", "r10k", "g10k", "haproxy",
                 "nginx", "libnginx-mod-stream", "git", "socat", "curl", "procps", "sudo", "openssl",
                 "nftables",  # nft: the fault tests make a host's port 22 refuse connections
-                "puppetdb", "puppet-terminus-puppetdb", "postgresql")  # install_puppetdb
+                "puppetdb", "puppet-terminus-puppetdb", "postgresql",  # install_puppetdb
+                # the status page's browser test: Debian's Chromium, driven by Selenium
+                "chromium", "chromium-driver")
 # commands the tests need, whoever packaged them: Debian's packages only where the command is
 # missing (NodeSource's nodejs brings its own npm, and conflicts with Debian's npm package).
 # npm: the status tests parse the Mermaid diagram with mermaid's own parser (npm's mermaid).
