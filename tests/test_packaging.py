@@ -12,6 +12,10 @@ INSTALLED_PACKAGES = ("import pkgutil, puppetops; print('\\n'.join(sorted(m.name
                       "pkgutil.walk_packages(puppetops.__path__, 'puppetops.') if m.ispkg)))")
 
 
+PAGE_FILES = ("from importlib import resources; print('\\n'.join(sorted(f.name for f in resources."
+              "files('puppetops.webhook').joinpath('static').iterdir())))")
+
+
 def source_packages() -> list[str]:
     """Every package of the source tree, as installed (``plans/`` is ``puppetops.plans``)."""
     found = ["puppetops.plans"] + [
@@ -35,6 +39,10 @@ def test_an_installed_wheel_runs_a_plan_from_puppetops_plans(tmp_path):
     installed = subprocess.run([str(py), "-c", INSTALLED_PACKAGES], cwd=tmp_path,
                                capture_output=True, text=True, check=True).stdout.split()
     assert installed == source_packages()
+    # and their data: the webhook's status page (setup.cfg's package_data)
+    page = subprocess.run([str(py), "-c", PAGE_FILES], cwd=tmp_path, capture_output=True,
+                          text=True, check=True).stdout.split()
+    assert page == ["status.css", "status.html", "status.js"]
     proc = subprocess.run([str(env_dir / "bin" / "puppetops"), "plan", "facts",
                            "targets=localhost", "-i", str(inventory), "--format", "json"],
                           cwd=tmp_path, capture_output=True, text=True)
