@@ -1,8 +1,10 @@
 """``puppetops status`` on the session's stood-up infrastructure (the demo's, tests/
 puppet_fixtures.py): healthy → exit 0; a stopped compiler, compilers at different commits and
 a certificate about to expire → exit 1 naming the culprit; the Mermaid picture parses with
-mermaid's own parser and names every lab host. Every fault is undone before the test ends
-(the infrastructure is shared), and the status is healthy again.
+mermaid's own parser and names every lab host. The webhook's status page (which the demo's
+install_webhook put on main) is loaded in headless Chromium for the stopped compiler: one
+stop and start of a Puppet Server serves both the command and the page. Every fault is
+undone before the test ends (the infrastructure is shared), and the status is healthy again.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import time
 
 import pytest
 
+from puppetops.lab.git_push import webhook_url
 from puppetops.puppet import node
 from puppetops.steps import puppetserver_control
 from puppetops.steps.ca import ca_api
@@ -19,11 +22,14 @@ from puppetops.steps.facts import gather
 from puppetops.steps.puppetserver import PuppetserverRunning
 
 import mermaid_parser
+from browser import browser, host_health, wait_for  # noqa: F401 (browser: a fixture)
 from helpers import cli
 from test_operate_e2e import RECORD, fqdn
 
 pytestmark = pytest.mark.lab
 SHORT_LIVED = "short-lived.puppetops.test"
+SERVERS = ("main", "compiler1", "compiler2", "lb")
+GATHER = 30.0  # seconds a status gather may take on this loaded 2-core box
 
 
 def status(infra, *args: str):
@@ -85,22 +91,53 @@ def test_the_mermaid_picture_parses_and_names_every_lab_host(infrastructure):
     assert mermaid_parser.parse(proc.stdout) == {"ok": True, "diagramType": "flowchart-v2"}
 
 
+def open_page(infra, browser) -> int:
+    """The webhook's status page loaded, every server shown healthy and the diagram drawn
+    as SVG naming them; returns its refresh interval (seconds)."""
+    with infra.run() as run:
+        url = webhook_url(run.targets("main")[0]) + "/"
+    servers = {fqdn(infra, s) for s in SERVERS}
+    browser.get(url)
+    shown = wait_for(browser, "every server on the page, healthy", lambda d: (
+        h := host_health(d)) and servers <= set(h) and set(h.values()) == {"ok"} and h, 120)
+    assert set(shown) == servers  # the webhook's inventory: main, compilers, LBs
+    agents = browser.find_element("id", "agents").text
+    assert fqdn(infra, "agent1") in agents and fqdn(infra, "agent2") in agents
+    svg = wait_for(browser, "the diagram drawn as SVG", lambda d: d.find_element(
+        "css selector", "#diagram svg").text, 60)
+    assert all(name in svg for name in servers), svg
+    return int(browser.find_element("id", "refresh").text)
+
+
 @pytest.mark.reliability(fault="a compiler's Puppet Server stopped",
                          outcome="status exits 1 naming that compiler (and HAProxy's DOWN "
-                                 "member); healthy again once it is started")
-def test_a_stopped_compiler_is_named_and_status_exits_1(infrastructure):
+                                 "member), the status page shows it down without a reload; "
+                                 "healthy again once it is started")
+def test_a_stopped_compiler_is_named_and_status_exits_1(infrastructure, browser):
     infra = infrastructure
     c2 = fqdn(infra, "compiler2")
+    refresh = open_page(infra, browser)
+    browser.execute_script("window.sameLoad = true")  # gone if the page reloaded
     with infra.run() as run:
         run.each("facts", gather, [c2])
         run.each("stop puppetserver", lambda ctx: puppetserver_control.stop(
             ctx, node.layout(ctx.target)), [c2])
+        stopped = time.monotonic()
         try:
+            # the page: the gather under way or the next (≤ one interval, then a gather),
+            # then the page's next poll (≤ one interval)
+            wait_for(browser, f"{c2} shown down on the page",
+                     lambda d: host_health(d).get(c2) == "error", 2 * refresh + GATHER)
+            assert browser.execute_script("return window.sameLoad") is True
+            assert f"{c2}: Puppet Server not answering" in browser.find_element(
+                "id", "findings").text
+            assert host_health(browser)[fqdn(infra, "compiler1")] == "ok"
             proc = status(infra)
             assert proc.returncode == 1, proc.stdout
             assert f"{c2}: Puppet Server not answering" in said(proc)
             assert f"{fqdn(infra, 'compiler1')}: " not in said(proc)
         finally:
+            browser.get("about:blank")  # no open page: the webhook's gathers stop
             for _ in range(3):  # a JVM start on a loaded 2-core box can take over 300 s
                 if run.step(PuppetserverRunning(), [c2], catch_errors=True).ok:
                     break
