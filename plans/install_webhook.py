@@ -29,7 +29,7 @@ import yaml
 from puppetops import mermaid_js, secrets, wheelhouse
 from puppetops.errors import StepError, UsageError
 from puppetops.flow import changed, single
-from puppetops.params import TargetSpec
+from puppetops.params import Count, TargetSpec
 from puppetops.plan import plan
 from puppetops.puppet import names, node
 from puppetops.run import Run
@@ -49,7 +49,6 @@ from puppetops.steps.ssh_keys import (AuthorizedKey, SshKeyPair, pinned_known_ho
 from puppetops.steps.system_user import OwnedBy, SystemUser
 from puppetops.steps.systemd import SystemdUnit
 from puppetops.target import Target
-from puppetops.webhook.config import MIN_REFRESH
 
 SERVICE = "puppetops-webhook"
 PACKAGES = ("python3-venv", "curl", "openssh-client")
@@ -288,7 +287,7 @@ def ship_mermaid(run: Run, host: Target) -> None:
 def install_webhook(run: Run, targets: TargetSpec = "main", compilers: TargetSpec = "compilers",
                     loadbalancers: TargetSpec = "loadbalancers", bind: str = "0.0.0.0",
                     port: int = 8088, secret_file: str = "", status_page: bool = True,
-                    status_refresh: int = 10) -> None:
+                    status_refresh: Count = 10) -> None:
     """Install the webhook on main (deploy on git push), deploying to main and every compiler.
 
     The webhook on main: puppetops in its own virtualenv (wheels built here, no index
@@ -315,9 +314,6 @@ def install_webhook(run: Run, targets: TargetSpec = "main", compilers: TargetSpe
             servers while the page is open)
     """
     listen = listen_address(bind, port)
-    if status_refresh < MIN_REFRESH:
-        raise UsageError(f"status_refresh: must be at least {MIN_REFRESH} seconds, got "
-                         f"{status_refresh}")
     secret = secrets.read_file(secret_file, "secret_file") if secret_file else None
     host = single(run, targets, "install_webhook")
     prefix = node.environment_prefix(host)  # r10k's, so that a branch maps as r10k maps it

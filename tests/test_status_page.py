@@ -215,7 +215,7 @@ def test_the_config_file_sets_the_page_its_refresh_and_mermaid_path(tmp_path):
 
 
 @pytest.mark.parametrize("line, said", [
-    ("status_refresh: 1", "status_refresh: must be at least 2, got 1"),
+    ("status_refresh: 0", "status_refresh: must be at least 1, got 0"),
     ("status_refresh: ten", "status_refresh: expected a number of seconds, got 'ten'"),
     ("status_page: yes please", "status_page: expected true or false, got 'yes please'"),
 ])

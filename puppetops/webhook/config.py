@@ -20,7 +20,6 @@ from .. import secrets
 
 SECRET_ENV = "PUPPETOPS_WEBHOOK_SECRET"
 DEFAULT_PORT = 8088
-MIN_REFRESH = 2  # seconds: a status gather is one SSH round to every host
 DELETED_BRANCHES = ("remove", "keep")  # what a deleted branch does to its environment
 NO_SECRET = (f"no webhook secret: set the environment variable {SECRET_ENV} or `secret_file` in "
              "the config (or `allow_unsigned: true` to accept unsigned requests)")
@@ -95,7 +94,7 @@ def load(path: str | None = None, flags: dict[str, Any] | None = None,
         settings["host"], settings["port"] = parse_listen(values.pop("listen"))
     secret_file = values.pop("secret_file", None)
     for key, least in (("max_body_bytes", 1), ("workers", 1), ("threads", 1), ("stop_grace", 0),
-                       ("status_refresh", MIN_REFRESH)):
+                       ("status_refresh", 1)):
         if key in values and values[key] < least:
             raise UsageError(f"{where}: {key}: must be at least {least}, got {values[key]}")
     if values.get("prefix"):

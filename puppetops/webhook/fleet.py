@@ -22,7 +22,7 @@ from ..run import Run
 from .log import JsonLog
 
 Gather = Callable[[], dict[str, Any]]  # → the status document (FleetStatus.document)
-GATHER_TIMEOUT = 60.0  # seconds a host's reads may take before it counts as unreachable
+GATHER_TIMEOUT = 60.0  # the run's overall limit: a host not read by then is shown failed
 
 
 def gather_status(inventory: str) -> dict[str, Any]:
