@@ -88,11 +88,11 @@ class WebhookApp:
 
     def _file(self, file: File, start_response: StartResponse, method: str, path: str,
               environ: dict[str, Any], started: float) -> Iterable[bytes]:
-        start_response(f"{file.status} {_REASONS[file.status]}",
+        start_response("200 OK",
                        [("Content-Type", file.content_type),
                         ("Content-Length", str(len(file.body))),
                         ("X-Content-Type-Options", "nosniff"), *file.headers])
-        self.log.write(event="request", method=method, path=path, status=file.status,
+        self.log.write(event="request", method=method, path=path, status=200,
                        remote=environ.get("REMOTE_ADDR", ""),
                        ms=round((time.monotonic() - started) * 1000, 2))
         return [file.body]

@@ -25,12 +25,11 @@ STATIC = {"/status.js": ("status.js", "text/javascript; charset=utf-8"),
 
 @dataclass(frozen=True)
 class File:
-    """A response that is not JSON: its bytes, type and extra headers."""
+    """A 200 response that is not JSON: its bytes, type and extra headers."""
 
     body: bytes
     content_type: str
     headers: tuple[tuple[str, str], ...] = ()
-    status: int = 200
 
 
 def _package_file(name: str) -> bytes:
