@@ -146,5 +146,6 @@ def overview(done: list[Stage], lab: LabInfo) -> str:
         f"  ssh -F /dev/null -i {lab.private_key} -o UserKnownHostsFile={lab.known_hosts} "
         f"root@{main.address}",
         f"  curl -s http://{main.address}:8088/deploys    # the webhook on main: deploys on git push",
+        f"  http://{main.address}:8088/    # in a browser: the fleet's status page",
         f"  invoke lab-down --state-dir {lab.state_dir}    # removes it",
     ])
