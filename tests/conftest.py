@@ -1,6 +1,10 @@
 """Shared pytest configuration: fixture plugins shipped in the package, and test order."""
 
+from pathlib import Path
+
 import pytest
+
+from helpers import build_wheel
 
 pytest_plugins = [
     "puppetops.testing.fixtures",
@@ -14,7 +18,12 @@ pytest_plugins = [
 # session infrastructure, whatever their file names sort as.
 FIRST = ("test_standup_e2e.py",)
 
-
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.path.name not in FIRST)  # stable: the rest keep their order
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """puppetops' wheel, built once per session for every test that installs it."""
+    return build_wheel(tmp_path_factory.mktemp("wheel"))

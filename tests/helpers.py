@@ -12,23 +12,31 @@ from puppetops import Inventory, Run
 REPO = Path(__file__).resolve().parent.parent
 
 
-def install_wheel(tmp_path: Path, python: str = sys.executable) -> Path:
-    """Build puppetops' wheel and install it (with its dependencies) in a new virtualenv made
-    by ``python`` under ``tmp_path``; returns the virtualenv."""
+def build_wheel(folder: Path) -> Path:
+    """puppetops' wheel, built into ``folder`` (the tests share one: see ``wheel`` in
+    tests/conftest.py)."""
     # from a copy without build/: setuptools keeps modules deleted from the source in build/lib
     # and would ship them
-    source = tmp_path / "source"
+    source = folder / "source"
     shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(
         ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".puppetops", "results",
         ".peers-venv"))
-    dist = tmp_path / "dist"
+    dist = folder / "dist"
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
                     "-w", str(dist), str(source)], check=True, capture_output=True)
-    wheel = next(dist.glob("puppetops-*.whl"))
+    return next(dist.glob("puppetops-*.whl"))
+
+
+def install_wheel(wheel: Path, tmp_path: Path, python: str = sys.executable) -> Path:
+    """A new virtualenv made by ``python`` under ``tmp_path`` with ``wheel`` and its
+    dependencies installed; returns the virtualenv."""
     env_dir = tmp_path / "venv"
-    subprocess.run([python, "-m", "venv", str(env_dir)], check=True, capture_output=True)
-    subprocess.run([str(env_dir / "bin" / "python"), "-m", "pip", "install", "-q", str(wheel)],
-                   check=True, capture_output=True)
+    # No pip of its own (ensurepip costs seconds of CPU per venv): this pip installs into it,
+    # running under the venv's interpreter, so dependencies resolve for that Python.
+    subprocess.run([python, "-m", "venv", "--without-pip", str(env_dir)], check=True,
+                   capture_output=True)
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(env_dir / "bin" / "python"),
+                    "install", "-q", str(wheel)], check=True, capture_output=True)
     return env_dir
 
 

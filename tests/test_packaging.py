@@ -25,8 +25,8 @@ def source_packages() -> list[str]:
 
 
 @pytest.mark.slow
-def test_an_installed_wheel_runs_a_plan_from_puppetops_plans(tmp_path):
-    env_dir = install_wheel(tmp_path)
+def test_an_installed_wheel_runs_a_plan_from_puppetops_plans(wheel, tmp_path):
+    env_dir = install_wheel(wheel, tmp_path)
     py = env_dir / "bin" / "python"
     inventory = tmp_path / "inventory.yaml"
     inventory.write_text("targets:\n  - name: localhost\n")

@@ -102,13 +102,13 @@ def floor_interpreter() -> str | None:
 
 
 @pytest.mark.slow
-def test_an_installed_wheel_imports_and_runs_a_plan_on_the_floor_python(tmp_path):
+def test_an_installed_wheel_imports_and_runs_a_plan_on_the_floor_python(wheel, tmp_path):
     if sys.version_info[:2] == FLOOR:
         pytest.skip("this interpreter is the floor: the whole suite runs on it")
     python = floor_interpreter()
     if python is None:
         pytest.skip(f"no Python {FLOOR[0]}.{FLOOR[1]} interpreter on this machine (PATH or pyenv)")
-    env_dir = install_wheel(tmp_path, python)
+    env_dir = install_wheel(wheel, tmp_path, python)
     # outside the source tree, so only the installed copy can be imported
     checked = subprocess.run([str(env_dir / "bin" / "python"), "-c", CHECK], cwd=tmp_path,
                              capture_output=True, text=True)
