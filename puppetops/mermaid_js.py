@@ -33,12 +33,12 @@ class MermaidJsError(PuppetopsError):
     that is not the pinned one)."""
 
 
-def path(cache: Path = CACHE) -> Path:
-    """Where the pinned version's file is (or goes) in the cache."""
-    return cache / f"mermaid-{VERSION}" / "mermaid.min.js"
+def path(cache: Path | None = None) -> Path:
+    """Where the pinned version's file is (or goes) in the cache (default ``CACHE``)."""
+    return (cache or CACHE) / f"mermaid-{VERSION}" / "mermaid.min.js"
 
 
-def cached(cache: Path = CACHE) -> Path | None:
+def cached(cache: Path | None = None) -> Path | None:
     """The cached file when it is there and is the pinned one, else None (no network)."""
     found = path(cache)
     try:
@@ -47,7 +47,7 @@ def cached(cache: Path = CACHE) -> Path | None:
         return None
 
 
-def ensure(cache: Path = CACHE) -> Path:
+def ensure(cache: Path | None = None) -> Path:
     """The cached file, fetched with npm first if it is missing; ``MermaidJsError`` saying
     what to do when npm is missing or the fetch fails."""
     found = cached(cache)

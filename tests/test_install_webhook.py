@@ -193,3 +193,27 @@ def test_the_wheel_holds_the_sources_as_they_are_not_a_stale_setuptools_build(tm
     assert "puppetops/__init__.py" in names and "puppetops/plans/__init__.py" in names
     assert "puppetops/deleted_since.py" not in names
     assert not (root / "puppetops.egg-info").exists()  # the checkout is left as it was
+
+
+@pytest.mark.reliability(fault="install_webhook from a controller without npm nor a cached "
+                               "mermaid.min.js",
+                         outcome="a message says the status page shows the diagram's text and "
+                                 "how to fetch it; nothing is shipped, the install goes on")
+def test_without_mermaid_js_install_webhook_says_the_page_shows_the_text(tmp_path, monkeypatch):
+    from io import StringIO
+
+    from puppetops import mermaid_js
+    from puppetops.output import JsonOutput, Output
+    from puppetops.plans.install_webhook import ship_mermaid
+    monkeypatch.setattr(mermaid_js, "CACHE", tmp_path / "cache")
+    monkeypatch.setenv("PATH", str(tmp_path))  # no npm
+    said = JsonOutput(stdout=StringIO())
+    inventory = Inventory.from_dict({"targets": [{"name": "localhost"}]})
+    with Run(inventory, lock=False, output=Output(said)) as run:
+        ship_mermaid(run, run.targets("localhost")[0])
+        assert run.steps == []  # nothing shipped
+    assert said.messages == [
+        "install_webhook: the status page will show the fleet's diagram as Mermaid text, not "
+        f"drawn: npm is missing on this controller, so mermaid {mermaid_js.VERSION}'s "
+        "mermaid.min.js cannot be fetched: run `invoke lab-setup` (Debian's nodejs and npm) "
+        "or install npm, then `python -m puppetops.mermaid_js`"]
