@@ -148,7 +148,6 @@
     }
     verdict.textContent = data.view.verdict;
     verdict.className = "verdict " + (data.status.healthy ? "healthy" : "attention");
-    document.body.dataset.healthy = data.status.healthy;
     showHosts(data.status, data.view);
     showCode(data.status);
     showAgents(data.status, data.view);
