@@ -78,8 +78,9 @@ def page(tmp_path: Path) -> Iterator[Callable[..., WebhookServer]]:
         return server
 
     yield start
-    for server in started:
+    for server in started:  # never served: its listening socket closed here
         server.close()
+        server.http.close()
 
 
 def status_json(server: WebhookServer) -> dict[str, Any]:
@@ -202,6 +203,7 @@ def test_the_status_page_is_off_unless_the_config_turns_it_on(tmp_path):
         assert call(server.app, "/health")[0] == 200
     finally:
         server.close()
+        server.http.close()
 
 
 def test_the_config_file_sets_the_page_its_refresh_and_mermaid_path(tmp_path):
