@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -97,7 +98,7 @@ def gathered(server: WebhookServer, gather: Gathers) -> dict[str, Any]:
         data = status_json(server)
         if data["gathered_at"] or data["error"]:
             return data
-        threading.Event().wait(0.05)
+        time.sleep(0.05)
     raise AssertionError("the first gather never landed")
 
 
