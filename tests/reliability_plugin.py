@@ -31,6 +31,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     path = config.getoption("--reliability-json")
     if path:
+        # One process records every test: pytest-xdist workers (setup.cfg's -n) would each
+        # write PATH with only their share run. xdist's own pytest_configure runs last and
+        # starts no workers when dist is "no".
+        if getattr(config.option, "dist", "no") != "no":
+            config.option.dist, config.option.numprocesses = "no", 0
         config.pluginmanager.register(Recorder(path), "reliability-recorder")
 
 
