@@ -1,4 +1,5 @@
-"""Shared pytest configuration: fixture plugins shipped in the package, and test order."""
+"""Shared pytest configuration: fixture plugins shipped in the package, test order, and which
+tests share one pytest-xdist worker."""
 
 from pathlib import Path
 
@@ -18,9 +19,19 @@ pytest_plugins = [
 # session infrastructure, whatever their file names sort as.
 FIRST = ("test_standup_e2e.py",)
 
+# Under pytest-xdist (setup.cfg: -n 2 --dist loadgroup) every lab test goes to one worker, in
+# the order above: the session lab and infrastructure are stood up once (each worker is a
+# session of its own, and a second stand-up would double the JVM load of a 2-core box), and
+# the lab tests keep the order they rely on. The other tests spread over the workers.
+LAB_GROUP = pytest.mark.xdist_group("lab")
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.path.name not in FIRST)  # stable: the rest keep their order
+    for item in items:
+        if item.get_closest_marker("lab"):
+            item.add_marker(LAB_GROUP)
 
 
 @pytest.fixture(scope="session")
