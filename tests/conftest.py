@@ -26,12 +26,30 @@ FIRST = ("test_standup_e2e.py",)
 LAB_GROUP = pytest.mark.xdist_group("lab")
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+@pytest.hookimpl(wrapper=True)  # around the other plugins' hooks: first the order, last a check
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]):
     items.sort(key=lambda item: item.path.name not in FIRST)  # stable: the rest keep their order
     for item in items:
         if item.get_closest_marker("lab"):
             item.add_marker(LAB_GROUP)
+    yield
+    if hasattr(config, "workerinput") and config.getvalue("loadgroup"):
+        for item in items:
+            if item.get_closest_marker("lab") and not item.nodeid.endswith("@lab"):
+                item.stash[UNGROUPED] = True
+
+
+# Lab tests spread over workers would stand the same lab up twice, take its hosts' locks from
+# each other and fault each other's Puppet Servers: they fail before their fixtures instead.
+UNGROUPED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.stash.get(UNGROUPED, False):
+        pytest.fail("pytest-xdist did not put the lab tests in one group (no @lab suffix on "
+                    "their node ids: pytest-xdist#1386, pytest >= 9.2): install the test "
+                    "extra's pytest, or run with -n 0", pytrace=False)
 
 
 @pytest.fixture(scope="session")
