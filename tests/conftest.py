@@ -19,19 +19,20 @@ pytest_plugins = [
 # session infrastructure, whatever their file names sort as.
 FIRST = ("test_standup_e2e.py",)
 
-# Under pytest-xdist (setup.cfg: -n 2 --dist loadgroup) every lab test goes to one worker, in
-# the order above: the session lab and infrastructure are stood up once (each worker is a
-# session of its own, and a second stand-up would double the JVM load of a 2-core box), and
-# the lab tests keep the order they rely on. The other tests spread over the workers.
-LAB_GROUP = pytest.mark.xdist_group("lab")
+# Under pytest-xdist (setup.cfg: -n 2 --dist loadgroup) the suite is two groups, one per
+# worker, each in the order above. "lab": the session lab and infrastructure are stood up once
+# (each worker is a session of its own, and a second stand-up would double the JVM load of a
+# 2-core box), and the lab tests keep the order they rely on. "controller": the other tests,
+# one after another beside the lab: their runs on local targets all take this machine's one
+# run lock (puppetops.lock), so two at once would refuse each other.
+LAB_GROUP, CONTROLLER_GROUP = pytest.mark.xdist_group("lab"), pytest.mark.xdist_group("controller")
 
 
 @pytest.hookimpl(wrapper=True)  # around the other plugins' hooks: first the order, last a check
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]):
     items.sort(key=lambda item: item.path.name not in FIRST)  # stable: the rest keep their order
     for item in items:
-        if item.get_closest_marker("lab"):
-            item.add_marker(LAB_GROUP)
+        item.add_marker(LAB_GROUP if item.get_closest_marker("lab") else CONTROLLER_GROUP)
     yield
     if hasattr(config, "workerinput") and config.getvalue("loadgroup"):
         for item in items:
