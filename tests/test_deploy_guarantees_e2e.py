@@ -144,7 +144,9 @@ def wait_for_step(log, name: str, timeout: float = 600.0) -> None:
 def test_a_puppet_server_killed_during_deploy_code_costs_no_flush(infrastructure, tmp_path):
     infra = infrastructure
     c1, c2 = fqdn(infra, "compiler1"), fqdn(infra, "compiler2")
-    old = release(catalog(infra, "main"))
+    served = releases(infra)  # every server has production compiled, and so cached
+    old = served["main"]
+    assert set(served.values()) == {old}, served
     new = token()
     head = push(infra, new)
     before = {s: flushes(infra, s) for s in SERVERS}
@@ -157,30 +159,32 @@ def test_a_puppet_server_killed_during_deploy_code_costs_no_flush(infrastructure
     worker = threading.Thread(target=deploy_logged)
     worker.start()
     try:
-        wait_for_step(log, "deploy production")
-        pid = infra.ssh("compiler2", f"cat {PIDFILE}").strip()
-        infra.ssh("compiler2", f"kill -KILL {int(pid)}")
-    finally:
-        worker.join(timeout=900)
-    results = box["results"]
-    assert not results.ok
-    row = results.find(c2)
-    assert row.status == "failed" and "Puppet Server does not answer" in row.message, row.message
-    assert results.find(c1).value == {"production": head}
-    for short in SERVERS:  # compiler2's log may be gone with its JVM: count the others
-        if short != "compiler2":
-            assert flushes(infra, short) == before[short]
-    assert lb_states(infra)[c2][1] & 0x08
-    assert release(catalog(infra, "compiler1")) == old  # not flushed: the old code still
-
-    with infra.run() as run:  # the operator starts it again, then re-runs deploy_code
-        run.each("facts", gather, [c2])
-        for _ in range(3):  # a JVM start on a loaded 2-core box can take more than 300 s
-            if run.step(PuppetserverRunning(), [c2], catch_errors=True).ok:
-                break
-        else:
-            pytest.fail("compiler2's Puppet Server did not start again")
-    again = deploy(infra)
+        try:
+            wait_for_step(log, "deploy production")
+            pid = infra.ssh("compiler2", f"cat {PIDFILE}").strip()
+            infra.ssh("compiler2", f"kill -KILL {int(pid)}")
+        finally:
+            worker.join(timeout=900)
+        results = box["results"]
+        assert not results.ok
+        row = results.find(c2)
+        assert row.status == "failed" and "Puppet Server does not answer" in row.message, \
+            row.message
+        assert results.find(c1).value == {"production": head}
+        for short in SERVERS:  # compiler2's log may be gone with its JVM: count the others
+            if short != "compiler2":
+                assert flushes(infra, short) == before[short]
+        assert lb_states(infra)[c2][1] & 0x08
+        assert release(catalog(infra, "compiler1")) == old  # not flushed: the old code still
+    finally:  # even after a failed check: the lab as the next tests need it
+        with infra.run() as run:  # the operator starts it again, then re-runs deploy_code
+            run.each("facts", gather, [c2])
+            for _ in range(3):  # a JVM start on a loaded 2-core box can take more than 300 s
+                if run.step(PuppetserverRunning(), [c2], catch_errors=True).ok:
+                    break
+            else:
+                pytest.fail("compiler2's Puppet Server did not start again")
+        again = deploy(infra)
     assert again.ok, again.details()
     assert releases(infra) == {s: new for s in SERVERS}
     wait_for("compiler2 UP", lambda: lb_states(infra)[c2] == (2, 0), timeout=180)
