@@ -68,16 +68,18 @@ class WebhookApp:
         fields: dict[str, Any] = {}
         try:
             status, body = self._route(method, path, environ, fields)
-            if isinstance(body, File):
-                return self._file(body, start_response, method, path, environ, started)
         except Reply as reply:
             status, body = reply.status, reply.body
             fields["error"] = body.get("error", "")
         except Exception as exc:  # a bug: answer, log, and keep serving
             status, body = 500, {"error": "internal error"}
             fields["error"] = f"{type(exc).__name__}: {exc}"[:500]
-        payload = json.dumps(body).encode()
-        headers = [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))]
+        if isinstance(body, File):  # a page file: its own type and headers
+            payload, kind = body.body, body.content_type
+            extra = [("X-Content-Type-Options", "nosniff"), *body.headers]
+        else:
+            payload, kind, extra = json.dumps(body).encode(), "application/json", []
+        headers = [("Content-Type", kind), ("Content-Length", str(len(payload))), *extra]
         if status == 405:
             headers.append(("Allow", "POST" if path in PUSH_PATHS else "GET"))
         start_response(f"{status} {_REASONS[status]}", headers)
@@ -85,17 +87,6 @@ class WebhookApp:
                        remote=environ.get("REMOTE_ADDR", ""),
                        ms=round((time.monotonic() - started) * 1000, 2), **fields)
         return [payload]
-
-    def _file(self, file: File, start_response: StartResponse, method: str, path: str,
-              environ: dict[str, Any], started: float) -> Iterable[bytes]:
-        start_response("200 OK",
-                       [("Content-Type", file.content_type),
-                        ("Content-Length", str(len(file.body))),
-                        ("X-Content-Type-Options", "nosniff"), *file.headers])
-        self.log.write(event="request", method=method, path=path, status=200,
-                       remote=environ.get("REMOTE_ADDR", ""),
-                       ms=round((time.monotonic() - started) * 1000, 2))
-        return [file.body]
 
     def _route(self, method: str, path: str, environ: dict[str, Any],
                fields: dict[str, Any]) -> tuple[int, dict[str, Any] | File]:

@@ -77,14 +77,14 @@ class WebhookServer:
         failed, queued = self.store.recover()
         for job_id in failed:
             self.log.write(event="deploy", id=job_id, status="failed", error=INTERRUPTED)
+        inventory = config.inventory or "inventory.yaml"
         if plans is None:
             config = self.config = agreed_prefix(config)
-            plans = PlanRunner(config.inventory or "inventory.yaml", main=config.main,
-                               targets=config.targets, loadbalancers=config.loadbalancers)
+            plans = PlanRunner(inventory, main=config.main, targets=config.targets,
+                               loadbalancers=config.loadbalancers)
         self.queue = DeployQueue(self.store, plans, self.log, workers=config.workers)
         self.fleet = self.page = None
         if config.status_page:
-            inventory = config.inventory or "inventory.yaml"
             self.fleet = FleetWatch(gather or (lambda: gather_status(inventory)),
                                     config.status_refresh, self.log)
             self.page = Page(mermaid_file(config.mermaid_js))
