@@ -148,8 +148,9 @@ def test_an_option_is_never_taken_for_a_positional_argument(project, program, ar
 
 
 @reliability(fault="an unknown option, or --rerun without its value",
-             outcome="puppetops: exit 2, one line naming the command and the option; plain "
-                     "invoke: its own parse error, exit 1; nothing run either way")
+             outcome="exit 2, one line naming the command and the option (puppetops and "
+                     "stock invoke alike); nothing run")
+@pytest.mark.parametrize("program", PROGRAMS)
 @pytest.mark.parametrize("args, words", [
     (("deploy-code", "--bogus"), "'--bogus'"),
     (("command", "touch {marker}", "-t", "host1", "--bogus"), "'--bogus'"),
@@ -157,17 +158,27 @@ def test_an_option_is_never_taken_for_a_positional_argument(project, program, ar
     (("rotate-lb-member", "-b", "2"), "'-b'"),  # an old, auto-assigned letter
 ])
 @pytest.mark.slow
-def test_an_unknown_option_is_a_usage_error(project, args, words):
+def test_an_unknown_option_is_a_usage_error(project, program, args, words):
     inventory, folder = project
     marker = folder / "RAN"
     args = tuple(a.format(marker=marker) for a in args)
-    proc = cli(*args, "-i", inventory)
+    proc = PROGRAMS[program](*args, "-i", inventory)
     assert proc.returncode == 2
     line = one_line(proc)
     assert line.startswith(f"error: {args[0]}: ") and words in line
-    stock = invoke(*args, "-i", inventory)
-    assert stock.returncode == 1 and words in stock.stderr  # Invoke's own parser: exit 1
     assert not marker.exists() and not (folder / ".puppetops").exists()
+
+
+@pytest.mark.slow
+@reliability(fault="a command name that does not exist",
+             outcome="exit 2, one line naming the word (puppetops and stock invoke alike)")
+@pytest.mark.parametrize("program", PROGRAMS)
+def test_an_unknown_command_is_a_usage_error(project, program):
+    inventory, folder = project
+    proc = PROGRAMS[program]("deploy-codes", "-i", inventory, cwd=folder)
+    assert proc.returncode == 2
+    assert one_line(proc) == "error: No idea what 'deploy-codes' is!"
+    assert not (folder / ".puppetops").exists()
 
 
 @pytest.mark.slow
@@ -182,9 +193,10 @@ def test_the_old_noop_letter_of_deploy_code_is_refused(project, program):
 
 
 @pytest.mark.slow
-def test_invokes_own_options_after_a_command_name_are_refused_by_puppetops(project):
+@pytest.mark.parametrize("program", PROGRAMS)
+def test_invokes_own_options_after_a_command_name_are_refused(project, program):
     inventory, folder = project
-    proc = cli("deploy-code", "-d", "-i", inventory, cwd=folder)  # -d: deploy-code's --drain
+    proc = PROGRAMS[program]("deploy-code", "-d", "-i", inventory, cwd=folder)  # once --drain
     assert proc.returncode == 2
     assert one_line(proc).startswith("error: --debug / -d is an option of Invoke itself")
     assert not (folder / ".puppetops").exists()

@@ -33,20 +33,23 @@ from puppetops.__main__ import main
 main()
 """
 
-# the child sends itself `signum` when the command starts reading its inventory
+# the child sends itself `signum` when the command starts reading its inventory, under the
+# console script or stock `invoke` with the repository's tasks.py
 WHILE_READING = """
 import os, sys
-from puppetops.__main__ import main
-import puppetops.cli.program
 from puppetops.inventory import Inventory
 real_load = Inventory.load.__func__
 def load(cls, *args, **kwargs):
     os.kill(os.getpid(), {signum})
     return real_load(cls, *args, **kwargs)
 Inventory.load = classmethod(load)
-sys.argv = ["puppetops", *{argv!r}]
-main()
+{start}
 """
+START = {
+    "puppetops": "sys.argv = ['puppetops', *{argv!r}]\n"
+                 "from puppetops.__main__ import main\nmain()",
+    "invoke": "sys.argv = ['invoke', *{argv!r}]\nfrom invoke.main import program\nprogram.run()",
+}
 
 
 def child(script: str, **values) -> subprocess.CompletedProcess:
@@ -66,12 +69,13 @@ def test_a_signal_while_the_commands_load_ends_quietly(module: str, signum: int)
     assert done.stdout == ""
 
 
-def test_ctrl_c_before_the_run_starts_ends_quietly(tmp_path) -> None:
+@pytest.mark.parametrize("program", START)
+def test_ctrl_c_before_the_run_starts_ends_quietly(tmp_path, program) -> None:
     inventory = tmp_path / "inventory.yaml"
     inventory.write_text("targets: [{uri: 127.0.0.1, config: {transport: local}}]\n")
+    argv = ["command", "-i", str(inventory), "-t", "all", "touch " + str(tmp_path / "ran")]
     done = child(WHILE_READING, signum=int(signal.SIGINT),
-                 argv=["command", "-i", str(inventory), "-t", "all",
-                          "touch " + str(tmp_path / "ran")])
+                 start=START[program].format(argv=argv))
     assert done.returncode == 130, done.stderr
     assert "Traceback" not in done.stderr
     assert done.stderr.strip() == "interrupted by SIGINT"

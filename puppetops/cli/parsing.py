@@ -9,8 +9,8 @@
 - Invoke's own ``--dry`` ("echo commands instead of running") and ``-p``/``--pty`` are
   refused (exit 2): our tasks run no shell commands through Invoke, so they would mean
   nothing, and a ``--dry`` deploy must never deploy. ``--noop`` (``-n``) says "change
-  nothing". (The ``puppetops`` script refuses every Invoke option given after a command
-  name: ``program.py``.)
+  nothing". (Every other Invoke option given after a command name is refused by
+  ``program.py``, under the ``puppetops`` script and stock ``invoke`` alike.)
 
 ``TypedTask``: a task whose options come from typed parameters (``puppetops.params``: its
 body's signature, a plan's, and the run options of ``options.RunOptions``), each value read
