@@ -16,10 +16,10 @@ from puppetops.puppet import node
 from puppetops.run import Run
 from puppetops.steps.facts import gather
 from puppetops.steps.puppetdb.database import DatabaseConfig, DatabaseRole, postgres_running
-from puppetops.steps.puppetdb.server import (Allowlist, AllowlistSetting, JettyConfig,
-                                             PuppetdbJavaArgs, PuppetdbPackages,
+from puppetops.steps.puppetdb.server import (Allowlist, AllowlistSetting, HostCertificate,
+                                             JettyConfig, PuppetdbJavaArgs, PuppetdbPackages,
                                              PuppetdbRestarted, PuppetdbRunning, PuppetdbStarted,
-                                             SslAccess, has_certificate, installed)
+                                             SslAccess, installed)
 from puppetops.steps.puppetdb.terminus import terminus_steps
 from puppetops.steps.puppetserver import PuppetserverRefresh
 from puppetops.target import Target
@@ -71,7 +71,7 @@ def start_puppetdb(run: Run, host: Target, allowed: list[str]) -> None:
     and its process started (restarted when its config changed while it ran) — not waited for: its JVM takes a minute or more to answer,
     which bootstrap_ca overlaps with its own work."""
     run.each("facts", gather, [host])
-    run.each("Puppet certificate", has_certificate, [host])
+    run.step(HostCertificate(), [host])
     steps = [PuppetdbPackages(), postgres_running(), DatabaseConfig(), DatabaseRole(),
              PuppetdbJavaArgs(), SslAccess(), JettyConfig(), AllowlistSetting(), Allowlist(allowed)]
     config = dict(zip(steps, run.pipeline(steps, [host])))

@@ -270,17 +270,16 @@ def health_url(bind: str, port: int) -> str:
 
 def ship_mermaid(run: Run, host: Target) -> None:
     """mermaid.min.js (pinned) on main for the status page, from the controller's cache —
-    fetched there with npm first if missing (not in noop: the check needs only its digest).
-    Without it the page shows the diagram's text: said, not failed."""
-    if not run.noop:
-        try:
-            mermaid_js.ensure()
-        except mermaid_js.MermaidJsError as exc:
-            run.message(f"install_webhook: the status page will show the fleet's diagram as "
-                        f"Mermaid text, not drawn: {exc}")
-            return
-    run.step(PinnedFile(PATHS.mermaid_js, mermaid_js.SHA256,
-                        lambda: mermaid_js.ensure().read_bytes()), [host])
+    fetched there with npm first if missing (this machine's cache, not the infrastructure:
+    a noop run fetches too, so it says what the real run will ship). Without it the page
+    shows the diagram's text: said, not failed."""
+    try:
+        source = mermaid_js.ensure()
+    except mermaid_js.MermaidJsError as exc:
+        run.message(f"install_webhook: the status page will show the fleet's diagram as "
+                    f"Mermaid text, not drawn: {exc}")
+        return
+    run.step(PinnedFile(PATHS.mermaid_js, mermaid_js.SHA256, source.read_bytes), [host])
 
 
 @plan(main="targets")

@@ -184,3 +184,28 @@ def test_inventory_takes_query_and_says_where_puppetdb_is_missing(tmp_path):
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.strip() == ("error: --query: the inventory has no puppetdb or main group "
                                    "to find PuppetDB on")
+
+
+@pytest.mark.parametrize("noop", [True, False])
+def test_a_host_without_its_certificate_stops_a_real_run_and_a_noop_run_says_it_needs_it(noop):
+    """Run for real on this machine (reads only): no certificate for a made-up certname."""
+    from puppetops.errors import PlanFailure
+    from puppetops.inventory import Inventory
+    from puppetops.run import Run
+    from puppetops.steps.puppetdb.server import HostCertificate
+    inventory = Inventory.from_dict({"targets": [{
+        "name": "here", "config": {"transport": "local"},
+        "vars": {"certname": "no-such-host.invalid", "puppet_layout": "debian"}}]})
+    with Run(inventory, lock=False, noop=noop) as run:
+        if noop:
+            result = run.step(HostCertificate(), "here")[0]
+            assert (result.status, result.message) == (
+                "changed", "would need the certificate of no-such-host.invalid "
+                           "(/var/lib/puppet/ssl/certs/no-such-host.invalid.pem)")
+        else:
+            with pytest.raises(PlanFailure) as failed:
+                run.step(HostCertificate(), "here")
+            result = failed.value.results[0]
+            assert result.status == "failed"
+            assert result.message.startswith("here has no Puppet certificate (/var/lib/puppet/"
+                                             "ssl/certs/no-such-host.invalid.pem): PuppetDB")

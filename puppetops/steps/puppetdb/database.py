@@ -92,10 +92,9 @@ class DatabaseRole(Step):
                                f"WHERE rolname = '{ROLE}';\n"
                                f"SELECT 'database', pg_get_userbyid(datdba) FROM pg_database "
                                f"WHERE datname = '{DATABASE}';\n")
-        except StepError:
-            if not ctx.noop:  # in noop, PostgreSQL may be one the run would start
-                raise
-            return Finding(f"create role and database {DATABASE} once PostgreSQL runs")
+        except StepError as exc:  # not started yet in a noop run; a real run fails in apply
+            return Finding(f"create role {ROLE} and database {DATABASE} once PostgreSQL "
+                           f"answers (now: {exc})")
         found = {row[0]: row[1] for row in rows if len(row) == 2}
         verifier = found.get("role", "")
         password = _password(ctx)

@@ -48,17 +48,26 @@ class PuppetdbJavaArgs(FileEdit):
         return conf.server_defaults(current, node.puppetdb_java_args(ctx.target) or "")
 
 
-def has_certificate(ctx: StepContext) -> str:
+class HostCertificate(Step):
     """The host has its Puppet key and certificate signed by the CA (PuppetDB serves with
-    them): main always has; another PuppetDB host must be enrolled first."""
-    layout, name = node.layout(ctx.target), node.certname(ctx.target)
-    ssl = puppetdb.host_ssl(layout, name)
-    if ctx.test(" && ".join(f"[ -s {shlex.quote(f)} ]" for f in (ssl.key, ssl.cert, ssl.ca))):
-        return f"certificate of {name}"
-    if ctx.noop:
-        return f"would use the certificate of {name} once it has one"
-    raise StepError(f"{ctx.target.name} has no Puppet certificate ({ssl.cert}): PuppetDB serves "
-                    "with it; run enroll_agent on it first (main gets one from bootstrap_ca)")
+    them): main always has; another PuppetDB host must be enrolled first. No step here makes
+    them: a real run stops at this step; a noop one says the run needs them (an earlier
+    step of the same plan, bootstrap_ca's, would have made them)."""
+
+    name = "Puppet certificate"
+
+    def check(self, ctx: StepContext) -> str | None:
+        layout, name = node.layout(ctx.target), node.certname(ctx.target)
+        ssl = puppetdb.host_ssl(layout, name)
+        present = ctx.test(" && ".join(f"[ -s {shlex.quote(f)} ]"
+                                       for f in (ssl.key, ssl.cert, ssl.ca)))
+        return None if present else f"need the certificate of {name} ({ssl.cert})"
+
+    def change(self, ctx: StepContext) -> None:
+        ssl = puppetdb.host_ssl(node.layout(ctx.target), node.certname(ctx.target))
+        raise StepError(f"{ctx.target.name} has no Puppet certificate ({ssl.cert}): PuppetDB "
+                        "serves with it; run enroll_agent on it first (main gets one from "
+                        "bootstrap_ca)")
 
 
 class SslAccess(Step):
