@@ -9,6 +9,8 @@ from __future__ import annotations
 import signal
 import sys
 
+from .errors import signal_exit_code  # light: the package loads its names on first use
+
 
 def main() -> None:
     previous = signal.signal(signal.SIGTERM, _stop_loading)
@@ -23,7 +25,7 @@ def main() -> None:
 def _stop_loading(signum: int, frame: object) -> None:
     print(f"interrupted by {signal.Signals(signum).name} while loading: nothing was run",
           file=sys.stderr)
-    sys.exit(128 + signum)
+    sys.exit(signal_exit_code(signum))
 
 
 if __name__ == "__main__":

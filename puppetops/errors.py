@@ -14,8 +14,13 @@ EXIT_OK = 0
 EXIT_FAILED = 1          # some target failed
 EXIT_USAGE = 2           # bad command line, inventory or parameter
 EXIT_LOCKED = 75         # another run holds the lock (EX_TEMPFAIL: try again later)
-EXIT_SIGINT = 130        # interrupted by SIGINT (128 + 2, as shells report it)
-EXIT_SIGTERM = 143       # interrupted by SIGTERM (128 + 15)
+
+
+def signal_exit_code(signum: int) -> int:
+    """The exit code of a process stopped by signal ``signum``: 128 + its number, as a shell
+    reports a job killed by it (130 for SIGINT, 143 for SIGTERM), so cron, systemd and CI can
+    tell "stopped on request" from "a target failed" (1)."""
+    return 128 + signum
 
 
 class PuppetopsError(Exception):
@@ -112,14 +117,13 @@ class StepError(PuppetopsError):
 class Interrupted(PuppetopsError):
     """The run was asked to stop (SIGINT, SIGTERM, or ``Run.interrupt``): nothing new starts.
 
-    Exits 128 + the signal's number, as a shell reports a job killed by it, so cron, systemd
-    and CI can tell "stopped on request" from "a target failed" (1).
+    Exits ``signal_exit_code(signum)``.
     """
 
     def __init__(self, message: str, signum: int):
         super().__init__(message)
         self.signum = signum
-        self.exit_code = 128 + signum
+        self.exit_code = signal_exit_code(signum)
 
 
 class PlanFailure(PuppetopsError):

@@ -34,7 +34,6 @@ class PuppetdbLayout:
     packages: tuple[str, ...]      # the PuppetDB host's
     terminus_package: str          # every Puppet Server's
     confdir: str                   # holds conf.d/ and bootstrap.cfg
-    jar: str
     defaults: str                  # JAVA_ARGS
     rundir: str
     logdir: str
@@ -89,7 +88,7 @@ LAYOUTS = {
     # namespace the jar does not have: the PuppetDB pitfalls)
     "debian": PuppetdbLayout(
         packages=("puppetdb", "postgresql", "curl"), terminus_package="puppet-terminus-puppetdb",
-        confdir="/etc/puppetdb", jar=_DEBIAN_JAR, defaults="/etc/default/puppetdb",
+        confdir="/etc/puppetdb", defaults="/etc/default/puppetdb",
         rundir="/run/puppetdb", logdir="/var/log/puppetdb",
         jvm_main=(*_JVM_COMMON, "-cp", _DEBIAN_JAR, "clojure.main",
                   "-m", "puppetlabs.puppetdb.core", "services"),
@@ -98,7 +97,7 @@ LAYOUTS = {
     "aio": PuppetdbLayout(
         packages=("puppetdb", "postgresql", "postgresql-contrib", "curl"),
         terminus_package="puppetdb-termini",
-        confdir="/etc/puppetlabs/puppetdb", jar=_AIO_JAR, defaults="/etc/default/puppetdb",
+        confdir="/etc/puppetlabs/puppetdb", defaults="/etc/default/puppetdb",
         rundir="/run/puppetlabs/puppetdb", logdir="/var/log/puppetlabs/puppetdb",
         jvm_main=(*_JVM_COMMON, "-cp", _AIO_JAR, "clojure.main",
                   "-m", "puppetlabs.puppetdb.core", "services"),

@@ -1,4 +1,5 @@
-"""Transports: how puppetops reaches a target (SSH through Fabric, or the local machine)."""
+"""Transports: how puppetops reaches a target (SSH on a paramiko client per target, with a
+Fabric ``Connection`` on it on demand; or the local machine)."""
 from .base import CommandOutput, Connection
 from .local import LocalConnection
 from .pool import ConnectionPool

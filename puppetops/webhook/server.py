@@ -22,7 +22,7 @@ from typing import Any
 
 import waitress
 
-from ..errors import UsageError
+from ..errors import UsageError, signal_exit_code
 from .app import WebhookApp
 from .config import WebhookConfig
 from .deploy import PlanRunner, Plans, inventory_prefix
@@ -197,4 +197,4 @@ def run_forever(config: WebhookConfig, plans: Plans | None = None) -> None:
     server.serve()
     if again:
         sys.stderr.flush()
-        os._exit(128 + again[0])  # the threads still in abandoned jobs go with the process
+        os._exit(signal_exit_code(again[0]))  # the threads still in abandoned jobs go with the process

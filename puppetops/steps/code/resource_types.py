@@ -17,7 +17,6 @@ from ...puppet.layout import Layout
 from .deployers import LOCK
 
 MARKERS = "/var/lib/puppetops/resource-types"
-OUTPUT_DIR = ".resource_types"
 
 
 def marker(environment: str) -> str:
