@@ -76,7 +76,7 @@ def chosen_heads(wanted: list[str] | None, heads: dict[str, str], prefix: str = 
 def heads_command(main: Target) -> str:
     """The command listing the control repo's branch heads on main (``git ls-remote --heads``
     output). A repo on main is read in place — the same refs the servers fetch over SSH, without
-    an SSH connection from main to itself (~0.2 s); an external one with ``git ls-remote``."""
+    an SSH connection from main to itself; an external one with ``git ls-remote``."""
     path = provision.repo_on_main(main)
     if path is None:
         return f"git ls-remote --heads {shlex.quote(provision.remote(main))}"

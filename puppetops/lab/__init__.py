@@ -7,7 +7,7 @@ live root filesystem (lower) and a per-host upper dir, with private /proc, /run 
 are reached as root over SSH with the lab's own key and host key checking on.
 
     from puppetops.lab import Lab
-    info = Lab().up()            # main, compiler1, compiler2, lb, agent1, agent2 in ~0.2 s
+    info = Lab().up()            # main, compiler1, compiler2, lb, agent1, agent2
     info.inventory               # /var/tmp/puppetops-lab/inventory.yaml
     Lab().status(); Lab().down()
 

@@ -1,8 +1,8 @@
 """A node's key, certificate request and certificate, made and checked with openssl: no Ruby.
 
 ``puppet ssl submit_request`` / ``download_cert`` / ``agent --fingerprint`` each start Ruby
-(~1–1.5 CPU-s on the node); fifty agents enrolling at once spent minutes of CPU on that
-alone. The files written here are exactly the ones Puppet reads and writes itself (same
+on the node, and that start-up was most of what many agents enrolling at once cost
+(docs/benchmarks.md, "What changed in enrolment"). The files written here are exactly the ones Puppet reads and writes itself (same
 paths under ``ssldir``, same modes, owned by the ``puppet`` user where it exists), so a later
 ``puppet agent`` run or Puppet Server on a compiler uses them unchanged.
 

@@ -51,8 +51,9 @@ def layout(target: Target) -> Layout:
 def cert_key(target: Target) -> KeySpec:
     """The key of a certificate puppetops requests for ``target``: vars ``cert_key_type``
     (rsa|ec, default rsa as Puppet's), ``cert_key_size`` (RSA bits, default 4096) and
-    ``cert_key_curve`` (EC, default prime256v1). An EC key costs ~1 ms to make, RSA-4096
-    ~1.5 CPU-s."""
+    ``cert_key_curve`` (EC, default prime256v1). An EC key is made in a fraction of an
+    RSA-4096 key's time, which counts when many agents enrol at once (docs/benchmarks.md,
+    "What changed in enrolment")."""
     return KeySpec(choice(target, "cert_key_type"), int(choice(target, "cert_key_size")),
                    choice(target, "cert_key_curve"))
 

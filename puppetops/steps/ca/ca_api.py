@@ -1,9 +1,10 @@
 """The CA's REST API, called with curl on the CA host itself, as the CA host.
 
-Why not ``puppetserver ca``: each call of that CLI starts Ruby (~1 CPU-s), and every call
-that makes two HTTP requests or more (``sign`` of several names, any ``clean``) stalls ~30 s
-on Debian 12 (lab pitfall P15: Ruby's Net::HTTP and TLS 1.3). curl makes the same requests
-in milliseconds, all of one call over one connection.
+Why not ``puppetserver ca``: each call of that CLI starts Ruby, and every call that makes
+two HTTP requests or more (``sign`` of several names, any ``clean``) stalls on Debian 12
+(lab pitfall P15: Ruby's Net::HTTP and TLS 1.3). curl makes the same requests without
+either, all of one call over one connection (docs/benchmarks.md, "What changed in
+enrolment").
 
 What authorizes the calls is the same as for the CLI: the CA host's own certificate, which
 ``puppetserver ca setup`` issues with the pp_cli_auth extension that auth.conf's

@@ -4,7 +4,7 @@ SSL files gone.
 
 The CA's side is what ``puppetserver ca clean --certname`` does (revoke a signed certificate,
 then delete it or the pending request), done over the CA's REST API (``ca_api``): one curl
-run for every name, no Ruby, and none of the CLI's quirks — it stalls ~30 s per call on
+run for every name, no Ruby, and none of the CLI's quirks — it stalls on every call on
 Debian 12 and exits 24 after cleaning a pending request (docs/puppet-pitfalls.md).
 """
 from __future__ import annotations
