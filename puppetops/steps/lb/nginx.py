@@ -20,6 +20,7 @@ import re
 from typing import Mapping
 
 from ...errors import StepError
+from ...polling import wait_while
 from ...step import Step, StepContext
 from .. import puppetserver_control
 from ..files import FileLine
@@ -97,6 +98,9 @@ class NginxConfig(Step):
             ctx.run("nginx -s reload")
 
 
+UP_TIMEOUT, UP_POLL = 60.0, 2.0  # seconds NginxMembersUp waits for its members, and between looks
+
+
 class NginxMembersUp(Step):
     """From the LB host, each of ``members[lb]`` answers /status/v1/simple = running, and so
     does the LB's own port (nginx has no runtime view of its upstreams)."""
@@ -118,11 +122,9 @@ class NginxMembersUp(Step):
         """Nothing to do: nginx sends traffic to every configured member that answers."""
 
     def verify(self, ctx: StepContext) -> None:
-        for _ in range(30):
-            if self.check(ctx) is None:
-                return
-            ctx.run("sleep 2")
-        raise StepError(f"still down after 60s: {self.check(ctx)}")
+        down = wait_while(lambda: self.check(ctx), UP_TIMEOUT, UP_POLL, sleep=ctx.sleep)
+        if down:
+            raise StepError(f"still down after {UP_TIMEOUT:g}s: {down}")
 
 
 _PROBES_BEGIN = "@@puppetops-nginx-members"

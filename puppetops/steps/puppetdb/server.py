@@ -6,6 +6,7 @@ import shlex
 from typing import Iterable
 
 from ...errors import StepError
+from ...polling import wait_until
 from ...puppet import conf, node, puppetdb
 from ...step import Step, StepContext
 from ..files import FileEdit
@@ -168,11 +169,8 @@ class PuppetdbStarted(Step):
     def verify(self, ctx: StepContext) -> None:
         """systemd may take a moment to have the unit active."""
         layout = node.layout(ctx.target)
-        for _ in range(50):
-            if control.running(ctx, layout):
-                return
-            ctx.sleep(0.1)
-        raise StepError("puppetdb is not running after its start")
+        if not wait_until(lambda: control.running(ctx, layout), bool, 5, 0.1, sleep=ctx.sleep):
+            raise StepError("puppetdb is not running after its start")
 
 
 class PuppetdbRunning(Step):
