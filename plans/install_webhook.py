@@ -28,6 +28,7 @@ import yaml
 
 from puppetops import mermaid_js, secrets, wheelhouse
 from puppetops.errors import StepError, UsageError
+from puppetops.inventory.schema import target_setting
 from puppetops.flow import changed, single
 from puppetops.params import Count, TargetSpec
 from puppetops.plan import plan
@@ -155,7 +156,7 @@ def _ssh_settings(target: Target) -> dict[str, Any]:
         raise UsageError(f"{target.name}: config.ssh.sudo-password: the webhook cannot read the "
                          "controller's environment; give its user passwordless sudo or log in "
                          "as root")
-    out = {"user": target.user or config.get("user") or "root"}
+    out = {"user": target_setting(target, "user")}
     if config.get("run-as"):
         out["run-as"] = config["run-as"]
     return out

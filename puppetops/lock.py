@@ -32,6 +32,7 @@ from typing import Any, Iterable
 
 from . import secrets
 from .errors import LockHeld, PuppetopsError
+from .inventory.schema import target_setting
 from .target import Target
 
 # Where the locks live, first usable wins. /run/lock is the FHS place for lock files (a
@@ -39,7 +40,6 @@ from .target import Target
 # box without root) do the locks go to a folder of this user's, which then only excludes this
 # user's own runs: ``RunLock.shared`` is False and the run says so.
 LOCK_DIRS = ("/run/lock/puppetops", "/var/lock/puppetops")
-SSH_PORT = 22
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -90,7 +90,7 @@ def host_key(target: Target) -> str:
     if target.transport == "local":
         return "local"
     name = (target.host or target.name).lower().rstrip(".")
-    port = int(target.port or target.transport_config.get("port") or SSH_PORT)
+    port = target_setting(target, "port")
     try:
         addresses = {info[4][0] for info in socket.getaddrinfo(name, port, type=socket.SOCK_STREAM)}
     except (OSError, UnicodeError):

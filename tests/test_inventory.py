@@ -732,3 +732,20 @@ def test_thousand_targets_resolve(tmp_path):
     assert (h500.name, h500.port, h500.user, h500.vars) == ("h500", 2500, "deploy", {"group": "g5", "sub": 5})
     assert inv.get("h999").groups == ["all", "g9"] and inv.get("h999").vars == {"group": "g9"}
     assert [t.name for t in inv.targets[:3]] == ["h0", "h1", "h2"]
+
+
+def test_a_targets_connection_settings_come_from_its_uri_its_config_or_the_schemas_defaults():
+    """Every reader of port, user, known_hosts and host-key checking (the SSH transport, the
+    run lock, pinned known_hosts, the webhook's inventory) asks ``target_setting``, so none
+    has defaults of its own."""
+    from puppetops.inventory.schema import target_setting
+    inventory = Inventory.from_dict({
+        "config": {"ssh": {"user": "deploy", "host-key-check": False}},
+        "targets": ["bare", {"name": "uri", "uri": "ssh://ops@uri:2222"},
+                    {"name": "winbox", "config": {"transport": "winrm"}}]})
+    bare, uri, winbox = (inventory.get(n) for n in ("bare", "uri", "winbox"))
+    ssh = TRANSPORT_OPTIONS["ssh"]
+    assert [target_setting(bare, k) for k in ("port", "user", "host-key-check", "known-hosts-file")] \
+        == [ssh["port"].default, "deploy", False, ssh["known-hosts-file"].default]
+    assert (target_setting(uri, "port"), target_setting(uri, "user")) == (2222, "ops")
+    assert target_setting(winbox, "port") is None  # a transport whose options Bolt checks

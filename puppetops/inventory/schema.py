@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..target import Target
 
 TRANSPORTS = ("ssh", "local")  # the transports puppetops runs
 # Bolt's other transports. An inventory shared with Bolt may list Windows hosts or containers:
@@ -113,6 +116,18 @@ def setting(config: dict[str, Any], transport: str, key: str) -> Any:
     it, else the default this schema documents for it."""
     value = config.get(key)
     return TRANSPORT_OPTIONS[transport][key].default if value in (None, "") else value
+
+
+def target_setting(target: Target, key: str) -> Any:
+    """Transport option ``key`` for ``target``: its effective ``port``/``user`` (URI over
+    config), else its merged config, else this schema's default — what its connection uses.
+    None for an option its transport does not have (Bolt's other transports)."""
+    effective = {"port": target.port, "user": target.user}.get(key)
+    if effective not in (None, ""):
+        return effective
+    if key not in TRANSPORT_OPTIONS.get(target.transport, {}):
+        return target.transport_config.get(key)
+    return setting(target.transport_config, target.transport, key)
 
 
 # Keys directly under `config`: the transport choice and one section per transport.

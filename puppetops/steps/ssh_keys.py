@@ -13,8 +13,10 @@ import shlex
 from typing import Iterable
 
 from ..errors import StepError, UsageError
+from ..inventory.schema import target_setting
 from ..step import Step, StepContext
 from ..target import Target
+from ..transport.credentials import known_hosts_name
 from ..transport.ssh import SshCredentials
 from .files import FileEdit
 
@@ -104,14 +106,13 @@ def pinned_known_hosts(targets: Iterable[Target]) -> str:
     controller has no verified key for."""
     credentials, lines = SshCredentials(), []
     for target in targets:
-        config = target.transport_config
-        if target.transport != "ssh" or not config.get("host-key-check", True):
+        if target.transport != "ssh" or not target_setting(target, "host-key-check"):
             raise UsageError(f"{target.name}: the controller does not check its SSH host key "
                              "(host-key-check off, or not ssh), so there is none to pin")
-        path = str(config.get("known-hosts-file") or "~/.ssh/known_hosts")
+        path = str(target_setting(target, "known-hosts-file"))
         host = target.host or target.name
-        port = int(target.port or config.get("port") or 22)
-        name = host if port == 22 else f"[{host}]:{port}"
+        port = int(target_setting(target, "port"))
+        name = known_hosts_name(host, port)
         found = credentials.known_hosts(os.path.expanduser(path), host, port).lookup(name) or {}
         if not found:
             raise UsageError(f"{target.name}: no host key for {name} in {path}")

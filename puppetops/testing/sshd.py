@@ -36,6 +36,7 @@ import tenacity
 
 from .. import procs
 from ..polling import wait_while
+from ..transport.credentials import known_hosts_name
 
 __all__ = [
     "Endpoint",
@@ -133,11 +134,6 @@ def generate_ed25519_key(path: Path, comment: str = "") -> str:
         fh.write(private)
     Path(f"{path}.pub").write_text(line + "\n")
     return line
-
-
-def _known_hosts_name(address: str, port: int) -> str:
-    """OpenSSH writes port 22 bare and every other port as ``[addr]:port``."""
-    return address if port == 22 else f"[{address}]:{port}"
 
 
 def _quote(value: object) -> str:
@@ -690,7 +686,7 @@ class SshdFleet:
         for host in self.hosts:
             assert host.host_key_path is not None
             key = Path(f"{host.host_key_path}.pub").read_text().split()
-            lines.append(f"{_known_hosts_name(host.address, host.port)} {key[0]} {key[1]}")
+            lines.append(f"{known_hosts_name(host.address, host.port)} {key[0]} {key[1]}")
         self.known_hosts_path.write_text("\n".join(lines) + "\n")
 
     def _validate_config(self, host: FleetHost) -> None:

@@ -16,6 +16,12 @@ from paramiko.hostkeys import HostKeyEntry
 from ..errors import ConfigError, HostKeyError
 
 
+def known_hosts_name(host: str, port: int) -> str:
+    """The name a known_hosts line gives a host: OpenSSH writes port 22 (its own, not the
+    inventory's default) bare and every other port as ``[host]:port``."""
+    return host if port == 22 else f"[{host}]:{port}"
+
+
 class SshCredentials:
     """Known-hosts files and private keys, parsed once per run and shared by every connection.
 
@@ -87,7 +93,7 @@ class _KnownHosts:
 
     def for_host(self, host: str, port: int) -> paramiko.HostKeys:
         """Entries for the name paramiko will look up (``host``, or ``[host]:port`` off 22)."""
-        name = host if port == 22 else f"[{host}]:{port}"
+        name = known_hosts_name(host, port)
         raw = name.encode()
         matches = list(self._by_name.get(name, ()))
         matches += [(position, entry) for salt, digest, position, entry in self._hashed

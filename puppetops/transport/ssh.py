@@ -28,7 +28,7 @@ import paramiko
 from fabric import Config, Connection as FabricConnection
 
 from ..errors import AuthenticationError, CommandTimeout, HostKeyError, TransientTransportError, TransportError
-from ..inventory.schema import setting
+from ..inventory.schema import setting, target_setting
 from ..target import Target
 from .. import secrets as masking
 from .base import CommandOutput, Connection, Session
@@ -64,7 +64,7 @@ class SshConnection(Connection):
         self.credentials = credentials
         self.handshake_slots = handshake_slots
         self.host = target.host or target.name
-        self.port = int(target.port or setting(self.config, "ssh", "port"))
+        self.port = int(target_setting(target, "port"))
         self.connect_timeout = float(setting(self.config, "ssh", "connect-timeout"))
         self.handshakes = 0
         self.persistent_shell = bool(setting(self.config, "ssh", "persistent-shell"))
@@ -80,7 +80,7 @@ class SshConnection(Connection):
 
     @property
     def login_user(self) -> str:
-        return self.target.user or setting(self.config, "ssh", "user")
+        return target_setting(self.target, "user")
 
     def check(self) -> None:
         """Also load the private key and the known_hosts file now (each once per run; the
