@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..errors import PuppetopsError
-from ..inventory.schema import target_setting
 from ..polling import wait_until
 from ..target import Target
 
@@ -31,19 +30,20 @@ class GitPushError(PuppetopsError):
 
 def ssh_command(main: Target) -> str:
     """``GIT_SSH_COMMAND`` that logs in to main as the inventory does, host key checked."""
-    key = main.transport_config.get("private-key")
+    config = main.transport_config
     words = ["ssh", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
              "-o", "UserKnownHostsFile="
-             + os.path.expanduser(target_setting(main, "known-hosts-file")),
-             "-p", str(target_setting(main, "port"))]
-    if key:
-        words += ["-o", "IdentitiesOnly=yes", "-i", os.path.expanduser(key)]
+             + os.path.expanduser(config.get("known-hosts-file") or "~/.ssh/known_hosts")]
+    if config.get("private-key"):
+        words += ["-o", "IdentitiesOnly=yes", "-i", os.path.expanduser(config["private-key"])]
+    if main.port or config.get("port"):
+        words += ["-p", str(main.port or config.get("port"))]
     return " ".join(shlex.quote(w) for w in words)
 
 
 def remote_url(main: Target, repo: str) -> str:
     """The repository at path ``repo`` on main as an SSH URL."""
-    user = target_setting(main, "user")
+    user = main.user or main.transport_config.get("user") or "root"
     return f"ssh://{user}@{main.host or main.name}{repo}"
 
 

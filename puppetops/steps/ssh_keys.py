@@ -7,17 +7,15 @@ controller has already verified, never learned by ``ssh-keyscan`` from the netwo
 """
 from __future__ import annotations
 
-import os
 import re
 import shlex
 from typing import Iterable
 
 from ..errors import StepError, UsageError
-from ..inventory.schema import target_setting
 from ..step import Step, StepContext
 from ..target import Target
 from ..transport.credentials import known_hosts_name
-from ..transport.ssh import SshCredentials
+from ..transport.ssh import SshConnection, SshCredentials
 from .files import FileEdit
 
 _COMMENT = re.compile(r"^[A-Za-z0-9@._-]{1,200}\Z")
@@ -103,18 +101,17 @@ def pinned_known_hosts(targets: Iterable[Target]) -> str:
     """known_hosts text with each target's host keys from the controller's own known_hosts
     file (the keys every run of this controller checks it against), under the name and port
     an inventory with the same address reaches it by. ``UsageError`` for a target the
-    controller has no verified key for."""
+    controller has no verified key for. The host, port, file and check are the ones the SSH
+    transport connects with (a connection that is never opened reads them)."""
     credentials, lines = SshCredentials(), []
     for target in targets:
-        if target.transport != "ssh" or not target_setting(target, "host-key-check"):
+        ssh = SshConnection(target, credentials) if target.transport == "ssh" else None
+        if ssh is None or not ssh.host_key_check:
             raise UsageError(f"{target.name}: the controller does not check its SSH host key "
                              "(host-key-check off, or not ssh), so there is none to pin")
-        path = str(target_setting(target, "known-hosts-file"))
-        host = target.host or target.name
-        port = int(target_setting(target, "port"))
-        name = known_hosts_name(host, port)
-        found = credentials.known_hosts(os.path.expanduser(path), host, port).lookup(name) or {}
+        name = known_hosts_name(ssh.host, ssh.port)
+        found = credentials.known_hosts(ssh.known_hosts_file, ssh.host, ssh.port).lookup(name) or {}
         if not found:
-            raise UsageError(f"{target.name}: no host key for {name} in {path}")
+            raise UsageError(f"{target.name}: no host key for {name} in {ssh.known_hosts_file}")
         lines += [f"{name} {kind} {key.get_base64()}" for kind, key in found.items()]
     return "\n".join(dict.fromkeys(lines)) + "\n"
