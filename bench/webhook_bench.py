@@ -41,12 +41,12 @@ RESULTS = Path(__file__).resolve().parent / "results"
 SERVER = """
 import sys, time
 from puppetops.webhook import config
-from puppetops.webhook.deploy import Outcome
+from puppetops.webhook.deploy import JobOutcome
 from puppetops.webhook.server import run_forever
 class Stub:
     def deploy(self, environment, commit):
         time.sleep(float(sys.argv[2]))
-        return Outcome(True, {"stub": True})
+        return JobOutcome(True, {"stub": True})
     def remove(self, environment):
         return self.deploy(environment, "")
     def interrupt(self, signum):

@@ -78,10 +78,10 @@ class HumanOutput(Outputter):
         if failures:
             print("\nFailures:", file=self.out)
             print(ResultSet(failures).table(), file=self.out)
-        print("\n" + verdict(summary), file=self.out, flush=True)
+        print("\n" + run_verdict(summary), file=self.out, flush=True)
 
 
-def verdict(summary: dict[str, Any]) -> str:
+def run_verdict(summary: dict[str, Any]) -> str:
     """The run's last line: ok, FAILED or INTERRUPTED, how many targets failed out of how many, whether
     some were never run, and whether it was a noop (so nothing was changed)."""
     total, failed = summary.get("targets", 0), len(summary.get("failed_targets", ()))

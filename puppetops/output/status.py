@@ -20,7 +20,8 @@ _RANK = {"ok": 0, "warning": 1, "error": 2}
 AGENT_NAMES_SHOWN = 8  # more agents: the node shows their count, comments list them all
 
 
-def verdict(document: dict[str, Any]) -> str:
+def fleet_verdict(document: dict[str, Any]) -> str:
+    """The status's headline: HEALTHY or NEEDS ATTENTION, the hosts, the errors and warnings."""
     errors = [f for f in document["findings"] if f["severity"] == "error"]
     warnings = [f for f in document["findings"] if f["severity"] == "warning"]
     counts = ", ".join(filter(None, [errors and f"{len(errors)} error(s)",
@@ -78,7 +79,7 @@ def ca_summary(ca: dict[str, Any]) -> list[str]:
 
 def table(document: dict[str, Any]) -> str:
     """The human view: hosts, environments, LB members, the CA, agents, what needs attention."""
-    parts = [f"Fleet status at {document['checked_at'][:19]}Z: {verdict(document)}", ""]
+    parts = [f"Fleet status at {document['checked_at'][:19]}Z: {fleet_verdict(document)}", ""]
     parts.append(tabulate([(name, ", ".join(h["roles"]) or "-", h["health"], detail(h))
                            for name, h in document["hosts"].items()],
                           headers=("host", "roles", "health", "detail")))
@@ -136,7 +137,7 @@ def mermaid(document: dict[str, Any]) -> str:
     lbs, agents = by_role.get("loadbalancers", []), by_role.get("agents", [])
     servers = mains + compilers
     lines = ["flowchart LR", f"  %% puppetops status at {document['checked_at'][:19]}Z: "
-                             f"{verdict(document)}"]
+                             f"{fleet_verdict(document)}"]
     drawn = set()
 
     def node(name: str, *label: str, shape: str = "[{}]") -> None:

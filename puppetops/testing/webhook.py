@@ -18,7 +18,7 @@ from urllib.parse import quote
 from ..errors import Interrupted
 from ..interrupt import Interruption
 from ..polling import wait_until
-from ..webhook.deploy import Outcome
+from ..webhook.deploy import JobOutcome
 from ..webhook.providers import BY_NAME
 
 ZERO = "0" * 40
@@ -95,7 +95,9 @@ def form_encoded(document: dict[str, Any]) -> bytes:
 
 
 @dataclass
-class Reply:
+class Response:
+    """What the webhook answered a test client: status, parsed JSON body (None if not JSON), bytes."""
+
     status: int
     body: Any
     raw: bytes
@@ -108,7 +110,7 @@ class Client:
         self.connection = http.client.HTTPConnection(host, port, timeout=30)
 
     def request(self, method: str, path: str, body: bytes | None = None,
-                headers: dict[str, str] | None = None) -> Reply:
+                headers: dict[str, str] | None = None) -> Response:
         self.connection.request(method, path, body=body, headers=headers or {})
         response = self.connection.getresponse()
         raw = response.read()
@@ -118,10 +120,10 @@ class Client:
             parsed = None
         if response.getheader("Connection", "").lower() == "close":
             self.connection.close()
-        return Reply(response.status, parsed, raw)
+        return Response(response.status, parsed, raw)
 
     def push(self, provider: str, branch: str, commit: str, secret: str | None,
-             **kwargs: Any) -> Reply:
+             **kwargs: Any) -> Response:
         body = json.dumps(push_payload(provider, branch, commit, **kwargs)).encode()
         return self.request("POST", "/payload", body, forge_headers(provider, body, secret))
 
@@ -166,30 +168,30 @@ class RecordingDeploy:
     branches: dict[str, str] = field(default_factory=dict)
     interruption: Interruption = field(default_factory=Interruption)
 
-    def deploy(self, environment: str, commit: str) -> Outcome:
-        return self._call(environment, commit, "deploy") or Outcome(
+    def deploy(self, environment: str, commit: str) -> JobOutcome:
+        return self._call(environment, commit, "deploy") or JobOutcome(
             True, {"stub": True, "environment": environment, "commit": commit})
 
-    def remove(self, environment: str) -> Outcome:
+    def remove(self, environment: str) -> JobOutcome:
         stopped = self._call(environment, "", "remove")
         head = self.branches.get(environment)
         if stopped or not head:
-            return stopped or Outcome(True, {"stub": True, "environment": environment,
+            return stopped or JobOutcome(True, {"stub": True, "environment": environment,
                                              "removed": True})
-        return Outcome(False, {"stub": True, "environment": environment},
+        return JobOutcome(False, {"stub": True, "environment": environment},
                        f"environment {environment} not removed: the control repo still has "
                        f"branch {environment}", redeploy=head)
 
     def interrupt(self, signum: int) -> None:
         self.interruption.request(signum)
 
-    def _call(self, environment: str, commit: str, action: str) -> Outcome | None:
-        """Runs ``during`` and records the call; a failed Outcome if it was interrupted."""
+    def _call(self, environment: str, commit: str, action: str) -> JobOutcome | None:
+        """Runs ``during`` and records the call; a failed JobOutcome if it was interrupted."""
         started, stopped = time.monotonic(), None
         try:
             self.during(environment, commit)
         except Interrupted as exc:
-            stopped = Outcome(False, {"stub": True, "environment": environment}, str(exc))
+            stopped = JobOutcome(False, {"stub": True, "environment": environment}, str(exc))
         with self.lock:
             self.calls.append(DeployCall(environment, commit, started, time.monotonic(), action))
         return stopped

@@ -41,7 +41,7 @@ STATUS_OFF = ("the status page is off: set `status_page: true` in the webhook's 
 StartResponse = Callable[..., Any]
 
 
-class Reply(Exception):
+class RequestRefused(Exception):
     """Ends a request early with ``status`` and a JSON body whose ``error`` is also logged."""
 
     def __init__(self, status: int, body: dict[str, Any]):
@@ -68,7 +68,7 @@ class WebhookApp:
         fields: dict[str, Any] = {}
         try:
             status, body = self._route(method, path, environ, fields)
-        except Reply as reply:
+        except RequestRefused as reply:
             status, body = reply.status, reply.body
             fields["error"] = body.get("error", "")
         except Exception as exc:  # a bug: answer, log, and keep serving
@@ -104,12 +104,12 @@ class WebhookApp:
             self._only(method, "GET")
             deploy = self.store.get(int(match.group(1)))
             if deploy is None:
-                raise Reply(404, {"error": f"no deploy {match.group(1)}"})
+                raise RequestRefused(404, {"error": f"no deploy {match.group(1)}"})
             return 200, deploy
         if path in PAGE_PATHS:
             self._only(method, "GET")
             return self._status_page(path)
-        raise Reply(404, {"error": "not found: POST /payload, GET /health, /deploys, "
+        raise RequestRefused(404, {"error": "not found: POST /payload, GET /health, /deploys, "
                                    "/deploys/<id>"
                                    + (", / (the status page), /status.json" if self.fleet
                                       else "")})
@@ -118,7 +118,7 @@ class WebhookApp:
         """The page, its data (the last gather: asking for it is what keeps the gathers
         going), or one of its files."""
         if self.fleet is None or self.page is None:
-            raise Reply(404, {"error": STATUS_OFF})
+            raise RequestRefused(404, {"error": STATUS_OFF})
         if path == "/":
             self.fleet.wanted()
             return 200, self.page.index()
@@ -128,14 +128,14 @@ class WebhookApp:
                          "deploys": self.store.recent(RECENT_ON_PAGE)}
         found = self.page.file(path)
         if found is None:
-            raise Reply(404, {"error": f"{path}: not installed on this webhook (the page shows "
+            raise RequestRefused(404, {"error": f"{path}: not installed on this webhook (the page shows "
                                        "the diagram's text instead)"})
         return 200, found
 
     @staticmethod
     def _only(method: str, allowed: str) -> None:
         if method != allowed:
-            raise Reply(405, {"error": f"use {allowed}"})
+            raise RequestRefused(405, {"error": f"use {allowed}"})
 
     def _push(self, environ: dict[str, Any], fields: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         body = self._body(environ)
@@ -143,18 +143,18 @@ class WebhookApp:
                    for key, value in environ.items() if key.startswith("HTTP_")}
         provider = detect(headers)
         if provider is None:
-            raise Reply(400, {"error": "not a webhook from a known forge (no X-GitHub-Event, "
+            raise RequestRefused(400, {"error": "not a webhook from a known forge (no X-GitHub-Event, "
                                        "X-Gitlab-Event, X-Gitea-Event, X-Forgejo-Event or "
                                        "Bitbucket X-Event-Key header)"})
         fields["provider"] = provider.name
         if self.config.secret is not None and not provider.authentic(headers, body,
                                                                      self.config.secret):
-            raise Reply(401, {"error": f"{provider.name}: missing or wrong "
+            raise RequestRefused(401, {"error": f"{provider.name}: missing or wrong "
                                        f"{provider.signature_header}; nothing deployed"})
         try:
             event = provider.event(headers, decode(body, environ.get("CONTENT_TYPE", "")))
         except MalformedEvent as exc:
-            raise Reply(400, {"error": str(exc)}) from None
+            raise RequestRefused(400, {"error": str(exc)}) from None
         fields["kind"] = event.kind
         if not event.pushes:
             fields["ignored"] = event.ignored
@@ -163,7 +163,7 @@ class WebhookApp:
             targets = [(push, environment_for(push.branch, self.config.prefix))
                        for push in event.pushes]
         except RefusedName as exc:
-            raise Reply(422, {"error": str(exc)}) from None
+            raise RequestRefused(422, {"error": str(exc)}) from None
         remove = self.config.deleted_branches == "remove"
         deploys, ignored = [], []
         for push, environment in targets:
@@ -175,7 +175,7 @@ class WebhookApp:
             try:
                 queued = self.queue.submit(environment, push.commit, provider.name, action)
             except QueueClosed as exc:
-                raise Reply(503, {"error": str(exc)}) from None
+                raise RequestRefused(503, {"error": str(exc)}) from None
             deploys.append({"id": queued.id, "environment": environment, "action": action,
                             "commit": push.commit or None, "coalesced": queued.coalesced})
         fields.update(deploys=deploys, **({"ignored": "; ".join(ignored)} if ignored else {}))
@@ -189,10 +189,10 @@ class WebhookApp:
         limit = self.config.max_body_bytes
         declared = environ.get("CONTENT_LENGTH") or ""
         if not declared.isdigit():
-            raise Reply(411, {"error": "Content-Length required"})
+            raise RequestRefused(411, {"error": "Content-Length required"})
         if int(declared) > limit:
-            raise Reply(413, {"error": f"body over {limit} bytes"})
+            raise RequestRefused(413, {"error": f"body over {limit} bytes"})
         body = environ["wsgi.input"].read(min(int(declared), limit))
         if len(body) != int(declared):
-            raise Reply(400, {"error": "body shorter than its Content-Length"})
+            raise RequestRefused(400, {"error": "body shorter than its Content-Length"})
         return body

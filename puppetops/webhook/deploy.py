@@ -1,8 +1,8 @@
 """The plan boundary: what a deploy and a removal are, and the real ones — the
 ``deploy_code`` and ``remove_environment`` plans.
 
-The queue only knows ``Plans``: ``deploy`` (environment, commit) → ``Outcome``, ``remove``
-(environment) → ``Outcome``, and ``interrupt`` (ask what runs to stop at a safe point). The
+The queue only knows ``Plans``: ``deploy`` (environment, commit) → ``JobOutcome``, ``remove``
+(environment) → ``JobOutcome``, and ``interrupt`` (ask what runs to stop at a safe point). The
 server uses a ``PlanRunner``; tests and the benchmark pass their own ``Plans`` at this seam, so
 everything in front of it (HTTP, signatures, queue, store) runs for real while the plans are
 stubbed.
@@ -30,7 +30,9 @@ class _Woken(Exception):
 
 
 @dataclass(frozen=True)
-class Outcome:
+class JobOutcome:
+    """How one webhook job (a deploy or a removal) ended, as its record keeps it."""
+
     ok: bool
     result: Any = None  # JSON-able: the plan's per-server results
     error: str = ""
@@ -38,13 +40,13 @@ class Outcome:
 
 
 class Plans(Protocol):
-    def deploy(self, environment: str, commit: str) -> Outcome: ...
+    def deploy(self, environment: str, commit: str) -> JobOutcome: ...
 
-    def remove(self, environment: str) -> Outcome: ...
+    def remove(self, environment: str) -> JobOutcome: ...
 
     def interrupt(self, signum: int) -> None:
         """Ask the running plans to stop at their next safe point (a step boundary); each
-        then returns a failed ``Outcome`` saying so. Safe from any thread."""
+        then returns a failed ``JobOutcome`` saying so. Safe from any thread."""
 
 
 class PlanRunner:
@@ -78,13 +80,13 @@ class PlanRunner:
         self._guard = threading.Lock()  # _stop and _current
         self._woken = threading.Event()  # set by interrupt: stop waiting for locks
 
-    def deploy(self, environment: str, commit: str) -> Outcome:
+    def deploy(self, environment: str, commit: str) -> JobOutcome:
         from puppetops.plans.deploy_code import deploy_code
         outcome = self.run_plan(deploy_code, env=environment, targets=self.targets,
                                main=self.main, loadbalancers=self.loadbalancers)
-        return Outcome(outcome.ok, {"commit_pushed": commit, **outcome.result}, outcome.error)
+        return JobOutcome(outcome.ok, {"commit_pushed": commit, **outcome.result}, outcome.error)
 
-    def remove(self, environment: str) -> Outcome:
+    def remove(self, environment: str) -> JobOutcome:
         from puppetops.plans.remove_environment import remove_environment
         return self.run_plan(remove_environment, env=environment, targets=self.targets,
                              main=self.main)
@@ -96,7 +98,7 @@ class PlanRunner:
                 self._current.interrupt(signum)
             self._woken.set()
 
-    def run_plan(self, plan: Callable[..., Any], **params: str) -> Outcome:
+    def run_plan(self, plan: Callable[..., Any], **params: str) -> JobOutcome:
         """``plan(run, **params)`` in a locked run of its own on the inventory, taking turns
         with this runner's other plans and waiting for other runs' locks."""
         with self._one_at_a_time:
@@ -107,7 +109,7 @@ class PlanRunner:
                     retry=tenacity.retry_if_exception_type(LockHeld),
                 )(self._run_once, plan, params)
             except LockHeld as exc:
-                return Outcome(False, {"servers": []}, f"{exc} (waited {self.lock_wait:.0f} s)")
+                return JobOutcome(False, {"servers": []}, f"{exc} (waited {self.lock_wait:.0f} s)")
             except _Woken:
                 return self._refused("while waiting for the locks")
 
@@ -116,11 +118,11 @@ class PlanRunner:
         if self._woken.wait(seconds):
             raise _Woken
 
-    def _refused(self, when: str) -> Outcome:
+    def _refused(self, when: str) -> JobOutcome:
         name = signal.Signals(self._stop or signal.SIGTERM).name
-        return Outcome(False, {"servers": []}, f"interrupted by {name} {when}: nothing done")
+        return JobOutcome(False, {"servers": []}, f"interrupted by {name} {when}: nothing done")
 
-    def _run_once(self, plan: Callable[..., Any], params: dict[str, str]) -> Outcome:
+    def _run_once(self, plan: Callable[..., Any], params: dict[str, str]) -> JobOutcome:
         """One locked run of ``plan``; ``LockHeld`` when another run holds a lock."""
         if self._stop is not None:
             return self._refused("before it started")
@@ -129,7 +131,7 @@ class PlanRunner:
         except LockHeld:
             raise
         except PuppetopsError as exc:
-            return Outcome(False, {"servers": []}, str(exc))
+            return JobOutcome(False, {"servers": []}, str(exc))
         with self._guard:
             self._current = run
             if self._stop is not None:
@@ -152,7 +154,7 @@ def inventory_prefix(inventory: str, main: str) -> str | None:
     return node.environment_prefix(found[0]) if len(found) == 1 else None
 
 
-def _outcome(run: Run, plan: Callable[..., Any], params: dict[str, str]) -> Outcome:
+def _outcome(run: Run, plan: Callable[..., Any], params: dict[str, str]) -> JobOutcome:
     """``plan`` run to its end (or its interruption) in ``run``, which is then closed."""
     from puppetops.plans.remove_environment import BranchExists
     results, error, redeploy = None, "", ""
@@ -173,4 +175,4 @@ def _outcome(run: Run, plan: Callable[..., Any], params: dict[str, str]) -> Outc
     if not ok and not error:
         error = "; ".join(f"{r.target}: {r.message}" for r in results.error_set) \
             or f"{plan.__name__} failed"
-    return Outcome(ok, {"servers": servers}, error, redeploy)
+    return JobOutcome(ok, {"servers": servers}, error, redeploy)

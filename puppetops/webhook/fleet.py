@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timezone
 from typing import Any, Callable
 
 from ..errors import PuppetopsError
 from ..inventory import Inventory
 from ..output import Output
-from ..output.status import ca_summary, detail, mermaid, verdict
+from ..output.status import ca_summary, detail, fleet_verdict, mermaid
 from ..run import Run
-from .log import JsonLog
+from .log import JsonLog, utc_iso
 
 Gather = Callable[[], dict[str, Any]]  # → the status document (FleetStatus.document)
 GATHER_TIMEOUT = 60.0  # the run's overall limit: a host not read by then is shown failed
@@ -37,15 +36,10 @@ def gather_status(inventory: str) -> dict[str, Any]:
         run.close()
 
 
-def _iso(stamp: float | None) -> str | None:
-    return None if stamp is None else \
-        datetime.fromtimestamp(stamp, timezone.utc).isoformat(timespec="seconds")
-
-
 def page_view(document: dict[str, Any]) -> dict[str, Any]:
     """What the page shows beside the document, worded by the same functions as the
     ``status`` table (``puppetops.output.status``): the page only lays it out."""
-    return {"verdict": verdict(document),
+    return {"verdict": fleet_verdict(document),
             "details": {name: detail(host) for name, host in document["hosts"].items()},
             "ca": ca_summary(document["ca"]) if document.get("ca") else []}
 
@@ -108,8 +102,8 @@ class FleetWatch:
         with self._lock:
             good, error = self._good or {"status": None, "mermaid": None, "view": None}, \
                 self._error
-            return {**good, "refresh": self.refresh, "gathered_at": _iso(self._good_at),
-                    "took": self._took, "error": error, "error_at": _iso(self._error_at),
+            return {**good, "refresh": self.refresh, "gathered_at": utc_iso(self._good_at, "seconds"),
+                    "took": self._took, "error": error, "error_at": utc_iso(self._error_at, "seconds"),
                     "stale": error is not None and self._good is not None}
 
     def _loop(self) -> None:

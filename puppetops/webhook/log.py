@@ -24,6 +24,14 @@ from .. import secrets
 FLUSH_EVERY = 0.1  # seconds
 
 
+def utc_iso(stamp: float | None, timespec: str = "milliseconds") -> str | None:
+    """A Unix time as the webhook writes times (its log, its deploy records, its status
+    page): ISO 8601 in UTC to ``timespec`` (``milliseconds`` for events, ``seconds`` for the
+    page's gathers, which are seconds apart); None stays None."""
+    return None if stamp is None else \
+        datetime.fromtimestamp(stamp, timezone.utc).isoformat(timespec=timespec)
+
+
 class JsonLog:
     def __init__(self, path: str | None = None):
         """Append to ``path`` (created readable by the owner only), or write to stderr."""
@@ -41,8 +49,7 @@ class JsonLog:
         self._writer.start()
 
     def write(self, **fields: Any) -> None:
-        stamp = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-        line = secrets.mask(json.dumps({"time": stamp, **fields}, default=str))
+        line = secrets.mask(json.dumps({"time": utc_iso(time.time()), **fields}, default=str))
         with self._lock:
             self._lines.append(line)
         self._waiting.set()

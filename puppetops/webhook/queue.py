@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from .. import secrets
-from .deploy import Outcome, Plans
+from .deploy import JobOutcome, Plans
 from .log import JsonLog
 from .store import DEPLOY, FAILED, OK, REMOVE, DeployStore
 
@@ -148,7 +148,7 @@ class DeployQueue:
             outcome = (self.plans.remove(environment) if action == REMOVE
                        else self.plans.deploy(environment, commit))
         except Exception as exc:  # a bug or fault in one job must not stop the queue
-            outcome = Outcome(False, None, f"{type(exc).__name__}: {exc}")
+            outcome = JobOutcome(False, None, f"{type(exc).__name__}: {exc}")
         error = secrets.mask(outcome.error)
         with self._lock:
             if self._interrupted and not outcome.ok:

@@ -20,8 +20,9 @@ import os
 import sqlite3
 import threading
 import time
-from datetime import datetime, timezone
 from typing import Any
+
+from .log import utc_iso
 
 QUEUED, RUNNING, OK, FAILED = "queued", "running", "ok", "failed"
 DEPLOY, REMOVE = "deploy", "remove"
@@ -161,14 +162,10 @@ def _document(row: tuple, with_result: bool) -> dict[str, Any]:
     result = data.pop("result")
     out = {"id": data["id"], "environment": data["environment"], "action": data["action"],
            "commit": data["head"] or None, "status": data["status"], "pushes": data["pushes"], "provider": data["provider"],
-           "requested": _iso(data["requested"]), "started": _iso(data["started"]),
-           "finished": _iso(data["finished"]), "error": data["error"]}
+           "requested": utc_iso(data["requested"]), "started": utc_iso(data["started"]),
+           "finished": utc_iso(data["finished"]), "error": data["error"]}
     if with_result:
         out["result"] = json.loads(result) if result else None
     return out
 
 
-def _iso(stamp: float | None) -> str | None:
-    if stamp is None:
-        return None
-    return datetime.fromtimestamp(stamp, timezone.utc).isoformat(timespec="milliseconds")

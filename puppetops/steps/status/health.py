@@ -33,7 +33,7 @@ class Thresholds:
 
 
 @dataclass(frozen=True)
-class Finding:
+class StatusFinding:
     severity: str  # error or warning
     subject: str   # what needs attention: a host, "environment production", a certificate
     message: str
@@ -51,8 +51,8 @@ def assess(hosts: Mapping[str, dict[str, Any]], unreachable: Mapping[str, str], 
     ``gather.reader`` returned) and the others' errors (``unreachable``: name → why);
     ``roles``: what the inventory makes each host, so one that did not answer is still
     shown (and drawn) as what it is."""
-    findings: list[Finding] = []
-    findings += [Finding(ERROR, name, f"unreachable: {why}", (name,))
+    findings: list[StatusFinding] = []
+    findings += [StatusFinding(ERROR, name, f"unreachable: {why}", (name,))
                  for name, why in unreachable.items()]
     findings += _sections_unread(hosts)
     findings += _servers(hosts)
@@ -67,7 +67,7 @@ def assess(hosts: Mapping[str, dict[str, Any]], unreachable: Mapping[str, str], 
     findings += agent_findings
     webhook = next((h["webhook"] for h in hosts.values() if _read(h, "webhook")), None)
     if webhook and webhook.get("status") != "ok":
-        findings.append(Finding(ERROR, "webhook", f"its /health says {webhook.get('status')}",
+        findings.append(StatusFinding(ERROR, "webhook", f"its /health says {webhook.get('status')}",
                                 _with(hosts, "webhook")))
     document_hosts = {}
     for name in [*hosts, *unreachable]:
@@ -106,29 +106,29 @@ def _role(hosts: Mapping[str, dict[str, Any]], role: str) -> list[str]:
     return [n for n, h in hosts.items() if role in h.get("roles", ())]
 
 
-def _sections_unread(hosts: Mapping[str, dict[str, Any]]) -> list[Finding]:
+def _sections_unread(hosts: Mapping[str, dict[str, Any]]) -> list[StatusFinding]:
     what = {"server": "Puppet Server not answering", "code": "deploy records unreadable",
             "ca": "the CA not answering", "lb": "load balancer not answering",
             "puppetdb": "PuppetDB not answering", "agent": "last run summary unreadable",
             "webhook": "the webhook not answering"}
-    return [Finding(ERROR, name, f"{what[section]}: {value['error']}", (name,))
+    return [StatusFinding(ERROR, name, f"{what[section]}: {value['error']}", (name,))
             for name, h in hosts.items() for section, value in h.items()
             if section in what and isinstance(value, dict) and "error" in value]
 
 
-def _servers(hosts: Mapping[str, dict[str, Any]]) -> list[Finding]:
+def _servers(hosts: Mapping[str, dict[str, Any]]) -> list[StatusFinding]:
     found = []
     for name, h in hosts.items():
         if _read(h, "server"):
             down = {s: state for s, state in h["server"]["services"].items() if state != "running"}
             if down:
                 said = ", ".join(f"{s} {state}" for s, state in down.items())
-                found.append(Finding(ERROR, name, f"Puppet Server services not running: {said}",
+                found.append(StatusFinding(ERROR, name, f"Puppet Server services not running: {said}",
                                      (name,)))
     return found
 
 
-def _environments(hosts: Mapping[str, dict[str, Any]]) -> tuple[dict[str, Any], list[Finding]]:
+def _environments(hosts: Mapping[str, dict[str, Any]]) -> tuple[dict[str, Any], list[StatusFinding]]:
     """Per environment, each server's commit; they agree when all are at the same commit
     with a successful deploy. The odd ones out are named against main's commit (main's code
     is what the compilers follow), or the most common one without main."""
@@ -148,11 +148,11 @@ def _environments(hosts: Mapping[str, dict[str, Any]]) -> tuple[dict[str, Any], 
         agree = not off and not failed
         environments[env] = {"servers": commits, "agree": agree, "commit": reference}
         if off:
-            found.append(Finding(ERROR, f"environment {env}", "servers disagree: " + ", ".join(
+            found.append(StatusFinding(ERROR, f"environment {env}", "servers disagree: " + ", ".join(
                 f"{n} at {(commits[n] or 'nothing')[:12]}" for n in off)
                 + f" ({'main' if on_main else 'the others'} at {reference[:12]})", tuple(off)))
         if failed:
-            found.append(Finding(ERROR, f"environment {env}", "last deploy failed on "
+            found.append(StatusFinding(ERROR, f"environment {env}", "last deploy failed on "
                                  + ", ".join(failed), tuple(failed)))
     return environments, found
 
@@ -165,7 +165,7 @@ def days_left(when: str | None, now: datetime) -> float | None:
 
 def _expiry(subject: str, when: str | None, now: datetime, limits: Thresholds,
             hosts: tuple[str, ...], what: tuple[str, str] = ("expires", "expired")
-            ) -> list[Finding]:
+            ) -> list[StatusFinding]:
     """A finding when ``when`` is under the warning threshold (an error under the error's)."""
     left = days_left(when, now)
     if left is None or left >= limits.warn_days:
@@ -173,11 +173,11 @@ def _expiry(subject: str, when: str | None, now: datetime, limits: Thresholds,
     severity = ERROR if left < limits.error_days else WARNING
     said = f"{what[0]} in {left:.0f} days ({when})" if left >= 0 else \
         f"{what[1]} {-left:.0f} days ago ({when})"
-    return [Finding(severity, subject, said, hosts)]
+    return [StatusFinding(severity, subject, said, hosts)]
 
 
 def _ca(hosts: Mapping[str, dict[str, Any]], now: datetime,
-        limits: Thresholds) -> tuple[dict[str, Any] | None, list[Finding]]:
+        limits: Thresholds) -> tuple[dict[str, Any] | None, list[StatusFinding]]:
     """The CA's pending requests (a warning each: a node waits to be signed) and the expiry
     of its certificate, its CRL and every signed certificate."""
     host = next((n for n, h in hosts.items() if _read(h, "ca")), None)
@@ -195,7 +195,7 @@ def _ca(hosts: Mapping[str, dict[str, Any]], now: datetime,
         found += _expiry(f"certificate {cert['name']}", cert.get("expires"), now, limits,
                          (owner,) if owner else (host,))
     for request in ca.get("pending", []):
-        found.append(Finding(WARNING, f"certificate request {request['name']}",
+        found.append(StatusFinding(WARNING, f"certificate request {request['name']}",
                              f"pending on the CA (fingerprint {request.get('fingerprint')})",
                              (host,)))
     return {"host": host, **ca, "signed": signed,
@@ -203,7 +203,7 @@ def _ca(hosts: Mapping[str, dict[str, Any]], now: datetime,
             "crl_days_left": days_left(ca.get("crl_next_update"), now)}, found
 
 
-def _loadbalancers(hosts: Mapping[str, dict[str, Any]]) -> list[Finding]:
+def _loadbalancers(hosts: Mapping[str, dict[str, Any]]) -> list[StatusFinding]:
     """A member DOWN is an error of that compiler (agents sent to the LB are not served by
     it); MAINT and DRAIN are an operator's choice, a warning; no member UP is the LB's error,
     and so is a compiler of the inventory it does not balance."""
@@ -216,32 +216,32 @@ def _loadbalancers(hosts: Mapping[str, dict[str, Any]]) -> list[Finding]:
         for member, state in members.items():
             owner = compilers.get(member)
             if state["state"] == "DOWN":
-                found.append(Finding(ERROR, lb, f"member {member} is DOWN ({state['detail']})",
+                found.append(StatusFinding(ERROR, lb, f"member {member} is DOWN ({state['detail']})",
                                      (lb, owner) if owner else (lb,)))
             elif state["state"] in ("MAINT", "DRAIN"):
-                found.append(Finding(WARNING, lb, f"member {member} is in {state['state']}"
+                found.append(StatusFinding(WARNING, lb, f"member {member} is in {state['state']}"
                                      + (f": {state['why']}" if state.get("why") else ""),
                                      (lb,)))
         if not any(s["state"] == "UP" for s in members.values()):
-            found.append(Finding(ERROR, lb, "no member is UP: agents cannot compile", (lb,)))
+            found.append(StatusFinding(ERROR, lb, "no member is UP: agents cannot compile", (lb,)))
         missing = sorted(set(compilers) - set(members))
         if missing:
-            found.append(Finding(ERROR, lb, f"does not balance {', '.join(missing)}", (lb,)))
+            found.append(StatusFinding(ERROR, lb, f"does not balance {', '.join(missing)}", (lb,)))
     return found
 
 
-def _puppetdb(hosts: Mapping[str, dict[str, Any]]) -> tuple[dict[str, Any] | None, list[Finding]]:
+def _puppetdb(hosts: Mapping[str, dict[str, Any]]) -> tuple[dict[str, Any] | None, list[StatusFinding]]:
     host = next((n for n, h in hosts.items() if _read(h, "puppetdb")), None)
     if host is None:
         return None, []
     pdb = hosts[host]["puppetdb"]
     found = [] if pdb.get("state") == "running" else \
-        [Finding(ERROR, host, f"PuppetDB is {pdb.get('state')}", (host,))]
+        [StatusFinding(ERROR, host, f"PuppetDB is {pdb.get('state')}", (host,))]
     return {"host": host, "state": pdb.get("state"), "version": pdb.get("version")}, found
 
 
 def _agents(hosts: Mapping[str, dict[str, Any]], puppetdb: dict[str, Any] | None,
-            now: datetime, limits: Thresholds) -> tuple[dict[str, Any], list[Finding]]:
+            now: datetime, limits: Thresholds) -> tuple[dict[str, Any], list[StatusFinding]]:
     """Each agent's last report and its status (``reports``: PuppetDB's when it is there,
     else each agent's own summary). A failed last run, none within ``unreported_hours`` or
     none at all needs attention. Nodes PuppetDB knows as servers are not agents here."""
@@ -257,12 +257,12 @@ def _agents(hosts: Mapping[str, dict[str, Any]], puppetdb: dict[str, Any] | None
             continue  # main and the compilers report to PuppetDB too
         marks, last = ((owner,) if owner else ()), report.last_report
         if last is None:
-            found.append(Finding(ERROR, f"agent {certname}", "has never reported", marks))
+            found.append(StatusFinding(ERROR, f"agent {certname}", "has never reported", marks))
         elif now - datetime.fromisoformat(last.replace("Z", "+00:00")) > window:
-            found.append(Finding(ERROR, f"agent {certname}", f"has not reported for "
+            found.append(StatusFinding(ERROR, f"agent {certname}", f"has not reported for "
                                  f"{limits.unreported_hours:g} hours (last {last})", marks))
         if report.status == "failed":
-            found.append(Finding(ERROR, f"agent {certname}", f"its last run failed ({last})",
+            found.append(StatusFinding(ERROR, f"agent {certname}", f"its last run failed ({last})",
                                  marks))
         listed.append({"name": certname, "last_report": last, "status": report.status})
     return {"source": source, "nodes": listed}, found
