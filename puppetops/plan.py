@@ -27,6 +27,7 @@ from .result import Notes, ResultSet, summary
 _REGISTRY: dict[str, "PlanInfo"] = {}
 _BROKEN: dict[str, str] = {}  # project plan file stem → why it did not load (file:line: error)
 PLANS_PACKAGE = "puppetops.plans"
+PROJECT_PLANS = "puppetops_project_plans"  # the package name the project's plans/*.py load under
 
 
 @dataclass
@@ -35,6 +36,16 @@ class PlanInfo:
     fn: Callable[..., Any]
     summary: str
     module: str
+
+    @property
+    def from_project(self) -> bool:
+        """Loaded from the project's ``plans/`` folder, not installed with puppetops."""
+        return self.module.startswith(f"{PROJECT_PLANS}.")
+
+    @property
+    def source(self) -> str:
+        """The plan's file (its module's name when it has none)."""
+        return getattr(sys.modules.get(self.module), "__file__", None) or self.module
 
     @property
     def parameters(self) -> dict[str, Param]:
@@ -98,6 +109,10 @@ def plan(fn: Callable[..., Any] | None = None, *, name: str | None = None,
         # the plan returns None or Notes; what its callers get is the summary
         wrapper.__annotations__ = {**func.__annotations__, "return": ResultSet}
         wrapper.plan_name = plan_name  # type: ignore[attr-defined]
+        known = _REGISTRY.get(plan_name)
+        if known is not None and known.module != func.__module__:
+            raise UsageError(f"a plan named {plan_name} exists already ({known.module}): "
+                             "give this one another name")
         _REGISTRY[plan_name] = PlanInfo(plan_name, wrapper, describe(func).summary,
                                         func.__module__)
         return wrapper
@@ -126,7 +141,7 @@ def discover(project_dir: str | Path | None = None) -> dict[str, PlanInfo]:
 def _load_project_plan(path: Path) -> None:
     """Import one of the project's plan files. One that fails (a syntax error, a bad import)
     is recorded in ``broken_plans()`` and skipped: every other command keeps working."""
-    module_name = f"puppetops_project_plans.{path.stem}"
+    module_name = f"{PROJECT_PLANS}.{path.stem}"
     if module_name in sys.modules or path.stem in _BROKEN:
         return
     spec = importlib.util.spec_from_file_location(module_name, path)
@@ -161,5 +176,5 @@ def get_plan(name: str) -> PlanInfo:
         import difflib
         close = difflib.get_close_matches(name, list(_REGISTRY), n=3)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
-        raise UsageError(f"unknown plan {name!r}.{hint} (`invoke plans` lists them)")
+        raise UsageError(f"unknown plan {name!r}.{hint} (the command `plans` lists them)")
     return _REGISTRY[name]

@@ -337,3 +337,73 @@ def test_a_broken_project_plan_is_skipped_with_one_line_and_the_rest_works(paint
     assert broken.returncode == 2 and "Traceback" not in broken.stderr
     assert broken.stderr.splitlines()[-1] == ("error: plan typo did not load: plans/typo.py:3: "
                                               "SyntaxError: invalid syntax (typo.py, line 3)")
+
+
+@pytest.mark.slow
+def test_a_project_plan_never_replaces_a_builtin_one_nor_hides_behind_a_command(painted):
+    """./plans/deploy_code.py would silently have become `deploy-code` (while the webhook kept
+    the built-in one); ./plans/command.py silently had no command. Both are said, in one line
+    each, and everything else keeps working."""
+    inventory, folder = painted
+    (folder / "plans" / "deploy_code.py").write_text(
+        "from puppetops.plan import plan\n\n\n@plan\ndef deploy_code(run, env: str = 'x'):\n"
+        "    \"\"\"Not the built-in one.\"\"\"\n")
+    (folder / "plans" / "command.py").write_text(
+        "from puppetops.plan import plan\n\n\n@plan\ndef command(run, targets: str = 'host2'):\n"
+        "    \"\"\"A plan named like a command.\"\"\"\n    run.command('echo planned', targets)\n")
+    listed = cli("plans", cwd=folder)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stderr.splitlines() == [
+        "warning: plan skipped: plans/deploy_code.py:4: UsageError: a plan named deploy_code "
+        "exists already (puppetops.plans.deploy_code): give this one another name",
+        f"warning: plan command ({folder / 'plans' / 'command.py'}) has no command of its "
+        "own: `command` is a puppetops command; run the plan as `plan command`"]
+    helped = cli("--help", "deploy-code", cwd=folder)
+    assert "Deploy" in helped.stdout and "Not the built-in one" not in helped.stdout
+    planned = cli("plan", "command", "-i", inventory, "-f", "json", cwd=folder)
+    assert planned.returncode == 0, planned.stderr
+    results = [r for step in json.loads(planned.stdout)["steps"] for r in step["results"]]
+    assert [(r["target"], r["stdout"]) for r in results] == [("host2", "planned\n")]
+
+
+@reliability(fault="Invoke's own options where puppetops's were meant (-f json before the "
+                   "command, -T, -e, --hide), --help for no command, words after --",
+             outcome="exit 2, one line; nothing run")
+@pytest.mark.parametrize("program", PROGRAMS)
+@pytest.mark.parametrize("args, words", [
+    (("-f", "json", "command", "touch {marker}", "-t", "host1"), "-f"),
+    (("-T", "5", "command", "touch {marker}", "-t", "host1"), "-T"),
+    (("-e", "command", "touch {marker}", "-t", "host1"), "-e"),
+    (("--help", "no-such-command"), "No idea what 'no-such-command' is!"),
+    (("command", "touch {marker}", "-t", "host1", "--", "extra"), "nothing after `--`"),
+    (("command", "", "-t", "host1"), "expected a shell command to run, got an empty one"),
+    (("plan", "paint", "-t", "host1", "--param", "targets=host2"), "targets given twice"),
+    (("plan", "paint", "--param", "coats=1", "--param", "coats=2"), "coats given twice"),
+])
+@pytest.mark.slow
+def test_a_misplaced_or_meaningless_word_is_a_usage_error(painted, program, args, words):
+    inventory, folder = painted
+    marker = folder / "RAN"
+    args = tuple(a.format(marker=marker, inventory=inventory) for a in args)
+    if "--help" not in args:
+        args += ("-i", inventory)
+    proc = PROGRAMS[program](*args, cwd=folder)
+    if program == "invoke" and args[0] in ("-T", "-e"):  # Invoke's own, before the command:
+        assert proc.returncode == 0  # stock invoke keeps them (they change nothing here)
+        return
+    assert proc.returncode == 2, proc.stderr
+    assert words in one_line(proc)
+    assert not marker.exists()
+
+
+def test_the_puppetops_script_lists_only_invokes_options_that_mean_something_to_it():
+    proc = cli("--help")
+    assert proc.returncode == 0
+    core = proc.stdout.split("Core options:")[1].split("Subcommands:")[0]
+    listed = sorted(w for line in core.splitlines() for w in line.split()
+                    if w.startswith("-") and not w.startswith("--["))
+    assert "--config" not in core and "--echo" not in core and "--hide" not in core
+    assert "-f" not in listed and "-T" not in listed and "-e" not in listed
+    assert "--dry" in core and "refused: puppetops's no-op is --noop (-n)" in core
+    assert {"-h", "-V", "-l", "-d", "--list", "--version"} <= {w.split("=")[0].strip(",[]")
+                                                              for w in listed}

@@ -50,4 +50,10 @@ def plan_tasks(taken: Iterable[str]) -> list[TypedTask]:
     for why in sorted(set(broken_plans().values()) - _WARNED):  # the other commands still work
         _WARNED.add(why)
         print(f"warning: plan skipped: {why}", file=sys.stderr)
+    for name in sorted(names & {n for n, info in found.items() if info.from_project}):
+        if name not in _WARNED:  # the built-in command keeps its name; the plan is still there
+            _WARNED.add(name)
+            print(f"warning: plan {name} ({found[name].source}) has no command of its own: "
+                  f"`{name.replace('_', '-')}` is a puppetops command; run the plan as "
+                  f"`plan {name}`", file=sys.stderr)
     return [plan_task(info) for name, info in sorted(found.items()) if name not in names]

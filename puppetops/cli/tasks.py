@@ -89,9 +89,12 @@ def plan(c, name: str, param: list = (), targets: Optional[TargetSpec] = None, *
     """
     try:
         info = get_plan(name)
-        raw = dict(_split(p) for p in param or [])
+        raw = _plan_parameters(param or [])
         if targets is not None:
-            raw.setdefault("targets", targets)
+            if "targets" in raw:
+                raise UsageError(f"targets given twice (-t {targets} and "
+                                 f"targets={raw['targets']}): give one")
+            raw["targets"] = targets
         if options.rerun is not None and "targets" not in info.parameters:
             raise UsageError(f"--rerun: plan {name} takes no targets parameter")
         kwargs = info.coerce(raw, picked=("targets",) if options.rerun is not None else ())
@@ -101,11 +104,18 @@ def plan(c, name: str, param: list = (), targets: Optional[TargetSpec] = None, *
              targets=kwargs.get("targets"), label="targets")
 
 
-def _split(pair: str) -> tuple[str, str]:
-    key, sep, value = pair.partition("=")
-    if not sep or not key:
-        raise UsageError(f"plan parameter {pair!r}: expected key=value")
-    return key, value
+def _plan_parameters(pairs: list[str]) -> dict[str, str]:
+    """``key=value`` words → {key: value}; a key given twice is a mistake, not the last one."""
+    raw: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"plan parameter {pair!r}: expected key=value")
+        if key in raw:
+            raise UsageError(f"plan parameter {key} given twice ({key}={raw[key]} and "
+                             f"{pair}): give it once")
+        raw[key] = value
+    return raw
 
 
 @typed_task(positional=("command",))
@@ -118,6 +128,8 @@ def command(c, command: str, targets: Optional[TargetSpec] = None, run_as: Optio
         run_as: run as this user through sudo
     """
     from ..steps import RunCommand
+    if not command.strip():
+        raise fail(UsageError("command: expected a shell command to run, got an empty one"))
     execute(lambda run, chosen: run.step(RunCommand(command, run_as=run_as), chosen,
                                          catch_errors=True),
             options, targeting=Targeting(given=targets, confined=True))
