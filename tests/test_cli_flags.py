@@ -127,14 +127,26 @@ def test_dry_is_refused_and_runs_nothing(project, program, where):
         assert proc.returncode == 2 and "--noop" in one_line(proc)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("program", PROGRAMS)
+@pytest.mark.parametrize("args", [("command", "--help"), ("upload", "-h"), ("plan", "--help"),
+                                  ("command", "-t", "host1", "--help")])
+def test_help_where_an_argument_was_expected_is_the_commands_help(project, program, args):
+    inventory, folder = project
+    proc = PROGRAMS[program](*args, "-i", inventory, cwd=folder)
+    assert proc.returncode == 0, proc.stderr
+    assert f" {args[0]} [--options]" in proc.stdout and "--targets" in proc.stdout
+    assert not (folder / ".puppetops").exists()
+
+
 # -- unknown and misplaced options ----------------------------------------------------------
 
 @reliability(fault="an option where a command's positional argument was expected (command "
-                   "--help, command --rerun, upload -x)",
+                   "-x, command --bogus, upload -x)",
              outcome="exit 2 with one line naming the command; nothing sent to any host")
 @pytest.mark.parametrize("program", PROGRAMS)
 @pytest.mark.parametrize("args, words", [
-    (("command", "--help", "-t", "host1"), "expected the command here, got the option --help"),
+    (("command", "-x", "-t", "host1"), "expected the command here, got the option -x"),
     (("command", "--bogus", "-t", "host1"), "got the option --bogus"),
     (("upload", "-x", "/tmp/y", "-t", "host1"), "expected the source here"),
 ])

@@ -5,7 +5,8 @@
   ``-n``, ``-f``), meaning the same in every command;
 - a positional argument never takes a word that looks like an option: Invoke hands any word
   it does not know as a flag to a positional still missing, so ``command --help`` ran
-  ``--help`` on the hosts. That is now a usage error (exit 2);
+  ``--help`` on the hosts. Now ``--help``/``-h`` there shows the command's help, and any
+  other such word is a usage error (exit 2);
 - Invoke's own ``--dry`` ("echo commands instead of running") and ``-p``/``--pty`` are
   refused (exit 2): our tasks run no shell commands through Invoke, so they would mean
   nothing, and a ``--dry`` deploy must never deploy. ``--noop`` (``-n``) says "change
@@ -52,6 +53,14 @@ class _Named(Argument):
         return flag(self.name)
 
 
+class HelpWanted(Exception):
+    """``command --help``: the command's help, asked for where its argument was expected."""
+
+    def __init__(self, task: str):
+        super().__init__(task)
+        self.task = task
+
+
 class _Positional(_Named):
     """A positional argument that refuses words looking like options (see module doc);
     ``task``: the command's name, for the message."""
@@ -59,6 +68,8 @@ class _Positional(_Named):
     task = "this command"
 
     def set_value(self, value: Any, cast: bool = True) -> None:  # noqa: D102
+        if value in ("--help", "-h"):  # Invoke would take it for the argument
+            raise HelpWanted(self.task)
         if _looks_like_an_option(value):
             raise Exit(f"error: {self.task}: expected the {self.name} here, got the option "
                        f"{value}; give the {self.name} first (`--help {self.task}` lists the "

@@ -11,6 +11,7 @@ from invoke.exceptions import Exit, ParseError
 from .. import __version__
 from ..errors import EXIT_USAGE
 from . import namespace
+from .parsing import HelpWanted
 from .pipes import settle_stdout
 
 
@@ -66,7 +67,11 @@ class PuppetopsProgram(Program):
 def _parse_commands_strictly(program: Program, parse_tasks: Callable[[], None]) -> None:
     """Invoke's parse of the command words (``Program.parse_tasks``), with its errors made
     usage errors (exit 2, one line) and Invoke's own options refused after a command name."""
-    _usage_errors_exit_2(parse_tasks)
+    try:
+        _usage_errors_exit_2(parse_tasks)
+    except HelpWanted as wanted:
+        program.print_task_help(wanted.task)
+        raise Exit from None
     if program.core.remainder:  # Invoke keeps the words after `--` for tasks that ask for them
         raise Exit(f"error: puppetops commands read nothing after `--` (got "
                    f"{program.core.remainder!r}): quote a shell command as one word, "
