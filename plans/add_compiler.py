@@ -5,7 +5,6 @@ from puppetops.flow import Cohort, changed, single
 from puppetops.params import TargetSpec
 from puppetops.plan import plan
 from puppetops.plans.bootstrap_ca import SERVER_PACKAGES
-from puppetops.plans.configure_lb import balance, current_members
 from puppetops.plans.install_puppetdb import allow, installed_on
 from puppetops.puppet import conf, names, node
 from puppetops.run import Run
@@ -16,6 +15,7 @@ from puppetops.steps.ca.enrolment import enrol
 from puppetops.steps.code import envcache, provision
 from puppetops.steps.facts import gather
 from puppetops.steps.lb import pool
+from puppetops.steps.lb.balance import balance, current_members
 from puppetops.steps.preflight import preflight
 from puppetops.steps.puppetdb.terminus import terminus_steps
 from puppetops.steps.puppet_agent import PuppetConf

@@ -1,45 +1,13 @@
-"""The ``configure_lb`` plan: the load balancers in front of the compilers.
-
-Also the LB part of add_compiler (``balance``): the same steps, with the LB's current
-members plus the new compilers.
-"""
+"""The ``configure_lb`` plan: the load balancers in front of the compilers
+(``steps.lb.balance``, which add_compiler uses too)."""
 from __future__ import annotations
-
-from typing import Mapping
 
 from puppetops.params import TargetSpec
 from puppetops.plan import plan
-from puppetops.plans.lb_ready import warn_leftovers
 from puppetops.puppet import node
 from puppetops.run import Run
-from puppetops.step import StepContext
 from puppetops.steps.lb import backends, pool
-from puppetops.steps.lb.membership import LbView, view
-from puppetops.steps.lb.pool import Member
-from puppetops.target import Target
-
-
-def current_members(ctx: StepContext) -> list[Member]:
-    """The compilers an LB host balances now (read from its config)."""
-    return backends.of(ctx.target).current_members(ctx)
-
-
-def _balancing(ctx: StepContext) -> LbView:
-    """The LB host's members and out-of-LB records; none on a host that does not balance
-    yet (a new one)."""
-    return view(ctx) if backends.of(ctx.target).balancing(ctx) else LbView({}, {})
-
-
-def balance(run: Run, lbs: list[Target], members: Mapping[str, list[Member]],
-            up: Mapping[str, list[Member]]) -> None:
-    """Each LB host balances ``members[lb]`` and sees ``up[lb]`` UP. An LB failure stops the
-    plan: nothing can reach the compilers without it. Members another run left out are
-    warned about first."""
-    warn_leftovers(run, run.each("LB members", _balancing, lbs))
-    for backend in backends.BACKENDS.values():
-        chosen = [t for t in lbs if backends.of(t) is backend]
-        if chosen:
-            run.pipeline(backend.setup(members, up), chosen)
+from puppetops.steps.lb.balance import balance
 
 
 @plan(main="main")

@@ -9,7 +9,6 @@ from puppetops.errors import StepError, UsageError
 from puppetops.flow import single
 from puppetops.params import Check, TargetSpec
 from puppetops.plan import plan
-from puppetops.plans.lb_ready import warn_leftovers
 from puppetops.puppet import names, node
 from puppetops.result import Notes
 from puppetops.run import Run
@@ -23,6 +22,7 @@ from puppetops.steps.code.deployers import Deployed
 from puppetops.steps.code.purge import StaleEnvironmentsPurged
 from puppetops.steps.facts import gather
 from puppetops.steps.lb import out_records, pool
+from puppetops.steps.lb.left_out import warn_leftovers
 from puppetops.steps.lb.membership import LbView, MembersOut, MembersReady, view
 from puppetops.target import Target
 

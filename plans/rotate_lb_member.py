@@ -7,13 +7,13 @@ from typing import Annotated, Callable
 from puppetops.errors import PlanFailure, StepError, UsageError
 from puppetops.params import Check, Count, Seconds, TargetSpec
 from puppetops.plan import plan
-from puppetops.plans.lb_ready import put_back, warn_leftovers
 from puppetops.run import Run
 from puppetops.step import StepContext
 from puppetops.steps import maintenance
 from puppetops.steps.facts import gather
 from puppetops.steps.lb import out_records, pool
 from puppetops.steps.lb.backend import MAINT
+from puppetops.steps.lb.left_out import put_back, warn_leftovers
 from puppetops.steps.lb.membership import (LbView, MembersIdle, MembersOut, MembersReady, known,
                                            refusal, view)
 from puppetops.steps.puppetserver import PuppetserverRunning
