@@ -2,7 +2,6 @@
 commit everywhere, then (and only then) Puppet Server's environment caches flushed."""
 from __future__ import annotations
 
-import shlex
 from typing import Annotated, Sequence
 
 from puppetops.errors import StepError, UsageError
@@ -14,11 +13,12 @@ from puppetops.result import Notes
 from puppetops.run import Run
 from puppetops.step import StepContext
 from puppetops.steps import puppetserver_control
-from puppetops.steps.code import consistency, envcache, provision
+from puppetops.steps.code import consistency, envcache
 from puppetops.steps.code.consistency import ConsistencyVerdict
 from puppetops.steps.code.deploy import (DeployerInstalled, EnvironmentCacheFlush,
                                          EnvironmentDeploy, deployed)
 from puppetops.steps.code.deployers import Deployed
+from puppetops.steps.code.heads import heads_command, read_heads
 from puppetops.steps.code.purge import StaleEnvironmentsPurged
 from puppetops.steps.facts import gather
 from puppetops.steps.lb import out_records, pool
@@ -46,16 +46,6 @@ def environment_list(spec: str | Sequence[str]) -> list[str] | None:
 Environments = Annotated[str, Check(environment_list)]  # checked as the command line is read
 
 
-def branches(ls_remote: str) -> dict[str, str]:
-    """branch → commit, from ``git ls-remote --heads`` output."""
-    heads = {}
-    for line in ls_remote.splitlines():
-        commit, _, ref = line.partition("\t")
-        if ref.startswith("refs/heads/"):
-            heads[ref[len("refs/heads/"):]] = commit.strip()
-    return heads
-
-
 def chosen_heads(wanted: list[str] | None, heads: dict[str, str], prefix: str = ""
                  ) -> tuple[dict[str, tuple[str, str]], list[str]]:
     """(environment → (its branch, the commit to deploy), branches skipped because r10k would
@@ -71,24 +61,6 @@ def chosen_heads(wanted: list[str] | None, heads: dict[str, str], prefix: str = 
         raise UsageError(f"the control repo has no branch {', '.join(missing)} "
                          f"(branches: {', '.join(sorted(heads)) or 'none'})")
     return {env: (branch, heads[branch]) for env, branch in chosen.items()}, []
-
-
-def heads_command(main: Target) -> str:
-    """The command listing the control repo's branch heads on main (``git ls-remote --heads``
-    output). A repo on main is read in place — the same refs the servers fetch over SSH, without
-    an SSH connection from main to itself; an external one with ``git ls-remote``."""
-    path = provision.repo_on_main(main)
-    if path is None:
-        return f"git ls-remote --heads {shlex.quote(provision.remote(main))}"
-    return (f"git --git-dir={shlex.quote(path)} for-each-ref "
-            f"--format='%(objectname)%09%(refname)' refs/heads")
-
-
-def read_heads(command: str):
-    """A step function: the branch → commit map ``command`` (``heads_command``) prints."""
-    def read(ctx: StepContext) -> dict[str, str]:
-        return branches(ctx.run(command, timeout=120).stdout)
-    return read
 
 
 def _members(run: Run, lbs: list[Target]) -> dict[str, LbView]:

@@ -16,9 +16,9 @@ from puppetops.errors import UsageError
 from puppetops.flow import single
 from puppetops.params import TargetSpec
 from puppetops.plan import plan
-from puppetops.plans.deploy_code import heads_command, read_heads
 from puppetops.puppet import names, node
 from puppetops.run import Run
+from puppetops.steps.code.heads import heads_command, read_heads
 from puppetops.steps.code.purge import StaleEnvironmentsPurged
 from puppetops.steps.facts import gather
 

@@ -15,9 +15,10 @@ from fake_fleet import C1, C2, INVENTORY, LB, MAIN, NEW, OLD, OTHER, SERVERS, Fl
 from puppetops import UsageError
 from puppetops.output import JsonOutput
 from puppetops.output.base import Outputter
-from puppetops.plans.deploy_code import branches, deploy_code, environment_list
+from puppetops.plans.deploy_code import deploy_code, environment_list
 from puppetops.steps.code import consistency
 from puppetops.steps.code.deployers import Deployed, parse_record
+from puppetops.steps.code.heads import branches
 
 TYPES_MARKER = "/var/lib/puppetops/resource-types/production"
 FLUSHED_MARKER = "/var/lib/puppetops/environment-cache/production"
