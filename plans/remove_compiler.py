@@ -20,7 +20,6 @@ from puppetops.flow import Cohort, answering, changed, single
 from puppetops.params import Seconds, TargetSpec
 from puppetops.plan import plan
 from puppetops.plans.install_puppetdb import allow, installed_on
-from puppetops.plans.install_webhook import PATHS as WEBHOOK, inventory_without
 from puppetops.puppet import node
 from puppetops.result import Notes
 from puppetops.run import Run
@@ -35,6 +34,7 @@ from puppetops.steps.lb.membership import (MembersIdle, MembersOut, MembersRemov
 from puppetops.steps.puppetdb.server import Allowlist
 from puppetops.steps.puppetserver_control import SERVICE, daemon
 from puppetops.steps.services import ServiceDisabled
+from puppetops.steps.webhook_files import PATHS as WEBHOOK, inventory_without
 from puppetops.target import Target
 
 PLAN = "remove_compiler"

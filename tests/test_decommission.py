@@ -17,12 +17,13 @@ from fake_fleet import C1, C2, INVENTORY as FLEET, LB, MAIN, Fleet, Messages, pl
 from puppetops import UsageError
 from puppetops.errors import TransientTransportError
 from puppetops.output import Output
-from puppetops.plans.install_webhook import PATHS as WEBHOOK, inventory_text, inventory_without
+from puppetops.plans.install_webhook import inventory_text
 from puppetops.plans.purge_agent import purge_agent
 from puppetops.plans.remove_compiler import remove_compiler
 from puppetops.steps.lb import haproxy, nginx
 from puppetops.steps.lb.out_records import DECOMMISSIONED, OutRecord
 from puppetops.steps.lb.pool import Member
+from puppetops.steps.webhook_files import PATHS as WEBHOOK, inventory_without
 from puppetops.target import Target
 
 AGENT1, AGENT2 = "agent1.example.com", "agent2.example.com"

@@ -8,9 +8,9 @@ import pytest
 
 from puppetops.plans.add_compiler import add_compiler
 from puppetops.plans.enroll_agent import enroll_agent
-from puppetops.plans.install_webhook import PATHS as WEBHOOK
 from puppetops.plans.purge_agent import purge_agent
 from puppetops.plans.remove_compiler import remove_compiler
+from puppetops.steps.webhook_files import PATHS as WEBHOOK
 
 from test_operate_e2e import AGENTS, LOOP, PIDFILE, SOCKET, fqdn, lb_states, wait_for
 

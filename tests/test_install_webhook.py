@@ -15,10 +15,10 @@ import yaml
 
 from puppetops import Inventory, Run, wheelhouse
 from puppetops.errors import UsageError
-from puppetops.plans.install_webhook import (PATHS, config_text, health_url, inventory_text,
-                                             listen_address)
+from puppetops.plans.install_webhook import config_text, health_url, inventory_text, listen_address
 from puppetops.steps.secret_file import SecretFile
 from puppetops.steps.ssh_keys import pinned_known_hosts
+from puppetops.steps.webhook_files import PATHS
 from puppetops.webhook import config as settings
 
 from helpers import cli

@@ -15,8 +15,9 @@ import uuid
 import pytest
 
 from puppetops.lab.git_push import Checkout, get, last_job, wait_for_deploy, webhook_url
-from puppetops.plans.install_webhook import PATHS, USER, install_webhook
+from puppetops.plans.install_webhook import USER, install_webhook
 from puppetops.steps.code.provision import DEFAULT_REPO
+from puppetops.steps.webhook_files import PATHS
 
 from test_operate_e2e import (MOTD, SERVERS, agent_run, deployed_commit, flushes, fqdn,
                               site_pp)
