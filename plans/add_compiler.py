@@ -4,8 +4,6 @@ from __future__ import annotations
 from puppetops.flow import Cohort, changed, single
 from puppetops.params import TargetSpec
 from puppetops.plan import plan
-from puppetops.plans.bootstrap_ca import SERVER_PACKAGES
-from puppetops.plans.install_puppetdb import allow, installed_on
 from puppetops.puppet import conf, names, node
 from puppetops.run import Run
 from puppetops.steps import Packages
@@ -17,10 +15,11 @@ from puppetops.steps.facts import gather
 from puppetops.steps.lb import pool
 from puppetops.steps.lb.balance import balance, current_members
 from puppetops.steps.preflight import preflight
+from puppetops.steps.puppetdb.host import allow, installed_on
 from puppetops.steps.puppetdb.terminus import terminus_steps
 from puppetops.steps.puppet_agent import PuppetConf
-from puppetops.steps.puppetserver import (AdminApiAccess, ServerJavaArgs, require_ready,
-                                          start_servers)
+from puppetops.steps.puppetserver import (SERVER_PACKAGES, AdminApiAccess, ServerJavaArgs,
+                                          require_ready, start_servers)
 from puppetops.target import Target
 
 

@@ -5,9 +5,6 @@ from __future__ import annotations
 from puppetops.flow import Cohort, changed, single
 from puppetops.params import TargetSpec
 from puppetops.plan import plan
-from puppetops.plans.install_puppetdb import (allowed, install_puppetdb, puppetdb_host,
-                                              start_puppetdb)
-from puppetops.plans.setup_control_repo import setup_control_repo
 from puppetops.puppet import conf, names, node
 from puppetops.run import Run
 from puppetops.step import StepContext
@@ -18,12 +15,12 @@ from puppetops.steps.code import envcache, provision
 from puppetops.steps.facts import gather
 from puppetops.steps.preflight import preflight
 from puppetops.steps.probe import Probe
+from puppetops.steps.puppetdb.host import allowed, puppetdb_host, start_puppetdb
 from puppetops.steps.puppetdb.terminus import terminus_steps
 from puppetops.steps.puppet_agent import PuppetConf
-from puppetops.steps.puppetserver import AdminApiAccess, ServerJavaArgs, start_servers
+from puppetops.steps.puppetserver import (SERVER_PACKAGES, AdminApiAccess, ServerJavaArgs,
+                                          start_servers)
 from puppetops.target import Target
-
-SERVER_PACKAGES = ("puppetserver", "git", "curl", "openssl")
 
 
 def main_settings(main: Target) -> conf.Settings:
@@ -68,7 +65,7 @@ def bootstrap_ca(run: Run, targets: TargetSpec = "main", environment: str = "pro
     names.environment(environment)
     main = single(run, targets, "bootstrap_ca")
     node.validate([main], node.certname, node.java_args)
-    pdb = puppetdb_host(run, "", main) if puppetdb else None
+    pdb = puppetdb_host(run.inventory, main) if puppetdb else None
     if pdb:
         node.validate([pdb], node.certname, node.puppetdb_java_args)
         allow_list = allowed(run, main)  # checks the compilers' certnames now
@@ -81,10 +78,10 @@ def bootstrap_ca(run: Run, targets: TargetSpec = "main", environment: str = "pro
     config = dict(zip(config_steps, run.pipeline(config_steps, [main])))
     if pdb:  # its JVM starts while the code is deployed and Puppet Server starts
         start_puppetdb(run, pdb, allow_list)
-    run.plan(setup_control_repo, targets=main.name, environment=environment)
+    run.plan("setup_control_repo", targets=main.name, environment=environment)
     servers = Cohort(run, [main], stop=True)
     provision.deploy(servers, main, environment)
     start_servers(servers, changed(config.values()), changed([config[jvm]]))
     run.step(CA_ANSWERS, [main])
     if pdb:
-        run.plan(install_puppetdb, targets=main.name, main=main.name, puppetdb_host=pdb.name)
+        run.plan("install_puppetdb", targets=main.name, main=main.name, puppetdb_host=pdb.name)

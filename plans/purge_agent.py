@@ -15,12 +15,12 @@ from puppetops.errors import UsageError
 from puppetops.flow import Cohort, answering, single
 from puppetops.params import Check, TargetSpec
 from puppetops.plan import plan
-from puppetops.plans.install_puppetdb import installed_on
 from puppetops.puppet import names, node
 from puppetops.result import Notes
 from puppetops.run import Run
 from puppetops.steps.ca.revocation import CertificatesCleaned, NodeSslCleaned, refresh_crl
 from puppetops.steps.facts import gather
+from puppetops.steps.puppetdb.host import installed_on
 from puppetops.steps.puppetdb.nodes import NodesDeleted
 from puppetops.steps.services import ServiceDisabled
 from puppetops.target import Target

@@ -19,7 +19,6 @@ from puppetops.errors import PlanFailure, StepError, UsageError
 from puppetops.flow import Cohort, answering, changed, single
 from puppetops.params import Seconds, TargetSpec
 from puppetops.plan import plan
-from puppetops.plans.install_puppetdb import allow, installed_on
 from puppetops.puppet import node
 from puppetops.result import Notes
 from puppetops.run import Run
@@ -31,6 +30,7 @@ from puppetops.steps.lb import out_records, pool
 from puppetops.steps.lb.backend import MAINT
 from puppetops.steps.lb.membership import (MembersIdle, MembersOut, MembersRemoved, refusal,
                                            view)
+from puppetops.steps.puppetdb.host import allow, installed_on
 from puppetops.steps.puppetdb.server import Allowlist
 from puppetops.steps.puppetserver_control import SERVICE, daemon
 from puppetops.steps.services import ServiceDisabled

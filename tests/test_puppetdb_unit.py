@@ -132,15 +132,53 @@ def test_bad_input_is_a_usage_error_before_any_host_is_contacted(params, invento
     assert tester.script.calls == []
 
 
+def with_puppetdb_group(*hosts: str) -> dict:
+    return {**INVENTORY, "groups": [*INVENTORY["groups"],
+                                    {"name": "puppetdb", "targets": list(hosts)}]}
+
+
 def test_the_puppetdb_group_host_is_the_default_and_main_without_one():
-    from puppetops.plans.install_puppetdb import puppetdb_host
+    from puppetops.steps.puppetdb.host import puppetdb_host
     tester = PlanTester(INVENTORY)
     main = tester.run.targets("main")[0]
-    assert puppetdb_host(tester.run, "", main) is main
-    with_group = {**INVENTORY, "groups": [*INVENTORY["groups"],
-                                          {"name": "puppetdb", "targets": ["pdb.example.com"]}]}
-    tester = PlanTester(with_group)
-    assert puppetdb_host(tester.run, "", tester.run.targets("main")[0]).name == "pdb.example.com"
+    assert puppetdb_host(tester.run.inventory, main) is main
+    tester = PlanTester(with_puppetdb_group())  # an empty group: main still
+    assert puppetdb_host(tester.run.inventory, tester.run.targets("main")[0]).name == \
+        "main.example.com"
+    tester = PlanTester(with_puppetdb_group("pdb.example.com"))
+    assert puppetdb_host(tester.run.inventory, tester.run.targets("main")[0]).name == \
+        "pdb.example.com"
+
+
+@pytest.mark.parametrize("groups, expected", [
+    ([], "main.example.com"),
+    (["pdb.example.com"], "pdb.example.com"),
+])
+def test_the_query_asks_the_puppetdb_host_the_plans_install_on(groups, expected):
+    """One rule for --query and the plans: the puppetdb group's host, else main."""
+    from puppetops.cli import query
+    from puppetops.inventory import Inventory
+    from puppetops.steps.puppetdb.host import puppetdb_host
+    inventory = with_puppetdb_group(*groups) if groups else INVENTORY
+    tester = PlanTester(inventory)
+    planned = puppetdb_host(tester.run.inventory, tester.run.targets("main")[0])
+    assert planned.name == query.puppetdb_host(Inventory.from_dict(inventory)).name == expected
+
+
+@pytest.mark.reliability(fault="a puppetdb inventory group naming two hosts",
+                         outcome="usage error naming the group, from install_puppetdb and --query "
+                                 "alike, nothing contacted")
+def test_a_puppetdb_group_of_two_hosts_is_refused_by_the_plans_and_the_query():
+    from puppetops.cli import query
+    from puppetops.inventory import Inventory
+    inventory = with_puppetdb_group("pdb1.example.com", "pdb2.example.com")
+    tester = PlanTester(inventory)
+    with pytest.raises(UsageError, match="^puppetdb_host: the puppetdb group must hold one host "
+                                         r"\(PuppetDB's\), it holds 2$"):
+        tester.run_plan("install_puppetdb")
+    assert tester.script.calls == []
+    with pytest.raises(UsageError, match="^--query: the puppetdb group must hold one host"):
+        query.puppetdb_host(Inventory.from_dict(inventory))
 
 
 # -- --query: targets from PuppetDB -------------------------------------------------------------

@@ -16,8 +16,8 @@ import shlex
 
 from ..errors import PuppetopsError, UsageError
 from ..inventory import Inventory
-from ..plans.install_puppetdb import GROUP
 from ..puppet import names, node, puppetdb
+from ..steps.puppetdb import host as pdb_host
 from ..target import Target
 from ..transport import ConnectionPool
 
@@ -25,16 +25,12 @@ QUERY_PATH = "/pdb/query/v4"
 
 
 def puppetdb_host(inventory: Inventory) -> Target:
-    """The ``puppetdb`` group's one host, else the ``main`` group's."""
-    for group in (GROUP, "main"):
-        if group in inventory.group_names:
-            found = inventory.select(group)
-            if len(found) == 1:
-                return found[0]
-            if found:
-                raise UsageError(f"--query: the {group} group must hold one host (PuppetDB's), "
-                                 f"it holds {len(found)}")
-    raise UsageError(f"--query: the inventory has no {GROUP} or main group to find PuppetDB on")
+    """The ``puppetdb`` group's one host, else the ``main`` group's: the rule the plans follow
+    (``steps.puppetdb.host``), so the query asks the PuppetDB they installed."""
+    try:
+        return pdb_host.puppetdb_host(inventory)
+    except UsageError as exc:
+        raise UsageError(f"--query: {exc}") from None
 
 
 def query_command(host: Target, pql: str) -> str:

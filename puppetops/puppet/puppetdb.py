@@ -19,6 +19,7 @@ import yaml
 from . import conf
 from .layout import Layout
 
+GROUP = "puppetdb"      # the inventory group naming PuppetDB's host (without one: main)
 PORT = 8081             # HTTPS, client certificates (what the servers and we use)
 HTTP_PORT = 8080        # plain HTTP, bound to localhost by the package's jetty.ini
 DATABASE = ROLE = "puppetdb"

@@ -1,4 +1,5 @@
-"""Puppet Server on one host: JVM options, admin API access, running, reloaded, ready."""
+"""Puppet Server on one host: its packages, JVM options, admin API access, running, reloaded,
+ready."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -14,6 +15,9 @@ from .services import enabled_at_boot
 if TYPE_CHECKING:
     from ..flow import Cohort
 
+# What every Puppet Server host installs, main and compilers alike: the server, git for the
+# control repo its deployer fetches, curl for the CA and admin APIs, openssl for keys and CSRs.
+SERVER_PACKAGES = ("puppetserver", "git", "curl", "openssl")
 ADMIN_RULE = "environment-cache"
 ADMIN_PATH = "/puppet-admin-api/v1/environment-cache"
 

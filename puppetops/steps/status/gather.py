@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
-from ...puppet import node
+from ...puppet import node, puppetdb
 from ...puppet.layout import LAYOUTS, Layout
 from ...step import StepContext
 from ...target import Target
 from . import sections
 from .script import Section, host_script, parse
 
-MAIN, COMPILERS, LBS, AGENTS, PUPPETDB = "main", "compilers", "loadbalancers", "agents", "puppetdb"
+MAIN, COMPILERS, LBS, AGENTS = "main", "compilers", "loadbalancers", "agents"
+PUPPETDB = puppetdb.GROUP  # the group the plans install PuppetDB on (steps.puppetdb.host)
 ROLE_GROUPS = (MAIN, COMPILERS, LBS, PUPPETDB, AGENTS)
 
 _READS: dict[str, tuple[Callable[[Target, Layout], Section], ...]] = {
