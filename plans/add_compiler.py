@@ -1,7 +1,7 @@
 """The ``add_compiler`` plan: new compilers, signed by main's CA, behind the load balancer."""
 from __future__ import annotations
 
-from puppetops.flow import Cohort, changed, single
+from puppetops.flow import changed
 from puppetops.params import TargetSpec
 from puppetops.plan import plan
 from puppetops.puppet import conf, names, node
@@ -9,17 +9,15 @@ from puppetops.run import Run
 from puppetops.steps import Packages
 from puppetops.steps.ca.authority import CaService
 from puppetops.steps.ca.certs import Identity
-from puppetops.steps.ca.enrolment import enrol
+from puppetops.steps.ca.enrolment import enrol, newcomers
 from puppetops.steps.code import envcache, provision
-from puppetops.steps.facts import gather
 from puppetops.steps.lb import pool
 from puppetops.steps.lb.balance import balance, current_members
-from puppetops.steps.preflight import preflight
 from puppetops.steps.puppetdb.host import allow, installed_on
 from puppetops.steps.puppetdb.terminus import terminus_steps
 from puppetops.steps.puppet_agent import PuppetConf
 from puppetops.steps.puppetserver import (SERVER_PACKAGES, AdminApiAccess, ServerJavaArgs,
-                                          require_ready, start_servers)
+                                          start_servers)
 from puppetops.target import Target
 
 
@@ -65,17 +63,8 @@ def add_compiler(run: Run, targets: TargetSpec = "compilers", main: TargetSpec =
         environment: the environment (branch of the control repo) r10k deploys
     """
     names.environment(environment)
-    ca = single(run, main, "main")
     lbs = run.targets(loadbalancers)
-    compilers = Cohort(run, run.targets(targets))
-    node.validate(compilers.members, node.certname, node.lb_name, node.java_args, pool.member,
-                  node.cert_key)
-    node.validate([ca], node.certname)
-    run.each("facts", gather, [ca])
-    run.each("main ready", require_ready, [ca])
-
-    compilers.each("facts", gather)
-    compilers.each("preflight", preflight)
+    ca, compilers = newcomers(run, targets, main, node.java_args, pool.member)
     pdb = installed_on(run, ca)
     jvm = ServerJavaArgs()
     config_steps = [Packages(*SERVER_PACKAGES), CaService(False), PuppetConf(compiler_settings(ca)),

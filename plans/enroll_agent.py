@@ -1,18 +1,14 @@
 """The ``enroll_agent`` plan: agents with a signed certificate and a first run via the LB."""
 from __future__ import annotations
 
-from puppetops.flow import Cohort, single
 from puppetops.params import TargetSpec
 from puppetops.plan import plan
 from puppetops.puppet import conf, node
 from puppetops.run import Run
 from puppetops.steps import Packages, Service
 from puppetops.steps.ca.certs import Identity
-from puppetops.steps.ca.enrolment import enrol
-from puppetops.steps.facts import gather
-from puppetops.steps.preflight import preflight
+from puppetops.steps.ca.enrolment import enrol, newcomers
 from puppetops.steps.puppet_agent import AgentRun, PuppetConf
-from puppetops.steps.puppetserver import require_ready
 from puppetops.target import Target
 
 AGENT_PACKAGES = ("puppet-agent", "openssl")
@@ -48,16 +44,7 @@ def enroll_agent(run: Run, targets: TargetSpec = "agents", main: TargetSpec = "m
         first_run: --no-first-run: stop once the certificate is installed (the agent's own
             schedule makes the first run)
     """
-    ca = single(run, main, "main")
-    agents = Cohort(run, run.targets(targets))
-    node.validate(agents.members, node.certname, node.lb_name, node.agent_service,
-                  node.cert_key)
-    node.validate([ca], node.certname)
-    run.each("facts", gather, [ca])
-    run.each("main ready", require_ready, [ca])
-
-    agents.each("facts", gather)
-    agents.each("preflight", preflight)
+    ca, agents = newcomers(run, targets, main, node.agent_service)
     agents.pipeline([Packages(*AGENT_PACKAGES), PuppetConf(agent_settings(ca))])
     renewed = enrol(agents, ca, {t.name: Identity(node.certname(t)) for t in agents.live})
     if first_run:

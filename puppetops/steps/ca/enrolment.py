@@ -22,15 +22,19 @@ from __future__ import annotations
 
 import hashlib
 import shlex
-from typing import Mapping
+from typing import Callable, Mapping
 
 from ...errors import StepError
-from ...flow import Cohort
+from ...flow import Cohort, single
 from ...puppet import csr, names, node
 from ...puppet.layout import Layout
 from ...result import CHANGED
+from ...run import Run, TargetSpec
 from ...step import Finding, Step, StepContext
 from ...target import Target
+from ..facts import gather
+from ..preflight import preflight
+from ..puppetserver import require_ready
 from . import ca_api, certs
 
 KEEPALIVE = "--http_keepalive_timeout 0"  # lab P4: without it submit_request stalls ~30 s
@@ -250,6 +254,27 @@ class RequestsSigned(Step):
                     for n, (code, body) in sorted(failed.items())))
         verdicts = certs.sign(ctx, self.ca, self._wanted(with_request=False))
         return verdicts, self._issued(ctx, verdicts)
+
+
+def newcomers(run: Run, targets: TargetSpec, main: TargetSpec,
+              *checks: Callable[[Target], object]) -> tuple[Target, Cohort]:
+    """What add_compiler and enroll_agent do before they change anything: ``main`` (the CA,
+    exactly one target) and the hosts to enrol (``targets``) as a cohort. Bad input is a
+    usage error before any host is contacted: each newcomer's certname, lb_name, ``checks``
+    (the vars its own plan reads) and key settings, main's certname. Then main's Puppet
+    Server must be ready (nothing can be signed otherwise: that stops the plan), and each
+    newcomer gives its facts and passes preflight (one that fails drops out, the others go
+    on). Returns (main, the cohort)."""
+    ca = single(run, main, "main")
+    cohort = Cohort(run, run.targets(targets))
+    node.validate(cohort.members, node.certname, node.lb_name, *checks, node.cert_key)
+    node.validate([ca], node.certname)
+    run.each("facts", gather, [ca])
+    run.each("main ready", require_ready, [ca])
+
+    cohort.each("facts", gather)
+    cohort.each("preflight", preflight)
+    return ca, cohort
 
 
 def enrol(cohort: Cohort, main: Target, identities: Mapping[str, certs.Identity]) -> set[str]:
