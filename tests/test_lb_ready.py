@@ -1,7 +1,10 @@
 """lb_ready without hosts: only healthy compilers go back, their records go with them."""
 from __future__ import annotations
 
+import json
 import re
+
+import pytest
 
 from fake_fleet import C1, C2, LB, Fleet, Messages, planner
 from puppetops.output import Output
@@ -89,6 +92,27 @@ def test_a_member_whose_server_does_not_finish_starting_stays_out():
     assert row.status == "failed" and "Puppet Server is still starting" in row.message, row
     assert "was not ready after" in row.message
     assert fleet.admin[C1] == 1 and (LB, RECORD) in fleet.files
+
+
+def unreasoned(plan: str) -> str:
+    """A record as puppetops wrote it before reasons were recorded: no ``why.reason``."""
+    return json.dumps({"member": C1, "who": "ops@admin1", "when": "2026-11-28T07:00:00Z",
+                       "run": "0123456789ab", "why": {"plan": plan}}) + "\n"
+
+
+@pytest.mark.reliability(fault="an out record written by an older puppetops (no reason in it)",
+                         outcome="read with the reason it then meant: a deploy_code drain stays "
+                                 "out for deploy_code, any other goes back once healthy")
+@pytest.mark.parametrize("plan, reason, back", [("deploy_code", CODE_DIFFERS, False),
+                                                ("rotate_lb_member", MAINTENANCE, True)])
+def test_a_record_from_before_reasons_keeps_the_reason_it_meant(plan, reason, back):
+    assert OutRecord.from_json(unreasoned(plan)).reason == reason
+    fleet = Fleet()
+    fleet.admin[C1] = 8
+    fleet.files[(LB, RECORD)] = unreasoned(plan)
+    results = with_health(fleet, "running").run_plan(lb_ready, targets="compiler1")
+    assert (fleet.admin[C1] == 0) is back and ((LB, RECORD) not in fleet.files) is back
+    assert results.ok is back, results.details()
 
 
 def test_a_member_deploy_code_drained_is_left_to_deploy_code():

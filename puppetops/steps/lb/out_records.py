@@ -37,6 +37,11 @@ CODE_DIFFERS = "code_differs"  # back only once a deploy leaves its code the sam
 MAINTENANCE = "maintenance"  # back once its Puppet Server is healthy
 DECOMMISSIONED = "decommissioned"  # on its way out for good: never back by itself
 REASONS = (CODE_DIFFERS, MAINTENANCE, DECOMMISSIONED)
+# Records written before ``reason`` was recorded (puppetops before 2026-11-29) hold only the
+# plan that wrote them; then deploy_code's drains were the only code_differs ones, and every
+# other record meant maintenance. Read for those records only: every record written now
+# carries the reason its writer passed (``taken_by``).
+REASON_OF_UNREASONED = {"deploy_code": CODE_DIFFERS}
 
 
 @dataclass(frozen=True)
@@ -60,13 +65,13 @@ class OutRecord:
     def from_json(cls, text: str) -> "OutRecord":
         """The record in ``text``; one that cannot be read still says so (plan "unreadable
         record"), so a member out with a damaged record is never silent. A record written
-        before reasons were recorded has none: deploy_code's drains were its only
-        ``code_differs`` ones."""
+        before reasons were recorded has none: its reason is read from
+        ``REASON_OF_UNREASONED``."""
         try:
             data = json.loads(text)
             why = data["why"]
             plan = str(why["plan"])
-            reason = why.get("reason") or (CODE_DIFFERS if plan == "deploy_code" else MAINTENANCE)
+            reason = why.get("reason") or REASON_OF_UNREASONED.get(plan, MAINTENANCE)
             if reason not in REASONS:
                 raise ValueError(reason)
             return cls(plan, str(data["run"]), str(data["who"]), str(data["when"]), reason,
@@ -91,10 +96,11 @@ class OutRecord:
                 "it back")
 
 
-def taken_by(run_id: str, plan: str, reason: str = MAINTENANCE,
+def taken_by(run_id: str, plan: str, reason: str,
              environments: tuple[str, ...] = ()) -> OutRecord:
-    """A record for members ``plan`` takes out now, for ``reason``, by this user on this
-    host, in run ``run_id``."""
+    """A record for members ``plan`` takes out now, for ``reason`` (one of ``REASONS``: the
+    caller says why; nothing reads it from the plan's name), by this user on this host, in
+    run ``run_id``."""
     return OutRecord(plan, run_id, f"{getpass.getuser()}@{socket.gethostname()}",
                      time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), reason, environments)
 
