@@ -7,7 +7,9 @@ package attribute of that name is the plan itself. Each module registers its pla
 ``@plan`` when imported; ``puppetops.plan.discover()`` finds them by package.
 
 Adding a plan is adding its module: every module here whose function of the same name is a
-plan is imported and exported below.
+plan is imported and exported below. A plan module imports no other one (what plans share
+lives in ``puppetops.steps``, ``puppetops.puppet`` or ``puppetops.flow``; a plan runs
+another by name, ``run.plan("install_puppetdb", ...)``): tests/test_layering.py checks it.
 """
 import importlib as _importlib
 import pkgutil as _pkgutil

@@ -1,5 +1,7 @@
 """The import stack stays one-way: every import in puppetops/ and plans/ is allowed by the
-layer table in docs/architecture.md (the one declaration of the layers, read here)."""
+layer table in docs/architecture.md (the one declaration of the layers, read here). Within
+the plans layer, a plan module imports no other plan module (what plans share lives below
+them), and the CLI takes a plan by its function, never a plan module's helpers."""
 from __future__ import annotations
 
 import ast
@@ -46,12 +48,14 @@ def modules() -> dict[str, tuple[Path, bool]]:
     return found
 
 
-def imports(path: Path, name: str, package: bool, known: set[str]) -> list[tuple[int, str]]:
-    """(line, module) for every puppetops module ``path`` imports, anywhere in it."""
-    found = []
+def imported_names(path: Path, name: str, package: bool) -> list[tuple[int, str, str | None]]:
+    """(line, module, name) for every import of a puppetops module in ``path``, anywhere in
+    it: ``from module import name``, or name None for ``import module``."""
+    found: list[tuple[int, str, str | None]] = []
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
-            found += [(node.lineno, a.name) for a in node.names if a.name.startswith("puppetops")]
+            found += [(node.lineno, a.name, None) for a in node.names
+                      if a.name.startswith("puppetops")]
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = name.split(".") if package else name.split(".")[:-1]
@@ -59,12 +63,51 @@ def imports(path: Path, name: str, package: bool, known: set[str]) -> list[tuple
                 source = ".".join(base + ([node.module] if node.module else []))
             else:
                 source = node.module or ""
-            if not source.startswith("puppetops"):
-                continue
-            for alias in node.names:  # `from pkg import submodule` depends on the submodule
-                sub = f"{source}.{alias.name}"
-                found.append((node.lineno, sub if sub in known else source))
+            if source.startswith("puppetops"):
+                found += [(node.lineno, source, alias.name) for alias in node.names]
     return found
+
+
+def imports(path: Path, name: str, package: bool, known: set[str]) -> list[tuple[int, str]]:
+    """(line, module) for every puppetops module ``path`` imports, anywhere in it."""
+    found = []
+    for line, source, imported in imported_names(path, name, package):
+        sub = f"{source}.{imported}"  # `from pkg import submodule` depends on the submodule
+        found.append((line, sub if imported is not None and sub in known else source))
+    return found
+
+
+PLANS = "puppetops.plans"
+
+
+def plan_module(module: str) -> str | None:
+    """The plan module ``module`` is or lies in (``puppetops.plans.deploy_code``), None
+    for the package root and for anything outside the plans."""
+    parts = module.split(".")
+    return ".".join(parts[:3]) if module.startswith(PLANS + ".") else None
+
+
+def cross_plan_imports(path: Path, module: str, package: bool, layer: str | None
+                       ) -> list[tuple[int, str]]:
+    """(line, why) for each import that reaches into another plan module: a plan module
+    importing another (or the package, which imports them all) — what plans share lives
+    below them, and a plan runs another by name (``run.plan``) — and the CLI importing a
+    plan module's helpers rather than its plan (``puppetops.plans.X``'s ``X``)."""
+    mine = plan_module(module)
+    wrong = []
+    for line, source, name in imported_names(path, module, package):
+        theirs = plan_module(source if name is None else f"{source}.{name}")
+        if mine is not None and (source == PLANS or theirs not in (None, mine)):
+            target = source if name is None else f"{source}.{name}"
+            wrong.append((line, f"plan module {mine} imports {target}, another plan's: what "
+                                "plans share lives below them; run a plan by name (run.plan)"))
+        elif layer == "cli" and theirs is not None and source != PLANS:
+            plan = theirs.rsplit(".", 1)[1]
+            if name is None or source != theirs or name != plan:
+                what = source if name is None else f"{name} from {source}"
+                wrong.append((line, f"{module} imports {what}: the CLI takes a plan by its "
+                                    f"function ({theirs}.{plan} or puppetops.plans)"))
+    return wrong
 
 
 def layer_of(module: str, patterns: dict[str, str]) -> str | None:
@@ -114,6 +157,37 @@ def test_imports_follow_the_layers(module: str) -> None:
             wrong.append(f"{path.relative_to(ROOT)}:{line}: {module} ({mine}) imports "
                          f"{imported} ({theirs})")
     assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES
+                                    if layer_of(m, PATTERNS) in ("plans", "cli")))
+def test_plans_and_the_cli_reach_no_plan_modules_helpers(module: str) -> None:
+    path, package = MODULES[module]
+    wrong = cross_plan_imports(path, module, package, layer_of(module, PATTERNS))
+    assert not wrong, "\n".join(f"{path.relative_to(ROOT)}:{line}: {why}" for line, why in wrong)
+
+
+@pytest.mark.parametrize("module, code, flagged", [
+    ("puppetops.plans.add_compiler", "from puppetops.plans.configure_lb import balance", True),
+    ("puppetops.plans.add_compiler", "from .configure_lb import balance", True),
+    ("puppetops.plans.add_compiler", "def f():\n    from puppetops.plans import configure_lb", True),
+    ("puppetops.plans.add_compiler", "import puppetops.plans.bootstrap_ca", True),
+    ("puppetops.plans.add_compiler", "from puppetops.plans.add_compiler import compiler_identity",
+     False),
+    ("puppetops.plans.add_compiler", "from puppetops.steps.lb.balance import balance", False),
+    ("puppetops.cli.query", "from ..plans.install_puppetdb import GROUP", True),
+    ("puppetops.cli.query", "import puppetops.plans.install_puppetdb", True),
+    ("puppetops.cli.query", "from puppetops.plans.install_puppetdb import install_puppetdb", False),
+    ("puppetops.cli.query", "from ..plans import install_puppetdb", False),
+])
+def test_the_check_sees_a_plan_reaching_into_another(tmp_path: Path, module: str, code: str,
+                                                     flagged: bool) -> None:
+    """A plan importing another plan's helpers — the way five plans once shared facts.py's —
+    and the CLI importing a plan module's constant are found; a plan itself is not."""
+    path = tmp_path / "x.py"
+    path.write_text(code + "\n")
+    found = cross_plan_imports(path, module, False, layer_of(module, PATTERNS))
+    assert bool(found) is flagged, found
 
 
 def test_the_check_sees_a_forbidden_import(tmp_path: Path) -> None:
