@@ -749,3 +749,18 @@ def test_a_targets_connection_settings_come_from_its_uri_its_config_or_the_schem
         == [ssh["port"].default, "deploy", False, ssh["known-hosts-file"].default]
     assert (target_setting(uri, "port"), target_setting(uri, "user")) == (2222, "ops")
     assert target_setting(winbox, "port") is None  # a transport whose options Bolt checks
+
+
+def test_strict_mode_reports_every_warning_at_once(tmp_path):
+    error = assert_error(tmp_path, """
+        groups:
+          - name: web
+            targets: [a]
+            colour: blue  #<
+        targets:
+          - name: a
+            shape: round
+        """, "Unknown option 'colour' in group 'web'", strict=True)
+    lines = str(error).splitlines()
+    assert len(lines) == 2 and lines[1].endswith(":7: Unknown option 'shape' in target 'a'")
+    assert all(line.startswith(str(tmp_path)) for line in lines)

@@ -14,14 +14,20 @@ class Diagnostics:
     def __init__(self, path: str, strict: bool):
         self.path, self.strict = path, strict
         self.warnings: list[str] = []
+        self._first: tuple[str, int | None] | None = None
 
     def error(self, message: str, line: int | None) -> InventoryError:
         """An error to raise, e.g. ``raise diag.error("...", line)``."""
         return InventoryError(message, self.path, line)
 
     def warn(self, message: str, line: int | None) -> None:
-        """Record a warning, or raise it as an error in strict mode."""
-        error = self.error(message, line)
-        if self.strict:
-            raise error
-        self.warnings.append(str(error))
+        """Record a warning (in strict mode an error, which ``check_strict`` raises)."""
+        self._first = self._first or (message, line)
+        self.warnings.append(str(self.error(message, line)))
+
+    def check_strict(self) -> None:
+        """In strict mode every warning is an error: one ``InventoryError`` holding them all,
+        a ``FILE:LINE: message`` line each, so one run shows everything there is to fix."""
+        if self.strict and self._first is not None:
+            message, line = self._first
+            raise self.error(message + "".join(f"\n{w}" for w in self.warnings[1:]), line)

@@ -28,6 +28,7 @@ class Inventory:
         try:
             parsed = parse(data, diag, var_table)
             self._resolved = resolve(parsed, diag)
+            diag.check_strict()
         except RecursionError:  # absurdly deep nesting, or a YAML anchor that contains itself
             raise InventoryError("The inventory is nested too deeply (or refers to itself)", path) from None
         self.path: str = path
