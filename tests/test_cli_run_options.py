@@ -166,6 +166,18 @@ def test_a_noop_summary_says_nothing_was_changed(project):
     assert json.loads(proc.stdout)["noop"] is True
 
 
+@pytest.mark.slow
+def test_a_run_stopped_before_its_first_step_says_why_not_zero_targets(project):
+    fleet, inventory, folder = project
+    fleet.stop_host(0)  # main: the infrastructure lock cannot be taken
+    proc = cli("deploy-code", "-n", "-i", inventory, "--attempts", "1")
+    assert proc.returncode == 1
+    last = proc.stdout.strip().splitlines()[-1]
+    assert last.startswith("FAILED (noop: nothing was changed): stopped before any step: "
+                           "host1: cannot take the infrastructure lock"), last
+    assert "0 target(s)" not in proc.stdout
+
+
 # -- --rerun ----------------------------------------------------------------------------------
 
 @pytest.mark.slow

@@ -87,6 +87,8 @@ def run_verdict(summary: dict[str, Any]) -> str:
     total, failed = summary.get("targets", 0), len(summary.get("failed_targets", ()))
     not_run = len(summary.get("not_run_targets", ()))
     counts = f"{failed} of {total} target(s) failed" if failed else f"{total} target(s)"
+    if not total and summary.get("error"):  # stopped before its first step (error on stderr)
+        counts = f"stopped before any step: {summary['error']}"
     if not_run:
         counts += f", {not_run} not run"
     noop = " (noop: nothing was changed)" if summary.get("noop") else ""
