@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Callable
 
-from puppetops.errors import PlanFailure, StepError, UsageError
+from puppetops.errors import PlanFailure, StepError
+from puppetops.executor import batches
 from puppetops.params import Check, Count, Seconds, TargetSpec
 from puppetops.plan import plan
 from puppetops.run import Run
@@ -49,12 +50,6 @@ def preflight(names: list[str]) -> Callable[[StepContext], LbView]:
                                       for m, r in leaving.items()))
         return found
     return check
-
-
-def _batches(targets: list[Target], size: int) -> list[list[Target]]:
-    if size < 1:
-        raise UsageError(f"batch_size must be at least 1, got {size}")
-    return [targets[i:i + size] for i in range(0, len(targets), size)]
 
 
 def rotate(run: Run, batch: list[Target], lbs: list[Target], action: maintenance.MaintenanceAction,
@@ -125,10 +120,10 @@ def rotate_lb_member(run: Run, targets: TargetSpec = "compilers",
     """
     chosen = maintenance.action(action)
     members, lbs = run.targets(targets), run.targets(loadbalancers)
-    batches = _batches(members, batch_size)
+    in_batches = batches(members, batch_size)
     run.each("facts", gather, [*members, *lbs])
     try:
-        for batch in batches:
+        for batch in in_batches:
             rotate(run, batch, lbs, chosen, drain_timeout, up_timeout)
     except PlanFailure:
         pass  # the failed step is in the results; the summary reports it

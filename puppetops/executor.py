@@ -17,7 +17,7 @@ from typing import Iterable, Protocol, Sequence
 from tenacity import (Retrying, retry_if_exception, stop_after_attempt, wait_exponential,
                       wait_random)
 
-from . import secrets
+from . import bounds, secrets
 from .errors import (CommandTimeout, PlanFailure, PuppetopsError, StepError,
                      TransientTransportError, TransportError)
 from .failure_limit import FailureLimit
@@ -86,8 +86,7 @@ class Executor:
                  interruption: Interruption | None = None,
                  max_fail_percentage: float | None = None,
                  heartbeat_interval: float = DEFAULT_INTERVAL):
-        if concurrency < 1:
-            raise ValueError("concurrency must be at least 1")
+        bounds.COUNT.check(concurrency, "concurrency")
         self.pool, self.events = pool, events or NoEvents()
         self.concurrency, self.attempts, self.noop, self.backoff = concurrency, attempts, noop, backoff
         self.deadline = time.monotonic() + timeout if timeout else None
@@ -105,11 +104,11 @@ class Executor:
         """Run ``step`` on ``targets``; see ``_enforce`` for the failure policies."""
         results = ResultSet(name=step.name)
         progress = self._start(step.name, targets)
-        batches = _batches(list(targets), batch_size)
-        for index, batch in enumerate(batches):
+        in_batches = batches(list(targets), batch_size)
+        for index, batch in enumerate(in_batches):
             results.extend(self._parallel(batch, lambda t: self._one(step, t), progress))
             if self._too_many_failures(results, len(targets), max_fail_percentage, catch_errors):
-                for rest in batches[index + 1:]:
+                for rest in in_batches[index + 1:]:
                     for target in rest:
                         skipped = Result(target.name, step.name, SKIPPED,
                                          "not run: too many failures in earlier batches")
@@ -307,11 +306,13 @@ class Executor:
                               f"target(s): {', '.join(failed.names)}", results)
 
 
-def _batches(targets: list[Target], size: int | None) -> list[list[Target]]:
-    if not size or size >= len(targets):
-        return [targets]
-    if size < 1:
-        raise ValueError("batch_size must be at least 1")
+def batches(targets: list[Target], size: int | None) -> list[list[Target]]:
+    """``targets`` in rolling batches of ``size`` (None: one batch of all; no targets: no
+    batch); ``UsageError`` for a size that is no count."""
+    if size is not None:
+        bounds.COUNT.check(size, "batch_size")
+    if size is None or size >= len(targets):
+        return [targets] if targets else []
     return [targets[i:i + size] for i in range(0, len(targets), size)]
 
 

@@ -13,15 +13,14 @@ import math
 import threading
 from typing import Iterable
 
+from . import bounds
 from .errors import PlanFailure
 from .result import NOT_RUN, SKIPPED, Result, ResultSet
 
 
 class FailureLimit:
     def __init__(self, percentage: float):
-        if not 0 <= percentage <= 100:
-            raise ValueError(f"max_fail_percentage must be from 0 to 100, got {percentage}")
-        self.percentage = percentage
+        self.percentage = bounds.PERCENTAGE.check(percentage, "max_fail_percentage")
         self._targets: set[str] = set()
         self._failed: list[str] = []
         self._lock = threading.Lock()

@@ -5,7 +5,8 @@ everywhere: a plan's parameters (``invoke deploy-code --env x``,
 As in Bolt, whose plans type their parameters (``TargetSpec $targets``, ``Integer[1] $n``) and
 whose command line follows from them, the type hints say what a value may be: ``str``,
 ``int``, ``float``, ``bool``, ``list``, ``Optional[...]``, ``Literal[...]`` (a choice), and the
-bounded numbers below (``Count``, ``Seconds``, ``Percentage``). ``TargetSpec`` marks a
+bounded numbers below (``Count``, ``Seconds``, ``Percentage``, ``FileMode``: ``puppetops.bounds``,
+which the inventory and the webhook config check with too). ``TargetSpec`` marks a
 parameter that names targets, so every such spec is checked against the inventory before a
 run starts. Per-parameter help comes from the docstring's ``Args:`` section.
 
@@ -16,30 +17,14 @@ from __future__ import annotations
 
 import collections.abc
 import inspect
-import math
 import re
 import typing
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Callable, Literal
 
+from . import bounds
+from .bounds import Bound
 from .errors import UsageError
-
-
-@dataclass(frozen=True)
-class Bound:
-    """``Annotated`` metadata: the range a number must be in, and how to say so."""
-
-    expected: str
-    low: float | None = None
-    high: float | None = None
-    low_inclusive: bool = True
-
-    def admits(self, number: float) -> bool:
-        if not math.isfinite(number):
-            return False
-        if self.low is not None and (number < self.low if self.low_inclusive else number <= self.low):
-            return False
-        return self.high is None or number <= self.high
 
 
 @dataclass(frozen=True)
@@ -60,9 +45,11 @@ TARGET_SPEC = _TargetSpecMarker()
 
 TargetSpec = Annotated[str, TARGET_SPEC]
 """Names targets: a comma list of names, aliases, groups, globs or ``all``."""
-Count = Annotated[int, Bound("an integer of at least 1", low=1)]
-Seconds = Annotated[float, Bound("a number of seconds greater than 0", low=0, low_inclusive=False)]
-Percentage = Annotated[float, Bound("a percentage from 0 to 100", low=0, high=100)]
+Count = Annotated[int, bounds.COUNT]
+Seconds = Annotated[float, bounds.SECONDS]
+Percentage = Annotated[float, bounds.PERCENTAGE]
+FileMode = Annotated[str, Check(bounds.file_mode)]
+"""A file mode in octal (``0644``), checked as it is read; ``bounds.file_mode`` gives its number."""
 
 REQUIRED = inspect.Parameter.empty
 
@@ -118,8 +105,9 @@ class Param:
             typed = self._convert(value)
         except (TypeError, ValueError):
             raise UsageError(f"{label}: expected {self.expected}, got {value!r}") from None
-        if self.choices and typed not in self.choices or \
-                self.bound is not None and not self.bound.admits(typed):
+        if self.bound is not None and not self.bound.admits(typed):
+            raise UsageError(f"{label}: {self.bound.refusal(value)}")
+        if self.choices and typed not in self.choices:
             raise UsageError(f"{label}: expected {self.expected}, got {value!r}")
         for check in self.checks:
             try:
@@ -244,5 +232,5 @@ def signature_params(fn: Callable[..., Any], skip: int = 1) -> list[Param]:
     return found
 
 
-__all__ = ["Bound", "Check", "Count", "Doc", "Param", "Percentage", "REQUIRED", "Seconds",
+__all__ = ["Bound", "Check", "Count", "Doc", "FileMode", "Param", "Percentage", "REQUIRED", "Seconds",
            "TargetSpec", "describe", "param", "signature_params"]

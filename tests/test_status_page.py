@@ -218,8 +218,9 @@ def test_the_config_file_sets_the_page_its_refresh_and_mermaid_path(tmp_path):
 
 
 @pytest.mark.parametrize("line, said", [
-    ("status_refresh: 0", "status_refresh: must be at least 1, got 0"),
-    ("status_refresh: ten", "status_refresh: expected a number of seconds, got 'ten'"),
+    ("status_refresh: 0", "status_refresh: expected a whole number of seconds of at least 1, got 0"),
+    ("status_refresh: ten", "status_refresh: expected a whole number of seconds of at least 1, "
+                            "got 'ten'"),
     ("status_page: yes please", "status_page: expected true or false, got 'yes please'"),
 ])
 def test_bad_page_settings_are_usage_errors_naming_the_key(tmp_path, line, said):

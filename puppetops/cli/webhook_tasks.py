@@ -34,11 +34,12 @@ def webhook(c, listen=None, inventory=None, config=None, prefix=None, database=N
     """
     from ..webhook import config as settings
     from ..webhook.server import run_forever
-    flags = {"listen": listen, "inventory": inventory, "prefix": prefix, "database": database,
-             "log_file": log_file, "allow_unsigned": True if allow_unsigned else None,
-             "deleted_branches": deleted_branches,
-             "stop_grace": None if stop_grace is None else _seconds(stop_grace)}
     try:
+        flags = {"listen": listen, "inventory": inventory, "prefix": prefix, "database": database,
+                 "log_file": log_file, "allow_unsigned": True if allow_unsigned else None,
+                 "deleted_branches": deleted_branches,
+                 "stop_grace": None if stop_grace is None
+                 else settings.STOP_GRACE.parse(stop_grace, "--stop-grace")}
         loaded = settings.load(config, flags)
         if loaded.inventory is None:
             loaded = replace(loaded, inventory=inventory_path(None))
@@ -46,9 +47,3 @@ def webhook(c, listen=None, inventory=None, config=None, prefix=None, database=N
         run_forever(loaded)
     except UsageError as exc:
         raise fail(exc) from None
-
-
-def _seconds(text: str) -> int:
-    if not text.isdigit():
-        raise fail(UsageError(f"--stop-grace: expected a whole number of seconds, got {text!r}"))
-    return int(text)

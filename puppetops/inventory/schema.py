@@ -7,9 +7,11 @@ here are the ones the transports and the executor use (``setting``), not copies 
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
+
+from .. import bounds
+from ..bounds import Bound
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..target import Target
@@ -41,6 +43,12 @@ class ValueType:
     accepts: Callable[[Any], bool]
     hint: str = ""  # extra advice appended to the error, for mistakes that need more than a type
 
+    @classmethod
+    def number(cls, bound: Bound) -> ValueType:
+        """A bounded number (``puppetops.bounds``): YAML's ``true`` is no port, ``.inf`` no
+        timeout a socket accepts, ``.nan`` no timeout at all."""
+        return cls(bound.expected, bound.accepts)
+
 
 @dataclass(frozen=True)
 class Option:
@@ -50,15 +58,6 @@ class Option:
     description: str
     default: Any = None
     secret: bool = False
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)  # YAML `true` is not a port
-
-
-def _is_number(value: Any) -> bool:
-    """A finite number: YAML's .inf is no timeout a socket accepts, .nan no timeout at all."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _is_env_var_ref(value: Any) -> bool:
@@ -71,9 +70,9 @@ LIST = ValueType("a list", lambda v: isinstance(v, list))
 STRING_LIST = ValueType("a list of strings", lambda v: isinstance(v, list) and all(isinstance(i, str) for i in v))
 STRING = ValueType("a string", lambda v: isinstance(v, str))
 BOOLEAN = ValueType("a boolean (true or false)", lambda v: isinstance(v, bool))
-PORT = ValueType("an integer between 1 and 65535", lambda v: _is_int(v) and 1 <= v <= 65535)
-COUNT = ValueType("an integer of at least 1", lambda v: _is_int(v) and v >= 1)
-SECONDS = ValueType("a number of seconds greater than 0", lambda v: _is_number(v) and v > 0)
+PORT = ValueType.number(bounds.PORT)
+COUNT = ValueType.number(bounds.COUNT)
+SECONDS = ValueType.number(bounds.SECONDS)
 TRANSPORT = ValueType("one of " + ", ".join(f"'{t}'" for t in BOLT_TRANSPORTS),
                       lambda v: v in BOLT_TRANSPORTS)
 ENV_VAR_REF = ValueType(

@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from .. import bounds
+from ..bounds import Bound
 from ..errors import UsageError
 from ..puppet import names
 from .. import secrets
@@ -21,6 +23,7 @@ from .. import secrets
 SECRET_ENV = "PUPPETOPS_WEBHOOK_SECRET"
 DEFAULT_PORT = 8088
 DELETED_BRANCHES = ("remove", "keep")  # what a deleted branch does to its environment
+STOP_GRACE = bounds.at_least(0, "a whole number of seconds")  # 0: interrupt a deploy at once
 NO_SECRET = (f"no webhook secret: set the environment variable {SECRET_ENV} or `secret_file` in "
              "the config (or `allow_unsigned: true` to accept unsigned requests)")
 
@@ -52,8 +55,9 @@ class WebhookConfig:
     mermaid_js: str | None = None  # mermaid.min.js to serve; None: the controller's cache
 
 
-# key → (type, what is expected); ``secret`` is deliberately absent: see the module docstring
-_KEYS: dict[str, tuple[type, str]] = {
+# key → (type, what is expected) or the bounded number it is; ``secret`` is deliberately
+# absent: see the module docstring
+_KEYS: dict[str, tuple[type, str] | Bound] = {
     "listen": (str, "HOST:PORT"),
     "inventory": (str, "a path"),
     "secret_file": (str, "a path to a file only its owner can read"),
@@ -62,15 +66,15 @@ _KEYS: dict[str, tuple[type, str]] = {
     "deleted_branches": (str, " or ".join(DELETED_BRANCHES)),
     "database": (str, "a path"),
     "log_file": (str, "a path"),
-    "max_body_bytes": (int, "a number of bytes"),
-    "workers": (int, "a number"),
-    "threads": (int, "a number"),
-    "stop_grace": (int, "a number of seconds"),
+    "max_body_bytes": bounds.at_least(1, "a number of bytes"),
+    "workers": bounds.COUNT,
+    "threads": bounds.COUNT,
+    "stop_grace": STOP_GRACE,
     "main": (str, "a target name"),
     "targets": (str, "a target spec"),
     "loadbalancers": (str, "a target spec"),
     "status_page": (bool, "true or false"),
-    "status_refresh": (int, "a number of seconds"),
+    "status_refresh": bounds.at_least(1, "a whole number of seconds"),
     "mermaid_js": (str, "a path"),
 }
 _PATHS = ("inventory", "secret_file", "database", "log_file", "mermaid_js")
@@ -93,10 +97,6 @@ def load(path: str | None = None, flags: dict[str, Any] | None = None,
     if "listen" in values:
         settings["host"], settings["port"] = parse_listen(values.pop("listen"))
     secret_file = values.pop("secret_file", None)
-    for key, least in (("max_body_bytes", 1), ("workers", 1), ("threads", 1), ("stop_grace", 0),
-                       ("status_refresh", 1)):
-        if key in values and values[key] < least:
-            raise UsageError(f"{where}: {key}: must be at least {least}, got {values[key]}")
     if values.get("prefix"):
         _prefix(values["prefix"], where)
     settings.update(values)
@@ -158,7 +158,11 @@ def _check(key: str, value: Any, where: str) -> None:
     if key not in _KEYS:
         known = ", ".join(sorted(_KEYS))
         raise UsageError(f"{where}: unknown setting {key!r} (known: {known})")
-    kind, expected = _KEYS[key]
+    spec = _KEYS[key]
+    if isinstance(spec, Bound):
+        spec.check(value, f"{where}: {key}")
+        return
+    kind, expected = spec
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)) \
             or (key == "deleted_branches" and value not in DELETED_BRANCHES):
         raise UsageError(f"{where}: {key}: expected {expected}, got {value!r}")
