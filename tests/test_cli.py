@@ -60,6 +60,9 @@ def test_upload_then_unchanged_on_second_run(fleet_inventory, tmp_path):
     assert json.loads(first.stdout)["steps"][0]["results"][0]["status"] == "changed"
     assert json.loads(second.stdout)["steps"][0]["results"][0]["status"] == "unchanged"
     assert dest.read_text() == "managed by puppetops\n"
+    chmod = cli("upload", str(src), str(dest), "-t", "host1", "-i", inv, "--mode", "0640")
+    assert chmod.returncode == 0, chmod.stderr
+    assert dest.stat().st_mode & 0o7777 == 0o640
 
 
 @pytest.mark.slow

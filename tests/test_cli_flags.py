@@ -226,6 +226,10 @@ def test_invokes_own_options_after_a_command_name_are_refused(project, program):
                                           "got 'yaml'"),
     (("plan", "rotate_lb_member", "--param", "batch_size=two"),
      "error: plan rotate_lb_member: batch_size: expected an integer of at least 1, got 'two'"),
+    (("upload", "/etc/hostname", "/tmp/puppetops-never-uploaded", "-t", "host1", "--mode", "999"),
+     "error: --mode: expected an octal file mode like 0644, got '999'"),
+    (("webhook", "--stop-grace", "soon"),
+     "error: --stop-grace: expected a whole number of seconds of at least 0, got 'soon'"),
 ])
 @pytest.mark.slow
 def test_a_bad_value_is_one_line_naming_the_option(project, program, args, line):

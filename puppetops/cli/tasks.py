@@ -11,7 +11,8 @@ from tabulate import tabulate
 
 from ..errors import PuppetopsError, UsageError
 from ..inventory.schema import TRANSPORTS
-from ..params import TargetSpec
+from ..bounds import file_mode
+from ..params import FileMode, TargetSpec
 from ..plan import discover, get_plan
 from . import query as puppetdb_query
 from .options import TARGETS, RunOptions, option_help
@@ -137,7 +138,7 @@ def command(c, command: str, targets: Optional[TargetSpec] = None, run_as: Optio
 
 @typed_task(positional=("source", "destination"))
 def upload(c, source: str, destination: str, targets: Optional[TargetSpec] = None,
-           mode: Optional[str] = None, *, options: RunOptions):
+           mode: Optional[FileMode] = None, *, options: RunOptions):
     """Upload a file to targets (like `bolt file upload`); unchanged where it already matches.
 
     Args:
@@ -147,8 +148,8 @@ def upload(c, source: str, destination: str, targets: Optional[TargetSpec] = Non
     """
     from ..steps import Upload
     try:
-        step = Upload(source, destination, mode=int(mode, 8) if mode else None)
-    except (OSError, ValueError) as exc:
+        step = Upload(source, destination, mode=file_mode(mode) if mode else None)
+    except OSError as exc:
         raise fail(UsageError(f"upload: {exc}")) from None
     execute(lambda run, chosen: run.step(step, chosen, catch_errors=True),
             options, targeting=Targeting(given=targets, confined=True))
