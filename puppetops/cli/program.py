@@ -9,7 +9,7 @@ from invoke import Program
 from invoke.exceptions import Exit, ParseError
 
 from .. import __version__
-from ..errors import EXIT_USAGE
+from ..errors import EXIT_USAGE, signal_exit_code
 from . import namespace
 from .parsing import HelpWanted
 from .pipes import settle_stdout
@@ -102,7 +102,7 @@ def _execute_saying_ctrl_c(execute: Callable[[], None]) -> None:
     try:
         execute()
     except KeyboardInterrupt:
-        raise Exit("interrupted by SIGINT", code=128 + signal.SIGINT) from None
+        raise Exit("interrupted by SIGINT", code=signal_exit_code(signal.SIGINT)) from None
 
 
 def behave_as_puppetops_under_stock_invoke() -> None:
