@@ -198,3 +198,34 @@ def test_the_check_sees_a_forbidden_import(tmp_path: Path) -> None:
     assert found == [(2, "puppetops.steps.lb.pool")]
     assert layer_of("puppetops.puppet.x", PATTERNS) == "puppet"
     assert "lb" not in ALLOWED["puppet"]
+
+
+def plans_run_by_name() -> list[tuple[str, int, str, set[str]]]:
+    """(plan file, line, plan name, keywords) for every ``run.plan("NAME", ...)`` in plans/."""
+    found = []
+    for path in sorted((ROOT / "plans").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                    and node.func.attr == "plan" and node.args \
+                    and isinstance(node.args[0], ast.Constant):
+                found.append((path.name, node.lineno, node.args[0].value,
+                              {k.arg for k in node.keywords if k.arg}))
+    return found
+
+
+def test_a_plan_runs_another_by_a_name_and_parameters_it_has() -> None:
+    """Run by name, a sub-plan is not checked at import any more: its name and the keywords
+    given it are checked here instead (bootstrap_ca runs setup_control_repo and
+    install_puppetdb)."""
+    from puppetops.plan import discover
+    registry = discover()
+    calls = plans_run_by_name()
+    assert {name for _, _, name, _ in calls} >= {"setup_control_repo", "install_puppetdb"}
+    wrong = []
+    for file, line, name, keywords in calls:
+        if name not in registry:
+            wrong.append(f"plans/{file}:{line}: {name} is no plan")
+        elif keywords - set(registry[name].parameters):
+            wrong.append(f"plans/{file}:{line}: {name} has no parameter "
+                         f"{', '.join(sorted(keywords - set(registry[name].parameters)))}")
+    assert not wrong, "\n".join(wrong)
