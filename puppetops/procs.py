@@ -7,7 +7,9 @@ Processes are only ever signalled by PID — never ``pkill``/``killall``: other 
 same daemons on the same box — and a PID is re-checked right before each signal.
 
 What psutil does not give is read from /proc here: network-namespace membership (the scan
-``ip netns pids`` does, one pass for every host of a 200-host lab) and other processes' mounts.
+``ip netns pids`` does, one pass for every host of a 200-host lab), the TCP listeners of
+another process's network namespace (psutil reads our own namespace's) and other processes'
+mounts.
 """
 from __future__ import annotations
 
@@ -72,6 +74,14 @@ def cmdline(pid: int) -> list[str]:
         return psutil.Process(pid).cmdline()
     except psutil.Error:
         return []
+
+
+def owner_uid(pid: int) -> int | None:
+    """The user ``pid`` runs as (its effective uid); None if it is gone."""
+    try:
+        return psutil.Process(pid).uids().effective
+    except psutil.Error:
+        return None
 
 
 def rss_kib(pid: int) -> int:
@@ -168,18 +178,36 @@ def netns_inode(name: str) -> int | None:
         return None
 
 
+def netns_of(pid: int) -> int | None:
+    """The inode of ``pid``'s network namespace; None if it is gone (or a zombie, which has
+    no namespaces left)."""
+    try:
+        link = os.readlink(f"/proc/{pid}/ns/net")  # net:[INODE]
+    except OSError:
+        return None
+    return int(link[len("net:["):-1])
+
+
 def pids_in_netns(inodes: Iterable[int]) -> dict[int, list[int]]:
     """Processes in each network namespace (by inode): the scan ``ip netns pids`` does."""
-    wanted = {f"net:[{ino}]": ino for ino in inodes}
-    found: dict[int, list[int]] = {ino: [] for ino in wanted.values()}
+    found: dict[int, list[int]] = {ino: [] for ino in inodes}
     for pid in psutil.pids():
-        try:
-            link = os.readlink(f"/proc/{pid}/ns/net")
-        except OSError:  # gone, or a zombie (no namespaces left)
-            continue
-        if link in wanted:
-            found[wanted[link]].append(pid)
+        inode = netns_of(pid)
+        if inode in found:
+            found[inode].append(pid)
     return found
+
+
+def listening_in_netns_of(pid: int, port: int) -> bool:
+    """Whether a TCP socket listens on ``port`` in ``pid``'s network namespace (no packet
+    sent; False if ``pid`` is gone)."""
+    try:
+        with open(f"/proc/{pid}/net/tcp") as f:
+            rows = f.read().splitlines()[1:]
+    except OSError:
+        return False
+    want = f":{port:04X}"
+    return any(r.split()[1].endswith(want) and r.split()[3] == "0A" for r in rows)
 
 
 def is_mount_point(path: str) -> bool:

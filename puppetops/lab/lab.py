@@ -243,7 +243,7 @@ class Lab:
     def _wait_for_sshd(self, topology: Topology, record: LabRecord) -> None:
         """Wait until every host's sshd listens, record its PID, then check its banner over the bridge."""
         def not_listening() -> list[str]:
-            pending = [rec for rec in record.hosts if not _listening(rec.launcher.pid, 22)]
+            pending = [rec for rec in record.hosts if not procs.listening_in_netns_of(rec.launcher.pid, 22)]
             for rec in pending:
                 if not rec.launcher.alive():
                     raise LabError(f"lab host {rec.short} did not come up:\n{self._init_log(rec.short)}")
@@ -279,10 +279,7 @@ class Lab:
             inode = procs.netns_inode(rec.netns)
             if inode is None or rec.sshd is None or not rec.sshd.alive():
                 return False
-            try:
-                if os.readlink(f"/proc/{rec.sshd.pid}/ns/net") != f"net:[{inode}]":
-                    return False
-            except OSError:
+            if procs.netns_of(rec.sshd.pid) != inode:
                 return False
         topology = _topology_of(record)
         return len(_ssh_banners([h.address for h in topology.hosts])) == len(topology.hosts)
@@ -432,17 +429,6 @@ def service_of(argv: list[str]) -> str | None:
     if _AGENT.search(joined):
         return "puppet agent"
     return None
-
-
-def _listening(pid: int, port: int) -> bool:
-    """Whether a TCP socket listens on ``port`` in ``pid``'s network namespace (no packet sent)."""
-    try:
-        with open(f"/proc/{pid}/net/tcp") as f:
-            rows = f.read().splitlines()[1:]
-    except OSError:
-        return False
-    want = f":{port:04X}"
-    return any(r.split()[1].endswith(want) and r.split()[3] == "0A" for r in rows)
 
 
 def _ssh_banners(addresses: list[str]) -> set[str]:

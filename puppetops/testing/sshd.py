@@ -582,11 +582,7 @@ class SshdFleet:
             if proc is None or proc.poll() is not None:
                 continue
             for conn_pid in procs.descendants(proc.pid):
-                try:
-                    owner = os.stat(f"/proc/{conn_pid}").st_uid
-                except OSError:
-                    continue
-                if owner == uid:  # the session's unprivileged sshd: its parent (monitor) reaps it
+                if procs.owner_uid(conn_pid) == uid:  # the session's unprivileged sshd: its parent (monitor) reaps it
                     procs.terminate_tree(conn_pid)
                     try:
                         os.kill(conn_pid, signal.SIGTERM)
