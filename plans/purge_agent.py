@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 
 from puppetops.errors import UsageError
 from puppetops.flow import Cohort, answering, single
-from puppetops.params import Check, TargetSpec
+from puppetops.params import Check, TargetSpec, requires
 from puppetops.plan import plan
 from puppetops.puppet import names, node
 from puppetops.result import Notes
@@ -38,9 +38,6 @@ def purged_names(agents: list[Target], certnames: list[str], servers: list[Targe
     refused — purging it would cut the server off (remove_compiler is for compilers)."""
     wanted = list(dict.fromkeys([*(node.certname(t) for t in agents),
                                  *names.certnames(list(certnames))]))
-    if not wanted:
-        raise UsageError(f"{PLAN}: give the agents (--targets) or their certnames "
-                         "(certnames=NAME[,NAME...]) to purge")
     servers_by_name = {node.certname(t): t.name for t in servers}
     taken = [n for n in wanted if n in servers_by_name]
     if taken:
@@ -50,7 +47,14 @@ def purged_names(agents: list[Target], certnames: list[str], servers: list[Targe
     return wanted
 
 
+def _something_to_purge(targets: str | None, certnames: tuple[str, ...]) -> None:
+    if not targets and not certnames:
+        raise UsageError(f"{PLAN}: give the agents (--targets) or their certnames "
+                         "(certnames=NAME[,NAME...]) to purge")
+
+
 @plan(main="main")
+@requires(_something_to_purge)
 def purge_agent(run: Run, targets: Optional[TargetSpec] = None, certnames: Certnames = (),
                 main: TargetSpec = "main", compilers: TargetSpec = "compilers"
                 ) -> Notes | None:

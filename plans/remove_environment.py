@@ -12,9 +12,11 @@ push overtaken by an older delete is not lost.
 """
 from __future__ import annotations
 
+from typing import Annotated
+
 from puppetops.errors import UsageError
 from puppetops.flow import single
-from puppetops.params import TargetSpec
+from puppetops.params import Check, TargetSpec
 from puppetops.plan import plan
 from puppetops.puppet import names, node
 from puppetops.run import Run
@@ -46,7 +48,7 @@ def refuse(environment: str, branch: str, heads: dict[str, str]) -> None:
 
 
 @plan(main="main")
-def remove_environment(run: Run, env: str, targets: TargetSpec = "main,compilers",
+def remove_environment(run: Run, env: Annotated[str, Check(names.environment)], targets: TargetSpec = "main,compilers",
                        main: TargetSpec = "main") -> None:
     """Remove the environment ``env`` (its branch is gone) from main and every compiler, with
     its Puppet Server cache flushed. Refused — nothing removed anywhere — while the control

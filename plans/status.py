@@ -5,14 +5,21 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from puppetops.errors import UsageError
-from puppetops.params import Count, TargetSpec
+from puppetops.params import Count, TargetSpec, requires
 from puppetops.plan import plan
 from puppetops.steps.code import provision
 from puppetops.steps.status.gather import MAIN, PUPPETDB, reader, roles
 from puppetops.steps.status.health import FleetStatus, Thresholds, judge
 
 
+def _thresholds(warn_days: int, error_days: int) -> None:
+    if error_days > warn_days:
+        raise UsageError(f"error_days ({error_days}) must not be more than warn_days "
+                         f"({warn_days})")
+
+
 @plan
+@requires(_thresholds)
 def status(run, targets: TargetSpec = "all", warn_days: Count = 90, error_days: Count = 30,
            unreported_hours: Count = 2) -> FleetStatus:
     """Is the Puppet infrastructure healthy? Servers, code, load balancers, CA, agents.
@@ -23,14 +30,11 @@ def status(run, targets: TargetSpec = "all", warn_days: Count = 90, error_days: 
     reports. The result's ``ok`` is False when something needs attention.
 
     Args:
-        targets: the hosts to read (default all)
+        targets: the hosts to read
         warn_days: warn about a certificate or CRL with fewer days left than this
         error_days: an error for a certificate or CRL with fewer days left than this
         unreported_hours: an error for an agent that has not reported for this many hours
     """
-    if error_days > warn_days:
-        raise UsageError(f"error_days ({error_days}) must not be more than warn_days "
-                         f"({warn_days})")
     chosen = run.targets(targets)
     everyone = run.inventory.targets
     puppetdb_group = any(PUPPETDB in t.groups for t in everyone)

@@ -16,6 +16,7 @@ One reader (``Param.read``) turns text into those types, so a bad value is alway
 from __future__ import annotations
 
 import collections.abc
+import functools
 import inspect
 import re
 import typing
@@ -232,5 +233,35 @@ def signature_params(fn: Callable[..., Any], skip: int = 1) -> list[Param]:
     return found
 
 
-__all__ = ["Bound", "Check", "Count", "Doc", "FileMode", "Param", "Percentage", "REQUIRED", "Seconds",
-           "TargetSpec", "describe", "param", "signature_params"]
+def requires(*rules: Callable[..., Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Declare checks on several of a plan's parameters together (one parameter alone is
+    checked by its type: ``Check``, ``Bound``). Each rule names the parameters it reads as its
+    own (``def _thresholds(warn_days, error_days)``) and raises ``UsageError`` for values that
+    do not go together. The command line runs them once the targets are known and before the
+    run starts (``check_rules``: no header, nothing run, exit 2); a call from Python runs them
+    before the plan's body. Put ``@requires`` under ``@plan``."""
+    def declare(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            bound = inspect.signature(fn).bind(*args, **kwargs)
+            check_rules(checked, bound.arguments)
+            return fn(*args, **kwargs)
+
+        checked.rules = (*getattr(fn, "rules", ()), *rules)  # type: ignore[attr-defined]
+        return checked
+    return declare
+
+
+def check_rules(fn: Callable[..., Any], given: dict[str, Any]) -> None:
+    """Run ``fn``'s ``@requires`` rules on ``given`` (the parameters passed; the others are
+    their defaults); ``UsageError`` from the first that refuses them."""
+    defaults = {n: p.default for n, p in inspect.signature(fn).parameters.items()
+                if p.default is not REQUIRED}
+    values = {**defaults, **given}
+    for rule in getattr(fn, "rules", ()):
+        rule(**{n: values.get(n) for n in inspect.signature(rule).parameters})
+
+
+__all__ = ["Bound", "Check", "Count", "Doc", "FileMode", "Param", "Percentage", "REQUIRED",
+           "Seconds", "TargetSpec", "check_rules", "describe", "param", "requires",
+           "signature_params"]

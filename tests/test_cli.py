@@ -138,3 +138,43 @@ def test_the_readme_options_table_matches_the_option_table():
     readme = (REPO / "README.md").read_text()
     section = readme.split("<!-- options-table -->\n")[1].split("<!-- /options-table -->")[0]
     assert section.strip() == options_markdown()
+
+
+_NOWHERE = """\
+config: {{ssh: {{known-hosts-file: {known_hosts}}}}}
+groups:
+  - name: main
+    targets: [{{name: main1, uri: "127.0.0.1:1"}}]
+  - name: compilers
+    targets: [{{name: compiler1, uri: "127.0.0.1:1"}}]
+  - name: agents
+    targets: [{{name: agent1, uri: "127.0.0.1:1"}}]
+"""
+
+
+@pytest.mark.reliability(fault="plan parameters that do not go together",
+                         outcome="exit 2 with one line before the run starts: no plan header, "
+                                 "no log line, no host contacted")
+@pytest.mark.parametrize("args, expected", [
+    (("status", "--warn-days", "10", "--error-days", "20"),
+     "error: error_days (20) must not be more than warn_days (10)"),
+    (("plan", "status", "warn_days=10", "error_days=20"),
+     "error: error_days (20) must not be more than warn_days (10)"),
+    (("purge-agent",), "error: purge_agent: give the agents (--targets) or their certnames "
+                       "(certnames=NAME[,NAME...]) to purge"),
+    (("plan", "purge_agent"), "error: purge_agent: give the agents (--targets) or their "
+                              "certnames (certnames=NAME[,NAME...]) to purge"),
+    (("remove-environment", "--env="), "error: --env: invalid environment name ''"),
+    (("plan", "remove_environment", "env=a-b"),
+     "error: plan remove_environment: env: invalid environment name 'a-b'"),
+])
+def test_a_usage_error_in_plan_parameters_comes_before_the_run_starts(tmp_path, args, expected):
+    (tmp_path / "known_hosts").write_text("")
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text(_NOWHERE.format(known_hosts=tmp_path / "known_hosts"))
+    log = tmp_path / "run.jsonl"
+    proc = cli(*args, "-i", str(inventory), "--log-file", str(log), "--attempts", "1")
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().startswith(expected) and len(proc.stderr.splitlines()) == 1, \
+        proc.stderr
+    assert proc.stdout == "" and (not log.exists() or log.read_text() == "")

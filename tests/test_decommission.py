@@ -337,6 +337,14 @@ def test_purge_agent_by_certname_alone_touches_no_agent():
     assert {r.target for r in results} == {MAIN, C1, C2}
 
 
+def test_purge_agent_of_nobody_is_refused_before_the_plan_starts():
+    fleet = Decom()
+    tester = plan_tester(fleet)
+    with pytest.raises(UsageError, match="give the agents .* or their certnames"):
+        tester.run_plan(purge_agent)
+    assert tester.run.steps == []  # its rule ran before its body: nothing gathered, nothing run
+
+
 def test_purge_agent_deletes_the_node_from_puppetdb_where_it_is_installed():
     fleet = Decom().with_puppetdb()
     results = plan_tester(fleet).run_plan(purge_agent, targets="agent2", certnames=[GONE])

@@ -18,6 +18,7 @@ from ..errors import Interrupted, LockHeld, PlanFailure, PuppetopsError, UsageEr
 from ..interrupt import on_signals
 from ..inventory import Inventory
 from ..output import is_closed_pipe, make_output
+from ..params import check_rules
 from ..plan import PlanInfo
 from ..puppet.vars import VARS
 from ..rerun import Record, rerun_path
@@ -46,12 +47,14 @@ def fail(exc: PuppetopsError) -> Exit:
 
 def execute(action: Callable[[Run, str | None], Any], options: RunOptions, *,
             targeting: Targeting | None = None,
-            prepare: Callable[[Inventory], Any] | None = None, read_only: bool = False) -> None:
+            prepare: Callable[[Inventory], Any] | None = None,
+            accept: Callable[[str | None], Any] | None = None, read_only: bool = False) -> None:
     """Load the inventory, take the run lock, run ``action(run, targets)``, report, exit.
 
     ``targets`` is the spec ``targeting`` resolved (``--targets``, ``--rerun`` or the default;
     None without targeting). ``prepare(inventory)`` and the targeting run before the lock and
-    any output, for checks that must fail cleanly (exit 2, nothing on stdout).
+    any output, for checks that must fail cleanly (exit 2, nothing on stdout); so does
+    ``accept(targets)``, once the targets are known (a plan's ``@requires`` rules).
     A ``confined`` targeting (a command on chosen targets) locks only their hosts; otherwise
     the run locks every host of the inventory (a plan may touch any).
 
@@ -82,6 +85,8 @@ def execute(action: Callable[[Run, str | None], Any], options: RunOptions, *,
             prepare(inv)
         targets = replace(targeting, rerun=rerun, query=options.query).resolve(inv) \
             if targeting else None
+        if accept:
+            accept(targets)
     except PuppetopsError as exc:
         raise fail(exc) from None
     chosen = None if targets is None else inv.select(targets)
@@ -151,11 +156,17 @@ def skipped(exc: LockHeld) -> dict[str, Any]:
 
 
 def run_plan(info: PlanInfo, params: dict[str, Any], options: RunOptions,
-             targets: str | None = None, label: str = "--targets") -> None:
+             targets: str | None = None, label: str = "--targets", *,
+             show: Callable[[Run, Any], Any] | None = None, confined: bool = False,
+             read_only: bool = False) -> None:
     """Run the plan with its typed ``params`` on ``targets`` (None: ``--rerun``'s or the
     plan's own default), once every target spec — ``targets`` and the plan's other target
     parameters (main=, loadbalancers=...), given or default — selects something (exit 2,
-    nothing run, if not)."""
+    nothing run, if not) and the plan's ``@requires`` rules accept its parameters.
+
+    ``show(run, result)``: what the command shows of the plan's result, besides the run's
+    output; ``confined`` and ``read_only``: as for ``execute``.
+    """
     specs = info.parameters
     targeting = None
     if "targets" in specs:
@@ -164,9 +175,17 @@ def run_plan(info: PlanInfo, params: dict[str, Any], options: RunOptions,
                   if p.target_spec and name != "targets" and not p.required}
         targeting = Targeting(given=targets, default=None if specs["targets"].required else default,
                               label=label, others={k: v for k, v in others.items() if v is not None},
-                              optional=not specs["targets"].required and default is None)
+                              optional=not specs["targets"].required and default is None,
+                              confined=confined)
+
+    def given(chosen: str | None) -> dict[str, Any]:
+        return {**params, **({"targets": chosen} if chosen is not None else {})}
 
     def run(run: Run, chosen: str | None) -> Any:
-        return info.fn(run, **params, **({"targets": chosen} if chosen is not None else {}))
+        value = info.fn(run, **given(chosen))
+        if show is not None:
+            show(run, value)
+        return value
 
-    execute(run, options, targeting=targeting)
+    execute(run, options, targeting=targeting, read_only=read_only,
+            accept=lambda chosen: check_rules(info.fn, given(chosen)))
