@@ -17,6 +17,7 @@ from ..plan import discover, get_plan
 from . import query as puppetdb_query
 from .options import TARGETS, RunOptions, option_help
 from .parsing import PuppetopsTask, typed_task
+from .plan_tasks import plan_command
 from .runner import execute, fail, load_inventory, run_plan
 from .targeting import Targeting
 
@@ -155,28 +156,18 @@ def upload(c, source: str, destination: str, targets: Optional[TargetSpec] = Non
             options, targeting=Targeting(given=targets, confined=True))
 
 
-@typed_task()
-def facts(c, targets: Optional[TargetSpec] = None, *, options: RunOptions):
-    """Gather facts (OS, Puppet packages, layout, init system, services) from targets.
+@plan_command("facts", confined=True)
+def facts(run, found, options):
+    """Gather facts (OS, Puppet packages, layout, init system, services) from targets."""
+    if options.format == "human":
+        print(tabulate([_facts_row(r.target, r.value or {}) for r in found],
+                       headers=("target", "os", "layout", "init", "puppet packages", "running")))
 
-    Args:
-        targets: the targets (comma list of names, aliases, groups, globs, or all; default
-            all)
-    """
-    from puppetops.plans.facts import facts as facts_plan
 
-    def row(target: str, gathered: dict) -> tuple:
-        packages = gathered.get("packages") or {}
-        running = gathered.get("services") or {}
-        return (target, gathered.get("os_name", ""), gathered.get("puppet_layout"),
-                gathered.get("init", ""),
-                " ".join(f"{k}={v}" for k, v in sorted(packages.items()) if k.startswith("puppet")),
-                " ".join(k for k, v in running.items() if v))
-
-    def show(run, chosen):
-        rs = facts_plan(run, targets=chosen)
-        if options.format == "human":
-            print(tabulate([row(r.target, r.value or {}) for r in rs],
-                           headers=("target", "os", "layout", "init", "puppet packages", "running")))
-
-    execute(show, options, targeting=Targeting(given=targets, default="all", confined=True))
+def _facts_row(target: str, gathered: dict) -> tuple:
+    packages = gathered.get("packages") or {}
+    running = gathered.get("services") or {}
+    return (target, gathered.get("os_name", ""), gathered.get("puppet_layout"),
+            gathered.get("init", ""),
+            " ".join(f"{k}={v}" for k, v in sorted(packages.items()) if k.startswith("puppet")),
+            " ".join(k for k, v in running.items() if v))
