@@ -69,6 +69,49 @@ def test_one_letter_flags_are_the_fixed_set_and_mean_the_same_everywhere():
     assert run_commands >= 12
 
 
+def test_an_option_named_inventory_is_always_the_inventory_to_read():
+    from puppetops.cli import namespace
+    from puppetops.cli.options import option_help
+    takers = {name: argument for name, task in namespace.tasks.items()
+              for argument in task.get_arguments() if argument.name == "inventory"}
+    assert "inventory" in takers and "deploy-code" in takers and "lab-up" not in takers
+    for name, argument in takers.items():
+        assert argument.help.startswith(option_help("inventory")), name
+
+
+def _options(task_name: str) -> dict[str, str]:
+    from puppetops.cli import namespace
+    return {a.name: a.help for a in namespace.tasks[task_name].get_arguments()}
+
+
+@pytest.mark.parametrize("command, plan", [("status", "status"), ("facts", "facts")])
+def test_a_command_made_from_a_plan_takes_the_plans_parameters_as_the_plan_declares_them(
+        command, plan):
+    from puppetops.cli.options import RUN_OPTION_NAMES
+    from puppetops.plan import get_plan
+    declared = get_plan(plan).parameters
+    options = _options(command)
+    assert set(options) - set(RUN_OPTION_NAMES) == set(declared)
+    for name, p in declared.items():
+        assert options[name].startswith(p.help), (name, options[name], p.help)
+
+
+def test_the_demo_takes_lab_ups_options_as_declared_there_and_three_run_options():
+    demo, lab_up = _options("demo"), _options("lab-up")
+    assert set(demo) - set(lab_up) == {"format", "log_file", "timeout"}
+    assert {name: demo[name] for name in lab_up} == lab_up
+    assert "write_inventory" in lab_up and "inventory" not in lab_up
+
+
+@pytest.mark.slow
+def test_lab_up_no_longer_takes_i(tmp_path):
+    proc = cli("lab-up", "-i", str(tmp_path / "inventory.yaml"))
+    assert proc.returncode == 2
+    assert one_line(proc) == "error: lab-up: No idea what '-i' is! (`--help lab-up` lists its " \
+                             "options)"
+    assert not (tmp_path / "inventory.yaml").exists()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["deploy-code", "command"])
 def test_help_shows_n_as_noop_and_no_other_one_letter_option(name):

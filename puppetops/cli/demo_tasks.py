@@ -4,38 +4,29 @@ lock and exit codes."""
 from __future__ import annotations
 
 import sys
-from typing import Literal
+from typing import Any
 
 from ..errors import NeedsAttention
-from ..lab import DEFAULT_BRIDGE, DEFAULT_STATE_DIR, DEFAULT_SUBNET, Lab, LabError
-from ..output import FORMATS, HumanOutput
-from ..params import Count, Seconds
-from .options import RunOptions
-from .parsing import typed_task
+from ..lab import LabError
+from ..output import HumanOutput
+from .lab_tasks import LAB_OPTIONS, LabShape, lab_task
+from .options import RunOptions, run_params
 from .runner import execute, fail
 
+RUN_OPTIONS = ("format", "log_file", "timeout")
+"""The run options the demo takes (it picks its own targets and inventory: the lab's)."""
 
-@typed_task(run_options=False)
-def demo(c, format: Literal[FORMATS] = "human", state_dir: str = DEFAULT_STATE_DIR,
-         subnet: str = DEFAULT_SUBNET, bridge: str = DEFAULT_BRIDGE, compilers: Count = 2,
-         agents: Count = 2, log_file: str | None = None, timeout: Seconds | None = None):
-    """The main job: bring a lab up, run the whole lifecycle on it, leave it up to explore.
 
-    Args:
-        format: output format (json: one document on stdout)
-        state_dir: the lab's state directory
-        subnet: the lab's IPv4 /24
-        bridge: the lab's bridge name, also its netns prefix
-        compilers: number of compilers
-        agents: number of agents
-        log_file: append JSON lines (every step, target, status, timing) to this file
-        timeout: overall time limit for the run, in seconds
-    """
+@lab_task(*LAB_OPTIONS, *(p for p in run_params() if p.name in RUN_OPTIONS))
+def demo(c, *, format: str, log_file: str | None, timeout: float | None, **shape: Any):
+    """The main job: bring a lab up, run the whole lifecycle on it, leave it up to explore."""
     from puppetops import demo as lifecycle
     from puppetops.plans.status import status
-    print(f"bringing the lab up in {state_dir} ({bridge}, {subnet})", file=sys.stderr)
+    wanted = LabShape(**shape)
+    print(f"bringing the lab up in {wanted.state_dir} ({wanted.bridge}, {wanted.subnet})",
+          file=sys.stderr)
     try:
-        lab = Lab(state_dir, subnet, bridge).up(compilers, agents)
+        lab = wanted.up()
     except LabError as exc:
         raise fail(exc) from None
     human = format == "human"
