@@ -29,7 +29,7 @@ from puppetops import mermaid_js, secrets, wheelhouse
 from puppetops.errors import StepError, UsageError
 from puppetops.inventory.schema import target_setting
 from puppetops.flow import changed, single
-from puppetops.params import Count, TargetSpec
+from puppetops.params import Count, TargetSpec, requires
 from puppetops.plan import plan
 from puppetops.puppet import names, node
 from puppetops.run import Run
@@ -207,7 +207,12 @@ def ship_mermaid(run: Run, host: Target) -> None:
     run.step(PinnedFile(PATHS.mermaid_js, mermaid_js.SHA256, source.read_bytes), [host])
 
 
+def _listens(bind: str, port: int) -> None:
+    listen_address(bind, port)
+
+
 @plan(main="targets")
+@requires(_listens)
 def install_webhook(run: Run, targets: TargetSpec = "main", compilers: TargetSpec = "compilers",
                     loadbalancers: TargetSpec = "loadbalancers", bind: str = "0.0.0.0",
                     port: int = 8088, secret_file: str = "", status_page: bool = True,

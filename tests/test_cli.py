@@ -197,6 +197,8 @@ groups:
     targets: [{{name: compiler1, uri: "127.0.0.1:1"}}]
   - name: agents
     targets: [{{name: agent1, uri: "127.0.0.1:1"}}]
+  - name: loadbalancers
+    targets: [{{name: lb1, uri: "127.0.0.1:1"}}]
 """
 
 
@@ -215,6 +217,9 @@ groups:
     (("remove-environment", "--env="), "error: --env: invalid environment name ''"),
     (("plan", "remove_environment", "env=a-b"),
      "error: plan remove_environment: env: invalid environment name 'a-b'"),
+    (("install-webhook", "--port", "0"), "error: port: expected 1 to 65535, got 0"),
+    (("install-webhook", "--bind", "a b"),
+     "error: bind: expected an IP address or host name, got 'a b'"),
 ])
 def test_a_usage_error_in_plan_parameters_comes_before_the_run_starts(tmp_path, args, expected):
     (tmp_path / "known_hosts").write_text("")
