@@ -47,8 +47,11 @@ def refuse(environment: str, branch: str, heads: dict[str, str]) -> None:
             raise BranchExists(environment, name, heads[name])
 
 
+Environment = Annotated[str, Check(names.environment)]  # checked as the command line is read
+
+
 @plan(main="main")
-def remove_environment(run: Run, env: Annotated[str, Check(names.environment)], targets: TargetSpec = "main,compilers",
+def remove_environment(run: Run, env: Environment, targets: TargetSpec = "main,compilers",
                        main: TargetSpec = "main") -> None:
     """Remove the environment ``env`` (its branch is gone) from main and every compiler, with
     its Puppet Server cache flushed. Refused — nothing removed anywhere — while the control

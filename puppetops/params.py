@@ -239,8 +239,16 @@ def requires(*rules: Callable[..., Any]) -> Callable[[Callable[..., Any]], Calla
     own (``def _thresholds(warn_days, error_days)``) and raises ``UsageError`` for values that
     do not go together. The command line runs them once the targets are known and before the
     run starts (``check_rules``: no header, nothing run, exit 2); a call from Python runs them
-    before the plan's body. Put ``@requires`` under ``@plan``."""
+    before the plan's body. Put ``@requires`` under ``@plan``; a rule naming a parameter the
+    plan lacks is a ``TypeError`` as the plan is declared."""
     def declare(fn: Callable[..., Any]) -> Callable[..., Any]:
+        takes = inspect.signature(fn).parameters
+        for rule in rules:
+            unknown = [n for n in inspect.signature(rule).parameters if n not in takes]
+            if unknown:
+                raise TypeError(f"@requires({rule.__name__}): {fn.__name__} has no parameter "
+                                f"{', '.join(unknown)}")
+
         @functools.wraps(fn)
         def checked(*args: Any, **kwargs: Any) -> Any:
             bound = inspect.signature(fn).bind(*args, **kwargs)
@@ -259,7 +267,7 @@ def check_rules(fn: Callable[..., Any], given: dict[str, Any]) -> None:
                 if p.default is not REQUIRED}
     values = {**defaults, **given}
     for rule in getattr(fn, "rules", ()):
-        rule(**{n: values.get(n) for n in inspect.signature(rule).parameters})
+        rule(**{n: values[n] for n in inspect.signature(rule).parameters if n in values})
 
 
 __all__ = ["Bound", "Check", "Count", "Doc", "FileMode", "Param", "Percentage", "REQUIRED",
