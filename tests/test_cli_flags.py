@@ -72,11 +72,14 @@ def test_one_letter_flags_are_the_fixed_set_and_mean_the_same_everywhere():
 def test_an_option_named_inventory_is_always_the_inventory_to_read():
     from puppetops.cli import namespace
     from puppetops.cli.options import option_help
-    takers = {name: argument for name, task in namespace.tasks.items()
-              for argument in task.get_arguments() if argument.name == "inventory"}
+    from puppetops.cli.parsing import TypedTask
+    takers = {name: task for name, task in namespace.tasks.items()
+              if any(argument.name == "inventory" for argument in task.get_arguments())}
     assert "inventory" in takers and "deploy-code" in takers and "lab-up" not in takers
-    for name, argument in takers.items():
-        assert argument.help.startswith(option_help("inventory")), name
+    for name, task in takers.items():
+        if isinstance(task, TypedTask):  # (Invoke's own tasks hand their help out only once)
+            assert [p.help for p in task.params if p.name == "inventory"] == \
+                [option_help("inventory")], name
 
 
 def _options(task_name: str) -> dict[str, str]:
