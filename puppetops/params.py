@@ -238,9 +238,9 @@ def requires(*rules: Callable[..., Any]) -> Callable[[Callable[..., Any]], Calla
     checked by its type: ``Check``, ``Bound``). Each rule names the parameters it reads as its
     own (``def _thresholds(warn_days, error_days)``) and raises ``UsageError`` for values that
     do not go together. The command line runs them once the targets are known and before the
-    run starts (``check_rules``: no header, nothing run, exit 2); a call from Python runs them
-    before the plan's body. Put ``@requires`` under ``@plan``; a rule naming a parameter the
-    plan lacks is a ``TypeError`` as the plan is declared."""
+    run starts (``check_rules``: no header, nothing run, exit 2); ``@plan`` runs them first on
+    a call from Python too (before its lock and header). Put ``@requires`` under ``@plan``; a
+    rule naming a parameter the plan lacks is a ``TypeError`` as the plan is declared."""
     def declare(fn: Callable[..., Any]) -> Callable[..., Any]:
         takes = inspect.signature(fn).parameters
         for rule in rules:
@@ -248,15 +248,8 @@ def requires(*rules: Callable[..., Any]) -> Callable[[Callable[..., Any]], Calla
             if unknown:
                 raise TypeError(f"@requires({rule.__name__}): {fn.__name__} has no parameter "
                                 f"{', '.join(unknown)}")
-
-        @functools.wraps(fn)
-        def checked(*args: Any, **kwargs: Any) -> Any:
-            bound = inspect.signature(fn).bind(*args, **kwargs)
-            check_rules(checked, bound.arguments)
-            return fn(*args, **kwargs)
-
-        checked.rules = (*getattr(fn, "rules", ()), *rules)  # type: ignore[attr-defined]
-        return checked
+        fn.rules = (*getattr(fn, "rules", ()), *rules)  # type: ignore[attr-defined]
+        return fn
     return declare
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .errors import Interrupted, PlanFailure, UsageError
-from .params import Param, describe, signature_params
+from .params import Param, check_rules, describe, signature_params
 from .result import Notes, ResultSet, summary
 
 _REGISTRY: dict[str, "PlanInfo"] = {}
@@ -88,8 +88,9 @@ def plan(fn: Callable[..., Any] | None = None, *, name: str | None = None,
 
         @functools.wraps(func)
         def wrapper(run, *args: Any, **kwargs: Any) -> Any:
+            bound = signature.bind_partial(run, *args, **kwargs)
+            check_rules(func, bound.arguments)  # before anything: a usage error runs nothing
             if main:
-                bound = signature.bind_partial(run, *args, **kwargs)
                 given = main in bound.arguments
                 bound.apply_defaults()
                 run.lock_infrastructure(bound.arguments[main], plan_name, required=given)

@@ -26,12 +26,33 @@ def test_a_rule_reads_the_parameters_it_names_given_or_default():
         check_rules(ranged, {"low": 11})  # high is its default
 
 
-def test_a_call_from_python_runs_the_rules_before_the_body():
+def test_a_call_from_python_runs_the_rules_before_the_plan_starts():
+    """@plan checks them first: no header, no lock, the body never reached."""
+    from io import StringIO
+
+    from puppetops.inventory import Inventory
+    from puppetops.output import JsonOutput, Output
+    from puppetops.plan import plan
+    from puppetops.run import Run
+
     ran: list = []
-    assert ranged(ran, 2, high=3) == [(2, 3, "")]
-    with pytest.raises(UsageError, match="low"):
-        ranged(ran, high=0)
-    assert ran == [(2, 3, "")]  # the refused call never reached the body
+
+    @plan(name="ranged_for_test", main="main")
+    @requires(_ordered)
+    def ranged_plan(run, low: int = 1, high: int = 10, main: str = "nowhere") -> None:
+        ran.append((low, high))
+
+    class Headers(JsonOutput):
+        started: list = []
+
+        def plan_start(self, name, params):
+            self.started.append(name)
+
+    said = Headers(stdout=StringIO())
+    with Run(Inventory.from_dict({"targets": []}), lock=False, output=Output(said)) as run:
+        with pytest.raises(UsageError, match="low"):
+            ranged_plan(run, high=0)  # main names no host: the lock would fail first
+    assert ran == [] and said.started == []  # a UsageError about low, not about main
 
 
 def test_rules_add_up_and_keep_the_plans_signature_and_doc():
