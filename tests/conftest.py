@@ -19,20 +19,36 @@ pytest_plugins = [
 # session infrastructure, whatever their file names sort as.
 FIRST = ("test_standup_e2e.py",)
 
-# Under pytest-xdist (setup.cfg: -n 2 --dist loadgroup) the suite is two groups, one per
-# worker, each in the order above. "lab": the session lab and infrastructure are stood up once
-# (each worker is a session of its own, and a second stand-up would double the JVM load of a
-# 2-core box), and the lab tests keep the order they rely on. "controller": the other tests,
-# one after another beside the lab: their runs on local targets all take this machine's one
-# run lock (puppetops.lock), so two at once would refuse each other.
-LAB_GROUP, CONTROLLER_GROUP = pytest.mark.xdist_group("lab"), pytest.mark.xdist_group("controller")
+# Under pytest-xdist (setup.cfg: -n 2 --dist loadgroup) every test is in a group; a group runs
+# on one worker, in collection order:
+# - "lab": the lab tests. The session lab and infrastructure are stood up once (each worker is a
+#   session of its own, and a second stand-up would double the JVM load of a 2-core box), and
+#   the lab tests keep the order they rely on.
+# - "serial": tests marked `serial` (setup.cfg) hold something only one test on this machine can
+#   hold at a time (the run lock of the local transport or of one fixed ssh address:port, a fixed
+#   local user, main's lock file on an sshd host, which is this machine's): one after another.
+# - one group per test file for the rest: their sshd fleets listen on ports of their own and
+#   what they write is under tmp_path, so files run side by side on both workers; a file keeps
+#   its order and sets its module fixtures up once.
+# pytest-xdist hands a worker another group only when it has at most two tests left, so in a
+# full run the lab worker gets nothing else until the end of the lab: the other worker has
+# long run the rest by then.
+LAB_GROUP, SERIAL_GROUP = pytest.mark.xdist_group("lab"), pytest.mark.xdist_group("serial")
+
+
+def xdist_group(item: pytest.Item) -> pytest.MarkDecorator:
+    if item.get_closest_marker("lab"):
+        return LAB_GROUP
+    if item.get_closest_marker("serial"):
+        return SERIAL_GROUP
+    return pytest.mark.xdist_group(item.path.name)
 
 
 @pytest.hookimpl(wrapper=True)  # around the other plugins' hooks: first the order, last a check
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]):
     items.sort(key=lambda item: item.path.name not in FIRST)  # stable: the rest keep their order
     for item in items:
-        item.add_marker(LAB_GROUP if item.get_closest_marker("lab") else CONTROLLER_GROUP)
+        item.add_marker(xdist_group(item))
     yield
     if hasattr(config, "workerinput") and config.getvalue("loadgroup"):
         for item in items:

@@ -47,6 +47,16 @@ def fleet_run(fleet, **kwargs) -> Run:
     return Run(Inventory.from_dict(fleet.inventory_dict(extra_config=extra)), **kwargs)
 
 
+def local_run(count: int = 4, **kwargs) -> Run:
+    """A Run on ``count`` targets of the local transport (real processes, no SSH), without the
+    run lock: every local target is this machine's one lock (``host_key`` "local"), which other
+    tests and other test sessions on this box take too; these runs test the executor, not it."""
+    inv = Inventory.from_dict({"targets": [{"name": f"l{i}", "uri": f"local://l{i}"}
+                                           for i in range(count)]})
+    kwargs.setdefault("backoff", 0.05)
+    return Run(inv, lock=False, **kwargs)
+
+
 def cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 120):
     """Run the `puppetops` console script (same collection as tasks.py)."""
     full_env = dict(os.environ, **(env or {}))

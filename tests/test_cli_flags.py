@@ -127,6 +127,8 @@ def test_help_shows_n_as_noop_and_no_other_one_letter_option(name):
 
 
 @pytest.mark.slow
+@pytest.mark.serial("main's infrastructure lock, /var/lib/puppetops/run.lock: main "
+                    "is an sshd host of this machine here")
 @reliability(fault="-n on deploy-code (before: --incremental, a real deploy)",
              outcome="a noop run: the log's plan_start has incremental false, run_end noop true")
 def test_deploy_code_n_is_a_noop_run_never_incremental(project):

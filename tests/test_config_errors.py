@@ -122,6 +122,7 @@ def bolt_inventory(fleet, tmp_path, **localhost_ssh):
 
 
 @pytest.mark.slow
+@pytest.mark.serial("the local transport's run lock: runs a command on localhost")
 @pytest.mark.reliability(fault="run selecting winrm targets of a Bolt inventory",
                          outcome="exit 2 before anything runs, naming the targets and transport")
 def test_a_run_that_selects_windows_hosts_is_refused_and_one_that_does_not_runs(fleet, tmp_path):
@@ -135,6 +136,7 @@ def test_a_run_that_selects_windows_hosts_is_refused_and_one_that_does_not_runs(
 
 
 @pytest.mark.slow
+@pytest.mark.serial("the local transport's run lock: runs a command on localhost")
 def test_inventory_shows_the_transport_each_target_really_uses(fleet, tmp_path):
     inv = bolt_inventory(fleet, tmp_path)
     proc = cli("inventory", "-i", str(inv))

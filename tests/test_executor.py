@@ -5,17 +5,12 @@ import time
 
 import pytest
 
-from puppetops import Inventory, PlanFailure, Run
+from puppetops import PlanFailure
 from puppetops.result import FAILED, OK, SKIPPED, Result, ResultSet
 from puppetops.step import Call
 from puppetops.steps import RunCommand
 
-
-def local_run(count=4, **kwargs) -> Run:
-    inv = Inventory.from_dict({"targets": [{"name": f"l{i}", "uri": f"local://l{i}"}
-                                           for i in range(count)]})
-    kwargs.setdefault("backoff", 0.05)
-    return Run(inv, **kwargs)
+from helpers import local_run
 
 
 def fail_on(*names):

@@ -152,6 +152,8 @@ def test_a_secret_file_is_generated_once_given_ones_replace_it_and_neither_is_sh
     (["--secret-file", "SECRET"], "readable or writable by group or others"),
 ])
 @pytest.mark.slow
+@pytest.mark.serial("the run lock of 127.0.0.1:1 (every case's hosts), taken "
+                    "before the parameters are checked")
 def test_bad_parameters_exit_2_before_any_host_is_contacted(tmp_path, args, expected):
     secret = tmp_path / "secret"
     secret.write_text("x\n")

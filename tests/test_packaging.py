@@ -25,6 +25,7 @@ def source_packages() -> list[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.serial("the local transport's run lock: runs a plan on localhost")
 def test_an_installed_wheel_runs_a_plan_from_puppetops_plans(wheel, tmp_path):
     env_dir = install_wheel(wheel, tmp_path)
     py = env_dir / "bin" / "python"

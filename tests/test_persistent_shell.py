@@ -182,6 +182,7 @@ def _sh_user(fleet, name="popsdash"):
     return name
 
 
+@pytest.mark.serial("the local user popsdash")
 def test_a_non_bash_login_shell_keeps_one_shell_too(sshd_fleet):
     fleet = sshd_fleet(count=1)
     user = _sh_user(fleet)
@@ -199,6 +200,7 @@ def test_a_non_bash_login_shell_keeps_one_shell_too(sshd_fleet):
         assert conn.shells_started == 1
 
 
+@pytest.mark.serial("the local user popsdash")
 def test_a_login_shell_that_cannot_start_a_shell_falls_back_to_exec_channels(sshd_fleet):
     # A non-bash login shell execs $SHELL to read its frames; sshd's SetEnv overrides $SHELL
     # (not the shell sshd itself runs), and /bin/false ends before any command starts.

@@ -102,6 +102,7 @@ def floor_interpreter() -> str | None:
 
 
 @pytest.mark.slow
+@pytest.mark.serial("the local transport's run lock: runs a plan on localhost")
 def test_an_installed_wheel_imports_and_runs_a_plan_on_the_floor_python(wheel, tmp_path):
     if sys.version_info[:2] == FLOOR:
         pytest.skip("this interpreter is the floor: the whole suite runs on it")

@@ -6,19 +6,13 @@ import json
 
 import pytest
 
-from puppetops import Inventory, PlanFailure, Run
+from puppetops import PlanFailure
 from puppetops.output import HumanOutput, LogFileOutput, Output
 from puppetops.result import FAILED, OK, SKIPPED
 from puppetops.step import Call, Outcome, Step
 from puppetops.steps import RunCommand
 
-from helpers import fleet_run
-
-
-def local_run(count=4, **kwargs) -> Run:
-    inv = Inventory.from_dict({"targets": [{"name": f"l{i}", "uri": f"local://l{i}"}
-                                           for i in range(count)]})
-    return Run(inv, backoff=0.05, **kwargs)
+from helpers import fleet_run, local_run
 
 
 def fail_on(*names, step="maybe-fail"):

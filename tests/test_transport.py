@@ -166,6 +166,7 @@ def test_a_silent_host_times_out_at_connect(sshd_fleet):
     assert rs.find("hole").status == UNREACHABLE and rs.find("host1").status == OK
 
 
+@pytest.mark.serial("the local user pops and /tmp/puppetops-sudo-test")
 def test_run_as_uses_sudo_with_the_password_from_the_environment_and_masks_it(
         sshd_fleet, tmp_path, monkeypatch):
     fleet = sshd_fleet(count=2)
@@ -185,6 +186,7 @@ def test_run_as_uses_sudo_with_the_password_from_the_environment_and_masks_it(
     assert password not in text and "********" in text
 
 
+@pytest.mark.serial("the local user popsnopw")
 @pytest.mark.reliability(fault="run-as needs a sudo password and none is configured",
                          outcome="that host failed (reached, sudo refused) with what to set; "
                                  "nothing run there; the others' results kept")
