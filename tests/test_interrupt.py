@@ -43,14 +43,16 @@ def test_a_signal_stops_the_run_at_a_step_boundary_and_it_still_reports(sshd_fle
                                                                          signum, code):
     fleet = sshd_fleet(count=3)
     inv = str(fleet.write_inventory(tmp_path / "inventory.yaml"))
-    log, gate = tmp_path / "run.jsonl", tmp_path / "gate"
-    command = f"while [ ! -e {gate} ]; do sleep 0.1; done; echo finished"
+    log, started, gate = tmp_path / "run.jsonl", tmp_path / "started", tmp_path / "gate"
+    command = f"touch {started}; while [ ! -e {gate} ]; do sleep 0.1; done; echo finished"
     proc = subprocess.Popen([sys.executable, "-m", "puppetops", "command", command, "-t", "fleet",
                              "-i", inv, "--concurrency", "1", "--format", "json",
                              "--log-file", str(log)], cwd=REPO, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
-        wait_for_event(log, lambda e: e["event"] == "step_start", proc)
+        # host1's command runs (step_start alone comes before its connection: on a busy box
+        # the signal could beat it, and host1 would be skipped too)
+        wait_for_event(log, lambda e: e["event"] == "step_start" and started.exists(), proc)
         proc.send_signal(signum)
         wait_for_event(log, lambda e: e["event"] == "message"
                        and e["text"].startswith("interrupted by"), proc)

@@ -56,9 +56,8 @@ def test_the_page_shows_every_host_draws_the_diagram_and_follows_a_change(browse
                      lambda d: host_health(d) if len(host_health(d)) == len(HEALTHY["hosts"])
                      else None, 30)
     assert shown == {name: "ok" for name in HEALTHY["hosts"]}
-    wait_for(browser, "the diagram drawn as SVG",
-             lambda d: d.find_elements("css selector", "#diagram svg"), 60)
-    svg = browser.find_element("css selector", "#diagram svg").text
+    svg = wait_for(browser, "the diagram drawn as SVG",  # read in the wait: a poll may redraw it
+                   lambda d: d.find_element("css selector", "#diagram svg").text, 60)
     assert "compiler2.example.com" in svg and "PuppetDB" not in svg
     assert browser.find_element("id", "diagram-text").get_attribute("hidden")
     assert browser.find_element("id", "refresh").text == "2"
