@@ -4,7 +4,7 @@ The package exports each plan as its function: ``from puppetops.plans import dep
 then ``deploy_code(run, env="production")``. A plan's module, with its helpers, is
 ``puppetops.plans.NAME`` (``from puppetops.plans.deploy_code import environment_list``); the
 package attribute of that name is the plan itself. Each module registers its plan with
-``@plan`` when imported; ``puppetops.plan.discover()`` finds them by package.
+``@plan`` when imported; ``puppetops.plan_registry.discover()`` finds them by package.
 
 Adding a plan is adding its module: every module here whose function of the same name is a
 plan is imported and exported below. A plan module imports no other one (what plans share

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from puppetops.flow import Cohort, changed, single
 from puppetops.params import TargetSpec
-from puppetops.plan import plan
+from puppetops.plan_registry import plan
 from puppetops.puppet import conf, names, node
 from puppetops.run import Run
 from puppetops.step import StepContext

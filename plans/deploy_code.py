@@ -7,7 +7,7 @@ from typing import Annotated, Sequence
 from puppetops.errors import StepError, UsageError
 from puppetops.flow import single
 from puppetops.params import Check, TargetSpec
-from puppetops.plan import plan
+from puppetops.plan_registry import plan
 from puppetops.puppet import names, node
 from puppetops.result import Notes
 from puppetops.run import Run

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from puppetops.params import TargetSpec
-from puppetops.plan import plan
+from puppetops.plan_registry import plan
 from puppetops.puppet import conf, node
 from puppetops.run import Run
 from puppetops.steps import Packages, Service

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from puppetops.params import TargetSpec
-from puppetops.plan import plan
+from puppetops.plan_registry import plan
 from puppetops.result import ResultSet
 from puppetops.steps.facts import gather
 

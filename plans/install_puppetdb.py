@@ -7,7 +7,7 @@ from __future__ import annotations
 from puppetops.errors import UsageError
 from puppetops.flow import Cohort, changed, single
 from puppetops.params import TargetSpec
-from puppetops.plan import plan
+from puppetops.plan_registry import plan
 from puppetops.puppet import node
 from puppetops.run import Run
 from puppetops.steps.puppetdb.host import (allowed, inventory_compilers, puppetdb_host,

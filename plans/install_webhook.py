@@ -30,7 +30,7 @@ from puppetops.errors import StepError, UsageError
 from puppetops.inventory.schema import target_setting
 from puppetops.flow import changed, single
 from puppetops.params import Count, TargetSpec, requires
-from puppetops.plan import plan
+from puppetops.plan_registry import plan
 from puppetops.puppet import names, node
 from puppetops.run import Run
 from puppetops.step import StepContext

@@ -5,7 +5,7 @@ which an interrupted rotate_lb_member's undo uses too).
 from __future__ import annotations
 
 from puppetops.params import Seconds, TargetSpec
-from puppetops.plan import plan
+from puppetops.plan_registry import plan
 from puppetops.puppet import node
 from puppetops.run import Run
 from puppetops.steps.facts import gather

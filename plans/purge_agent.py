@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 from puppetops.errors import UsageError
 from puppetops.flow import Cohort, answering, single
 from puppetops.params import Check, TargetSpec, requires
-from puppetops.plan import plan
+from puppetops.plan_registry import plan
 from puppetops.puppet import names, node
 from puppetops.result import Notes
 from puppetops.run import Run

@@ -18,7 +18,7 @@ from typing import Callable
 from puppetops.errors import PlanFailure, StepError, UsageError
 from puppetops.flow import Cohort, answering, changed, single
 from puppetops.params import Seconds, TargetSpec
-from puppetops.plan import plan
+from puppetops.plan_registry import plan
 from puppetops.puppet import node
 from puppetops.result import Notes
 from puppetops.run import Run

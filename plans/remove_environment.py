@@ -17,7 +17,7 @@ from typing import Annotated
 from puppetops.errors import UsageError
 from puppetops.flow import single
 from puppetops.params import Check, TargetSpec
-from puppetops.plan import plan
+from puppetops.plan_registry import plan
 from puppetops.puppet import names, node
 from puppetops.run import Run
 from puppetops.steps.code.heads import heads_command, read_heads

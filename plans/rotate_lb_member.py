@@ -7,7 +7,7 @@ from typing import Annotated, Callable
 from puppetops.errors import PlanFailure, StepError
 from puppetops.executor import batches
 from puppetops.params import Check, Count, Seconds, TargetSpec
-from puppetops.plan import plan
+from puppetops.plan_registry import plan
 from puppetops.run import Run
 from puppetops.step import StepContext
 from puppetops.steps import maintenance

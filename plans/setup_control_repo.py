@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from puppetops.flow import single
 from puppetops.params import TargetSpec
-from puppetops.plan import plan
+from puppetops.plan_registry import plan
 from puppetops.run import Run
 from puppetops.steps import Packages
 from puppetops.steps.code import provision

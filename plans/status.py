@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 from puppetops.errors import UsageError
 from puppetops.params import Count, TargetSpec, requires
-from puppetops.plan import plan
+from puppetops.plan_registry import plan
 from puppetops.steps.code import provision
 from puppetops.steps.status.gather import MAIN, PUPPETDB, reader, roles
 from puppetops.steps.status.health import FleetStatus, Thresholds, judge

@@ -30,7 +30,7 @@ _EXPORTS = {
     "Inventory": "inventory",
     "RunLock": "lock",
     **dict.fromkeys(("Output", "make_output"), "output"),
-    **dict.fromkeys(("discover", "get_plan", "plan"), "plan"),
+    **dict.fromkeys(("discover", "get_plan", "plan"), "plan_registry"),
     **dict.fromkeys(("Notes", "Result", "ResultSet"), "result"),
     "Run": "run",
     **dict.fromkeys(("Call", "Finding", "Outcome", "Step", "StepContext"), "step"),

@@ -9,7 +9,7 @@ on without it, so its steps stop the plan (plain ``run.step``, or ``Cohort(..., 
 where a flow written for a cohort runs on main alone).
 
 What a plan returns — one result per target for the whole plan — is ``@plan``'s business
-(``puppetops.plan``), not the plan's.
+(``puppetops.plan_registry``), not the plan's.
 
 These are the core's plan helpers, for any plan (exported from ``puppetops``).
 """

@@ -22,7 +22,7 @@ from .interrupt import Interruption
 from .inventory import Inventory
 from .lock import RunLock, describe_holder
 from .output import Output
-from .plan import get_plan
+from .plan_registry import get_plan
 from .remote_lock import MainLock
 from .result import ResultSet
 from .step import Call, Step, StepContext

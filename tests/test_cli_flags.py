@@ -91,7 +91,7 @@ def _options(task_name: str) -> dict[str, str]:
 def test_a_command_made_from_a_plan_takes_the_plans_parameters_as_the_plan_declares_them(
         command, plan):
     from puppetops.cli.options import RUN_OPTION_NAMES
-    from puppetops.plan import get_plan
+    from puppetops.plan_registry import get_plan
     declared = get_plan(plan).parameters
     options = _options(command)
     assert set(options) - set(RUN_OPTION_NAMES) == set(declared)
@@ -320,7 +320,7 @@ PLAN = '''
 from typing import Literal, Optional
 
 from puppetops.params import Count, TargetSpec
-from puppetops.plan import plan
+from puppetops import plan
 
 
 @plan
@@ -375,7 +375,7 @@ def test_a_new_plan_module_is_a_command_with_nothing_added_to_the_cli(painted, p
 def test_every_plan_describes_every_parameter_of_its_command():
     """A plan's command takes its help from the plan's docstring (``Args:``) or, for the usual
     target parameters, from the shared wording: an option without help is a plan to fix."""
-    from puppetops.plan import discover
+    from puppetops.plan_registry import discover
     undescribed = [f"{name}: {p.name}" for name, info in sorted(discover().items())
                    for p in info.parameters.values() if not p.help]
     assert undescribed == []
@@ -410,10 +410,10 @@ def test_a_project_plan_never_replaces_a_builtin_one_nor_hides_behind_a_command(
     each, and everything else keeps working."""
     inventory, folder = painted
     (folder / "plans" / "deploy_code.py").write_text(
-        "from puppetops.plan import plan\n\n\n@plan\ndef deploy_code(run, env: str = 'x'):\n"
+        "from puppetops import plan\n\n\n@plan\ndef deploy_code(run, env: str = 'x'):\n"
         "    \"\"\"Not the built-in one.\"\"\"\n")
     (folder / "plans" / "command.py").write_text(
-        "from puppetops.plan import plan\n\n\n@plan\ndef command(run, targets: str = 'host2'):\n"
+        "from puppetops import plan\n\n\n@plan\ndef command(run, targets: str = 'host2'):\n"
         "    \"\"\"A plan named like a command.\"\"\"\n    run.command('echo planned', targets)\n")
     listed = cli("plans", cwd=folder)
     assert listed.returncode == 0, listed.stderr

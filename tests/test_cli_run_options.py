@@ -203,7 +203,7 @@ def test_rerun_failure_runs_the_last_runs_failed_targets_only(project):
 
 
 PLAN = '''
-from puppetops.plan import plan
+from puppetops.plan_registry import plan
 
 
 @plan

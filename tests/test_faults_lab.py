@@ -34,7 +34,7 @@ pytestmark = pytest.mark.lab
 
 FAULT_TABLE = "puppetops_test_fault"
 PLAN = '''
-from puppetops.plan import plan
+from puppetops.plan_registry import plan
 from puppetops.steps import RunCommand
 
 

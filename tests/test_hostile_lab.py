@@ -19,7 +19,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from puppetops import Inventory, Run
-from puppetops.plan import discover
+from puppetops.plan_registry import discover
 from puppetops.steps import RunCommand
 
 from helpers import cli

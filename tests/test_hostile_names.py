@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from puppetops.errors import UsageError
-from puppetops.plan import discover
+from puppetops.plan_registry import discover
 from puppetops.plans.deploy_code import environment_list
 from puppetops.puppet import names
 from puppetops.steps.code.control_repo import file_path

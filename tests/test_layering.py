@@ -217,7 +217,7 @@ def test_a_plan_runs_another_by_a_name_and_parameters_it_has() -> None:
     """Run by name, a sub-plan is not checked at import any more: its name and the keywords
     given it are checked here instead (bootstrap_ca runs setup_control_repo and
     install_puppetdb)."""
-    from puppetops.plan import discover
+    from puppetops.plan_registry import discover
     registry = discover()
     calls = plans_run_by_name()
     assert {name for _, _, name, _ in calls} >= {"setup_control_repo", "install_puppetdb"}

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.lab
 
 HOLD_PLAN = '''
 import sys
-from puppetops.plan import plan
+from puppetops.plan_registry import plan
 
 
 @plan(main="main")

@@ -32,7 +32,7 @@ def test_a_call_from_python_runs_the_rules_before_the_plan_starts():
 
     from puppetops.inventory import Inventory
     from puppetops.output import JsonOutput, Output
-    from puppetops.plan import plan
+    from puppetops.plan_registry import plan
     from puppetops.run import Run
 
     ran: list = []

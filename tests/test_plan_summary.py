@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from puppetops import Notes, ResultSet
-from puppetops.plan import plan
+from puppetops.plan_registry import plan
 from puppetops.result import summary
 from puppetops.steps import FileContent
 from puppetops.testing.plans import PlanTester

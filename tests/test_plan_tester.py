@@ -60,7 +60,7 @@ def test_the_package_exports_each_plan_as_its_function():
 
 def test_every_installed_plan_is_exported_by_the_package():
     import puppetops.plans
-    from puppetops.plan import discover
+    from puppetops.plan_registry import discover
     installed = {name: info for name, info in discover().items()
                  if info.module.startswith("puppetops.plans.")}
     assert installed and sorted(puppetops.plans.__all__) == sorted(installed)

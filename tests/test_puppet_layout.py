@@ -448,7 +448,7 @@ def test_agent_service_and_lb_name_vars_are_checked():
 
 
 def test_the_standup_plans_are_registered_and_importable():
-    from puppetops.plan import discover
+    from puppetops.plan_registry import discover
     from puppetops.plans.add_compiler import add_compiler
     from puppetops.plans.bootstrap_ca import bootstrap_ca
     from puppetops.plans.configure_lb import configure_lb

@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Any, Callable, Iterable
 
 from ..output import FORMATS
-from ..plan import PlanInfo, broken_plans, discover, get_plan
+from ..plan_registry import PlanInfo, broken_plans, discover, get_plan
 from ..params import Param, describe
 from ..run import Run
 from .parsing import TypedTask, task_doc

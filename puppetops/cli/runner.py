@@ -19,7 +19,7 @@ from ..interrupt import on_signals
 from ..inventory import Inventory
 from ..output import is_closed_pipe, make_output
 from ..params import check_rules
-from ..plan import PlanInfo
+from ..plan_registry import PlanInfo
 from ..puppet.vars import VARS
 from ..rerun import Record, rerun_path
 from ..run import Run

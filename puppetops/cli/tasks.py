@@ -13,7 +13,7 @@ from ..errors import PuppetopsError, UsageError
 from ..inventory.schema import TRANSPORTS
 from ..bounds import file_mode
 from ..params import FileMode, TargetSpec
-from ..plan import discover, get_plan
+from ..plan_registry import discover, get_plan
 from . import query as puppetdb_query
 from .options import TARGETS, RunOptions, option_help
 from .parsing import PuppetopsTask, typed_task

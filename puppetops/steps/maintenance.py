@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 from ..errors import PlanFailure, UsageError
-from ..plan import get_plan
+from ..plan_registry import get_plan
 from ..run import Run
 from ..step import Step, StepContext
 from ..target import Target

@@ -22,7 +22,7 @@ from typing import Any, Callable, Pattern
 
 from ..inventory import Inventory
 from ..output import Output
-from ..plan import get_plan
+from ..plan_registry import get_plan
 from ..run import Run
 from ..target import Target
 from ..transport.base import CommandOutput, Connection
