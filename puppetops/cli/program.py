@@ -49,10 +49,8 @@ class PuppetopsProgram(Program):
             self.config.merge()
 
     def parse_core(self, argv):  # noqa: D102 - Invoke hook
-        try:
-            super().parse_core(argv)
-        except ParseError as exc:
-            raise Exit(_usage(exc), code=EXIT_USAGE) from None
+        parse_core = super().parse_core
+        _usage_errors_exit_2(lambda: parse_core(argv))
 
     def parse_tasks(self):  # noqa: D102 - Invoke hook
         _parse_commands_strictly(self, super().parse_tasks)
